@@ -1,0 +1,86 @@
+"""Door-condition augmentation in numpy/OpenCV, seeded: small and blurred faces, dim light, JPEG noise,
+different mask colours. Blur, size and light are applied alike to every class, so none of them
+tells the classes apart. The lower face is recoloured strongly only on masked faces (black, dark,
+coloured masks); bare faces get mild skin-tone changes, since a green band across a bare mouth
+would teach the model that a coloured lower face can be bare.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+LOWER_FACE = (0.5, 0.92)
+"""Rows of a crop (fractions of its height) where a mask sits, given the crop margin of 0.2."""
+
+
+def jitter_geometry(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Flip, rotate up to 12 degrees, scale 0.9-1.1 and shift up to 6%: detector box jitter."""
+    size = image.shape[0]
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+    angle = rng.uniform(-12, 12)
+    scale = rng.uniform(0.9, 1.1)
+    matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    matrix[:, 2] += rng.uniform(-0.06, 0.06, size=2) * size
+    return cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size), borderMode=cv2.BORDER_CONSTANT)
+
+
+def small_face(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Downscale to a 24-96 px face and back up, as a distant face reaches the classifier."""
+    size = image.shape[0]
+    side = int(rng.integers(24, 97))
+    small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < 0.5:
+        return cv2.GaussianBlur(image, (0, 0), rng.uniform(0.8, 2.5))
+    length = int(rng.integers(3, 12))
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0 / length
+    rotation = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), rng.uniform(0, 180), 1.0)
+    kernel = cv2.warpAffine(kernel, rotation, (length, length))
+    return cv2.filter2D(image, -1, kernel / max(kernel.sum(), 1e-6))
+
+
+def lighting(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Contrast, brightness and gamma: dim entrances and backlight."""
+    contrast, brightness, gamma = rng.uniform(0.5, 1.4), rng.uniform(-60, 35), rng.uniform(0.7, 1.8)
+    adjusted = np.clip(image.astype(np.float32) * contrast + brightness, 0, 255)
+    return (255.0 * (adjusted / 255.0) ** gamma).astype(np.uint8)
+
+
+def recolour_lower_face(image: np.ndarray, rng: np.random.Generator, masked: bool) -> np.ndarray:
+    """Masked: any hue, saturation 0.3-1.6x, value 0.25-1.2x; bare: hue +-8, saturation and value 0.7-1.2x."""
+    size = image.shape[0]
+    top, bottom = (round(f * size) for f in LOWER_FACE)
+    hsv = cv2.cvtColor(np.ascontiguousarray(image[top:bottom]), cv2.COLOR_BGR2HSV).astype(np.float32)
+    hue = rng.uniform(0, 180) if masked else rng.uniform(-8, 8)
+    saturation, value = (rng.uniform(0.3, 1.6), rng.uniform(0.25, 1.2)) if masked else rng.uniform(0.7, 1.2, 2)
+    hsv[..., 0] = (hsv[..., 0] + hue) % 180
+    hsv[..., 1] = np.clip(hsv[..., 1] * saturation, 0, 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] * value, 0, 255)
+    out = image.copy()
+    out[top:bottom] = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+    return out
+
+
+def jpeg_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 70))])
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else image
+
+
+STEPS = ((small_face, 0.5), (blur, 0.3), (lighting, 0.6), (jpeg_noise, 0.4))
+
+
+def augment(crop: np.ndarray, rng: np.random.Generator, masked: bool) -> np.ndarray:
+    """One random door-condition variant of a BGR uint8 crop; same shape and dtype."""
+    image = jitter_geometry(crop, rng)
+    if rng.random() < 0.4:
+        image = recolour_lower_face(image, rng, masked)
+    for step, probability in STEPS:
+        if rng.random() < probability:
+            image = step(image, rng)
+    return np.ascontiguousarray(image)

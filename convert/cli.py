@@ -1,0 +1,144 @@
+"""`maskgate-convert`: prepare -> train -> quantize -> evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("maskgate.convert")
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from convert.prepare import prepare
+    from edge.crop import CropRule
+    from edge.model_files import find_yunet, model_dirs
+
+    detector = Path(args.detector) if args.detector else find_yunet("", model_dirs())
+    prepare(
+        Path(args.dataset),
+        Path(args.out),
+        detector,
+        rule=CropRule(size=args.size, margin=args.margin),
+        seed=args.seed,
+        val=args.val,
+        test=args.test,
+        limit_per_class=args.limit,
+    )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from convert.train import TrainSettings, train
+
+    settings = TrainSettings(
+        alpha=args.alpha,
+        size=args.size,
+        weights=args.weights,
+        seed=args.seed,
+        copies=args.copies,
+        head_epochs=args.head_epochs,
+        finetune_epochs=args.finetune_epochs,
+        scratch_epochs=args.scratch_epochs,
+        limit=args.limit,
+    )
+    train(Path(args.prepared), Path(args.out), settings)
+    return 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from convert.quantize import quantize
+
+    quantize(
+        Path(args.model),
+        Path(args.prepared),
+        Path(args.out),
+        name=args.name,
+        samples=args.samples,
+        variants=tuple(args.variants.split(",")),
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from convert.evaluate import evaluate
+
+    evaluate([Path(m) for m in args.models], Path(args.data), Path(args.out), split=args.split)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from convert.train import TrainSettings
+
+    defaults = TrainSettings()
+    parser = argparse.ArgumentParser(prog="maskgate-convert", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("prepare", help="detector crops of a class-per-folder dataset, deduplicated and split")
+    p.add_argument("dataset")
+    p.add_argument("out")
+    p.add_argument("--detector", default="", help="YuNet .onnx (default: found in the model directories)")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--margin", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--val", type=float, default=0.1)
+    p.add_argument("--test", type=float, default=0.1)
+    p.add_argument("--limit", type=int, default=None, help="at most N photos per class (small test runs)")
+    p.set_defaults(run=_prepare)
+
+    p = commands.add_parser("train", help="fine-tune MobileNetV2 on prepared crops")
+    p.add_argument("prepared")
+    p.add_argument("out")
+    p.add_argument(
+        "--weights",
+        default="",
+        help="ImageNet weights .h5 (include_top=False), 'imagenet' to download, or empty to train from scratch",
+    )
+    p.add_argument("--alpha", type=float, default=defaults.alpha)
+    p.add_argument("--size", type=int, default=defaults.size)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--copies", type=int, default=defaults.copies, help="augmented copies of each crop cached")
+    p.add_argument("--head-epochs", type=int, default=defaults.head_epochs)
+    p.add_argument("--finetune-epochs", type=int, default=defaults.finetune_epochs)
+    p.add_argument("--scratch-epochs", type=int, default=defaults.scratch_epochs)
+    p.add_argument("--limit", type=int, default=None, help="at most N crops per split (small test runs)")
+    p.set_defaults(run=_train)
+
+    p = commands.add_parser("quantize", help="TFLite int8 (raw uint8 pixels in), float32, float16, dynamic-range")
+    p.add_argument("model", help="model.keras from train")
+    p.add_argument("prepared", help="prepared dir: representative data comes from its training crops")
+    p.add_argument("out")
+    p.add_argument("--name", default="mask_classifier")
+    p.add_argument("--samples", type=int, default=300)
+    p.add_argument("--variants", default="int8,float32,float16,dynamic")
+    p.set_defaults(run=_quantize)
+
+    p = commands.add_parser("evaluate", help="metrics of Keras and TFLite models side by side")
+    p.add_argument("models", nargs="+", help=".keras and/or .tflite files (each .tflite with its card)")
+    p.add_argument("data", help="prepared dir (uses its manifest split) or a class-per-folder dir of crops")
+    p.add_argument("out")
+    p.add_argument("--split", default="test")
+    p.set_defaults(run=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from convert.dataset import DatasetError
+    from convert.train import WeightsError
+    from edge.model_files import ModelNotFoundError
+
+    try:
+        return args.run(args)
+    except (DatasetError, WeightsError, ModelNotFoundError) as exc:
+        log.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""`maskgate-convert quantize`: TFLite variants of a trained Keras model, each with its model card.
+
+int8 is full-integer: uint8 input of raw RGB pixels (scale 1, zero point 0; the MobileNetV2
+normalisation is a layer of the model), int8 inside, uint8 probabilities out, so the Pi does no
+float preprocessing. float32, float16 and dynamic-range variants are made for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from convert.dataset import labels_of, load_crops, manifest_sha256, read_manifest
+from edge import __version__
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("int8", "float32", "float16", "dynamic")
+
+
+def representative_crops(prepared_dir: Path, size: int, samples: int, seed: int = 1234) -> np.ndarray:
+    """RGB float32 training crops, balanced by class; the same pixels the runtime feeds (0..255)."""
+    rows = [r for r in read_manifest(prepared_dir) if r.split == "train"]
+    labels = labels_of(rows)
+    rng = np.random.default_rng(seed)
+    per_class = max(1, samples // len(labels))
+    chosen = []
+    for label in labels:
+        members = [r for r in rows if r.label == label]
+        chosen += [members[i] for i in rng.permutation(len(members))[:per_class]]
+    images, _ = load_crops(prepared_dir, chosen, labels, size)
+    return images[..., ::-1].astype(np.float32)
+
+
+def convert(model, variant: str, representative: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if variant == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    elif variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant != "float32":
+        raise ValueError(f"unknown variant {variant!r}; allowed: {', '.join(VARIANTS)}")
+    return converter.convert()
+
+
+def tensor_summary(model_path: Path) -> dict:
+    from edge.tflite import load_interpreter
+
+    interpreter = load_interpreter(model_path)
+    summary = {}
+    for kind, detail in (
+        ("input", interpreter.get_input_details()[0]),
+        ("output", interpreter.get_output_details()[0]),
+    ):
+        scale, zero_point = detail["quantization"]
+        summary[kind] = {
+            "dtype": np.dtype(detail["dtype"]).name,
+            "shape": [int(v) for v in detail["shape"]],
+            "quantization": [float(scale), int(zero_point)],
+        }
+    return summary
+
+
+def tool_versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "maskgate": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def build_card(
+    name: str, variant: str, labels: list[str], tensors: dict, prepared_dir: Path, train_report: dict, size_bytes: int
+) -> dict:
+    prepare_report = json.loads((prepared_dir / "prepare_report.json").read_text(encoding="utf-8"))
+    return {
+        "name": name,
+        "variant": variant,
+        "labels": labels,
+        "file_bytes": size_bytes,
+        "input": {"size": tensors["input"]["shape"][1], "colour": "RGB", "normalisation": "folded", **tensors["input"]},
+        "output": {"kind": "probabilities", **tensors["output"]},
+        "crop": prepare_report["crop"],
+        "dataset": {
+            "manifest_sha256": manifest_sha256(prepared_dir),
+            "source": prepare_report["dataset"],
+            "kept": prepare_report["kept"],
+            "splits": prepare_report["splits"],
+        },
+        "training": {k: train_report.get(k) for k in ("settings", "train_seconds", "train_crops", "val_crops")},
+        "metrics": {},
+        "tools": tool_versions(),
+        "created": time.strftime("%Y-%m-%d"),
+    }
+
+
+def test_split_metrics(model_path: Path, prepared_dir: Path) -> dict:
+    from convert.evaluate import tflite_probabilities
+    from convert.metrics import classification_metrics
+
+    rows = read_manifest(prepared_dir)
+    labels = labels_of(rows)
+    test = [r for r in rows if r.split == "test"]
+    if not test:
+        return {}
+    probabilities, targets = tflite_probabilities(model_path, prepared_dir, test, labels)
+    return {"test_split": classification_metrics(targets, probabilities, labels)}
+
+
+def quantize(
+    model_path: Path,
+    prepared_dir: Path,
+    out_dir: Path,
+    name: str = "mask_classifier",
+    samples: int = 300,
+    variants: tuple[str, ...] = VARIANTS,
+) -> dict[str, Path]:
+    import keras
+
+    model = keras.models.load_model(model_path)
+    size = int(model.input_shape[1])
+    train_report_path = model_path.parent / "train_report.json"
+    train_report = json.loads(train_report_path.read_text(encoding="utf-8")) if train_report_path.is_file() else {}
+    labels = train_report.get("labels") or labels_of(read_manifest(prepared_dir))
+    representative = representative_crops(prepared_dir, size, samples)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for variant in variants:
+        started = time.perf_counter()
+        path = out_dir / f"{name}_{variant}.tflite"
+        path.write_bytes(convert(model, variant, representative))
+        tensors = tensor_summary(path)
+        if variant == "int8" and tensors["input"]["quantization"] != [1.0, 0]:
+            log.warning(
+                "%s: input quantization %s is not raw pixels (1.0, 0); the runtime will rescale",
+                path,
+                tensors["input"]["quantization"],
+            )
+        card = build_card(name, variant, labels, tensors, prepared_dir, train_report, path.stat().st_size)
+        path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        card["metrics"] = test_split_metrics(path, prepared_dir)
+        path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        log.info(
+            "%s: %d bytes in %.0f s, test accuracy %s",
+            path,
+            path.stat().st_size,
+            time.perf_counter() - started,
+            card["metrics"].get("test_split", {}).get("accuracy"),
+        )
+        written[variant] = path
+    return written

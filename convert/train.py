@@ -1,0 +1,284 @@
+"""`maskgate-convert train`: MobileNetV2 with the seeds' head, fine-tuned on detector crops.
+
+With ImageNet weights (default): the base up to `boundary` is frozen, its activations are
+computed once for the clean crop and `copies` augmented variants of each training crop, the head
+is trained on pooled features, then the layers after `boundary` are fine-tuned at a low rate on
+the cached activations. That keeps a full run on a 2-core CPU to minutes. Without weights
+(`--scratch`, small variants) the whole network trains, with fresh augmentation every epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convert.augment import augment
+from convert.dataset import DatasetError, labels_of, load_crops, manifest_sha256, read_manifest
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "model.keras"
+
+
+class WeightsError(ValueError):
+    pass
+
+
+@dataclass
+class TrainSettings:
+    alpha: float = 1.0
+    size: int = 224
+    weights: str = ""
+    """Local ImageNet weights file (include_top=False); "imagenet" lets Keras download them; "" = scratch."""
+    seed: int = 1234
+    copies: int = 3
+    head_epochs: int = 40
+    finetune_epochs: int = 5
+    scratch_epochs: int = 40
+    head_lr: float = 1e-3
+    finetune_lr: float = 1e-5
+    scratch_lr: float = 2e-3
+    batch_size: int = 32
+    boundary: str = "block_13_project_BN"
+    patience: int = 3
+    limit: int | None = None
+
+
+def _seed_everything(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_base(settings: TrainSettings):
+    import keras
+
+    shape = (settings.size, settings.size, 3)
+    if settings.weights == "imagenet":
+        return keras.applications.MobileNetV2(
+            input_shape=shape, alpha=settings.alpha, include_top=False, weights="imagenet"
+        )
+    base = keras.applications.MobileNetV2(input_shape=shape, alpha=settings.alpha, include_top=False, weights=None)
+    if settings.weights:
+        path = Path(settings.weights)
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path}")
+        try:
+            base.load_weights(str(path))
+        except (ValueError, OSError) as exc:
+            raise WeightsError(
+                f"weights file {path} does not fit MobileNetV2(alpha={settings.alpha}, input {settings.size}, "
+                f"include_top=False): {exc}"
+            ) from exc
+    return base
+
+
+def build_head(num_classes: int):
+    import keras
+
+    return [
+        keras.layers.GlobalAveragePooling2D(name="pool"),
+        keras.layers.Dense(128, activation="relu", name="fc128"),
+        keras.layers.Dropout(0.5, name="dropout"),
+        keras.layers.Dense(num_classes, activation="softmax", name="probs"),
+    ]
+
+
+def apply(layers, x):
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def assemble(base, head, size: int):
+    """Raw RGB 0..255 in, probabilities out; the MobileNetV2 normalisation is a layer of the model."""
+    import keras
+
+    inputs = keras.Input((size, size, 3), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalise")(inputs)
+    return keras.Model(inputs, apply(head, base(x)), name="maskgate_mobilenetv2")
+
+
+def rgb_float(batch_bgr: np.ndarray) -> np.ndarray:
+    return batch_bgr[..., ::-1].astype(np.float32)
+
+
+def boundary_activations(
+    trunk,
+    images: np.ndarray,
+    targets: np.ndarray,
+    labels: list[str],
+    copies: int,
+    rng: np.random.Generator,
+    chunk: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Trunk outputs for each crop and `copies` augmented variants, computed in chunks to bound memory."""
+    masked = np.array([labels[t] == "mask" for t in targets])
+    shape = tuple(int(v) for v in trunk.output.shape[1:])
+    out = np.zeros(((copies + 1) * len(images), *shape), np.float16)
+    for copy in range(copies + 1):
+        for start in range(0, len(images), chunk):
+            batch = images[start : start + chunk]
+            if copy:
+                batch = np.stack(
+                    [augment(img, rng, m) for img, m in zip(batch, masked[start : start + chunk], strict=True)]
+                )
+            row = copy * len(images) + start
+            out[row : row + len(batch)] = trunk.predict_on_batch(_normalised(batch))
+    return out, np.tile(targets, copies + 1)
+
+
+def _callbacks(patience: int):
+    import keras
+
+    return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+
+
+def _fit(model, x, y, val, epochs: int, settings: TrainSettings, history: list[dict], phase: str) -> None:
+    result = model.fit(
+        x,
+        y,
+        validation_data=val,
+        epochs=epochs,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        callbacks=_callbacks(settings.patience),
+        verbose=2,
+    )
+    for epoch in range(len(result.history["loss"])):
+        history.append({"phase": phase, **{k: float(v[epoch]) for k, v in result.history.items()}})
+
+
+def train_pretrained(settings, base, head, train, val, labels, rng, history):
+    import keras
+
+    trunk = keras.Model(base.input, base.get_layer(settings.boundary).output)
+    top = keras.Model(base.get_layer(settings.boundary).output, base.output)
+    started = time.perf_counter()
+    cached, y_aug = boundary_activations(trunk, *train, labels, settings.copies, rng)
+    cached_val, _ = boundary_activations(trunk, *val, labels, 0, rng)
+    log.info("cached %d boundary activations in %.0f s", len(cached) + len(cached_val), time.perf_counter() - started)
+
+    for layer in base.layers:
+        layer.trainable = False
+    pooled = keras.layers.GlobalAveragePooling2D()(top.output)
+    pooled_model = keras.Model(top.input, pooled)
+    features = pooled_model.predict(cached, batch_size=128, verbose=0)
+    features_val = pooled_model.predict(cached_val, batch_size=128, verbose=0)
+    head_input = keras.Input(features.shape[1:])
+    head_model = keras.Model(head_input, apply(head[1:], head_input))
+    head_model.compile(keras.optimizers.Adam(settings.head_lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    _fit(head_model, features, y_aug, (features_val, val[1]), settings.head_epochs, settings, history, "head")
+
+    if settings.finetune_epochs:
+        for layer in top.layers:
+            layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        boundary_input = keras.Input(cached.shape[1:])
+        finetune = keras.Model(boundary_input, apply(head, top(boundary_input)))
+        finetune.compile(
+            keras.optimizers.Adam(settings.finetune_lr), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+        _fit(finetune, cached, y_aug, (cached_val, val[1]), settings.finetune_epochs, settings, history, "finetune")
+
+
+def _normalised(images_bgr: np.ndarray) -> np.ndarray:
+    return rgb_float(images_bgr) / 127.5 - 1.0
+
+
+def train_scratch(settings, base, head, train, val, labels, rng, history):
+    import keras
+
+    model = assemble(base, head, settings.size)
+    model.compile(keras.optimizers.Adam(settings.scratch_lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    images, targets = train
+    masked = [labels[t] == "mask" for t in targets]
+    best, best_loss, waited = None, np.inf, 0
+    for epoch in range(settings.scratch_epochs):
+        x = np.stack([augment(img, rng, m) for img, m in zip(images, masked, strict=True)])
+        result = model.fit(
+            rgb_float(x),
+            targets,
+            validation_data=(rgb_float(val[0]), val[1]),
+            batch_size=settings.batch_size,
+            epochs=1,
+            shuffle=True,
+            verbose=0,
+        )
+        row = {"phase": "scratch", **{k: float(v[0]) for k, v in result.history.items()}}
+        history.append(row)
+        log.info("scratch epoch %d: %s", epoch + 1, row)
+        if row["val_loss"] < best_loss:
+            best, best_loss, waited = model.get_weights(), row["val_loss"], 0
+        elif (waited := waited + 1) >= settings.patience * 2:
+            break
+    if best is not None:
+        model.set_weights(best)
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = np.arange(1, len(history) + 1)
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        axis.plot(epochs, [row[key] for row in history], label=key)
+    for i in range(1, len(history)):
+        if history[i]["phase"] != history[i - 1]["phase"]:
+            axis.axvline(i + 0.5, color="grey", linestyle=":")
+    axis.set(xlabel="epoch (head, then fine-tune)", ylabel="loss / accuracy", title="MaskGate training")
+    axis.legend(loc="center right")
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
+    rows = read_manifest(prepared_dir)
+    labels = labels_of(rows)
+    by_split = {split: [r for r in rows if r.split == split] for split in ("train", "val", "test")}
+    if settings.limit:
+        rng_limit = np.random.default_rng(settings.seed)
+        by_split = {
+            k: [v[i] for i in sorted(rng_limit.permutation(len(v))[: settings.limit])] for k, v in by_split.items()
+        }
+    for split in ("train", "val"):
+        present = {r.label for r in by_split[split]}
+        if present != set(labels):
+            raise DatasetError(f"{split} split has classes {sorted(present)}, expected all of {labels}")
+    _seed_everything(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    started = time.perf_counter()
+    train_data = load_crops(prepared_dir, by_split["train"], labels, settings.size)
+    val_data = load_crops(prepared_dir, by_split["val"], labels, settings.size)
+    base, head = build_base(settings), build_head(len(labels))
+    history: list[dict] = []
+    if settings.weights:
+        train_pretrained(settings, base, head, train_data, val_data, labels, rng, history)
+    else:
+        train_scratch(settings, base, head, train_data, val_data, labels, rng, history)
+    model = assemble(base, head, settings.size)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / MODEL_NAME)
+    plot_history(history, out_dir / "training_curve.png")
+    report = {
+        "labels": labels,
+        "settings": asdict(settings),
+        "manifest_sha256": manifest_sha256(prepared_dir),
+        "prepared_dir": str(prepared_dir),
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "train_crops": len(by_split["train"]),
+        "val_crops": len(by_split["val"]),
+        "history": history,
+    }
+    (out_dir / "train_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    log.info("trained in %.0f s -> %s", report["train_seconds"], out_dir / MODEL_NAME)
+    return report

@@ -1,0 +1,58 @@
+"""Building the pipeline's parts from a validated config (shared by `maskgate run`, bench and doctor)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edge import model_files
+from edge.config import Config
+
+if TYPE_CHECKING:
+    from edge.classifier import MaskClassifier
+    from edge.detectors import FaceDetector
+    from edge.outputs import Output
+    from edge.sources import Source
+
+log = logging.getLogger(__name__)
+
+
+def build_detector(config: Config) -> FaceDetector:
+    from edge.detectors import create_detector
+
+    return create_detector(config.detector, model_files.model_dirs(config.models.dir))
+
+
+def classifier_path(config: Config) -> Path:
+    return model_files.find_classifier(config.classifier.model, model_files.model_dirs(config.models.dir))
+
+
+def build_classifier(config: Config) -> MaskClassifier:
+    from edge.classifier import MaskClassifier
+
+    c = config.classifier
+    return MaskClassifier(classifier_path(config), num_threads=c.num_threads, batch=c.batch, backend=c.backend)
+
+
+def build_source(config: Config) -> Source:
+    from edge.sources import open_source
+
+    return open_source(config.source.uri, config.source)
+
+
+def build_outputs(config: Config) -> list[Output]:
+    outputs: list[Output] = []
+    if config.output.events:
+        from edge.outputs.events import EventLog
+
+        outputs.append(EventLog(config.output.events))
+    if config.output.record:
+        from edge.outputs.video import Recorder
+
+        outputs.append(Recorder(config.output.record, fps=min(config.source.fps, 15)))
+    if config.output.display == "window":
+        from edge.outputs.video import Window
+
+        outputs.append(Window())
+    return outputs

@@ -1,0 +1,101 @@
+"""Mask classification with any TFLite image classifier (int8, uint8 or float input and output)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from edge.model_card import ModelCard
+from edge.tflite import ModelLoadError, load_interpreter
+
+log = logging.getLogger(__name__)
+
+
+class MaskClassifier:
+    """`classify(crops)` -> class probabilities, one row per BGR crop of card.crop.size pixels."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        num_threads: int = 2,
+        batch: bool = False,
+        backend: str = "auto",
+        card: ModelCard | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.card = card or ModelCard.for_model(self.model_path)
+        self.labels = self.card.labels
+        self._interpreter = load_interpreter(self.model_path, num_threads, backend)
+        self._batch = batch
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._check_shapes()
+        self._batch_size = 1
+
+    def _check_shapes(self) -> None:
+        shape = tuple(int(v) for v in self._input["shape"])
+        size = self.card.crop.size
+        if len(shape) != 4 or shape[1:] != (size, size, 3):
+            raise ModelLoadError(
+                f"{self.model_path}: input tensor {shape} does not fit crops of {size}x{size}x3 from its model card"
+            )
+        classes = int(self._output["shape"][-1])
+        if classes != len(self.labels):
+            raise ModelLoadError(
+                f"{self.model_path}: output has {classes} classes but the model card names {len(self.labels)}: "
+                f"{list(self.labels)}"
+            )
+
+    @property
+    def input_size(self) -> int:
+        return self.card.crop.size
+
+    def _prepare(self, crops: np.ndarray) -> np.ndarray:
+        pixels = crops[..., ::-1] if self.card.colour == "RGB" else crops
+        dtype = self._input["dtype"]
+        if dtype == np.float32:
+            return self._normalise(pixels)
+        scale, zero_point = self._input["quantization"]
+        if self.card.normalisation == "folded" and scale == 1.0:
+            # raw pixels with scale 1: uint8 passes through, int8 shifts by the zero point
+            if zero_point == 0 and dtype == np.uint8:
+                return pixels
+            return (pixels.astype(np.int16) + zero_point).astype(dtype)
+        info = np.iinfo(dtype)
+        return np.clip(np.round(self._normalise(pixels) / scale + zero_point), info.min, info.max).astype(dtype)
+
+    def _normalise(self, pixels: np.ndarray) -> np.ndarray:
+        pixels = pixels.astype(np.float32)
+        if self.card.normalisation == "mobilenet_v2":
+            return pixels / 127.5 - 1.0
+        if self.card.normalisation == "unit":
+            return pixels / 255.0
+        return pixels
+
+    def _read_output(self) -> np.ndarray:
+        raw = self._interpreter.get_tensor(self._output["index"])
+        if self._output["dtype"] != np.float32:
+            scale, zero_point = self._output["quantization"]
+            raw = (raw.astype(np.float32) - zero_point) * scale
+        return raw.reshape(raw.shape[0], -1)
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+        if batch.shape[0] != self._batch_size:
+            self._interpreter.resize_tensor_input(self._input["index"], list(batch.shape))
+            self._interpreter.allocate_tensors()
+            self._batch_size = batch.shape[0]
+        self._interpreter.set_tensor(self._input["index"], batch)
+        self._interpreter.invoke()
+        return self._read_output()
+
+    def classify(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        stacked = np.ascontiguousarray(self._prepare(np.stack(list(crops))))
+        if self._batch:
+            probabilities = self._invoke(stacked)
+        else:
+            probabilities = np.concatenate([self._invoke(stacked[i : i + 1]) for i in range(len(stacked))])
+        return probabilities.astype(np.float32)

@@ -1,0 +1,227 @@
+"""`maskgate`: run the door loop, classify crops, manage model files, check the machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from edge import __version__
+
+log = logging.getLogger("maskgate")
+
+EXIT_USAGE = 2
+
+
+def setup_logging(level: str) -> None:
+    under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
+    fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+
+
+def load_config(args: argparse.Namespace):
+    from edge import config as cfg
+
+    config = cfg.load(Path(args.config) if args.config else None)
+    for flag, key in (
+        ("source", "source.uri"),
+        ("display", "output.display"),
+        ("record", "output.record"),
+        ("events", "output.events"),
+        ("log_level", "logging.level"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            cfg.override(config, key, value)
+    return config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.app import build_classifier, build_detector, build_outputs, build_source
+    from edge.pipeline import Pipeline
+    from edge.tracker import Tracker
+
+    config = args.loaded_config
+    detector, classifier = build_detector(config), build_classifier(config)
+    source = build_source(config)
+    t = config.tracker
+    tracker = Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed, per_frame=source.per_frame_decisions)
+    pipeline = Pipeline(detector, classifier, tracker, build_outputs(config))
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+        source.close()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    log.info(
+        "running: source %s, detector %s, classifier %s", config.source.uri, config.detector.type, classifier.model_path
+    )
+    try:
+        stats = pipeline.run(source, stop, max_frames=args.max_frames)
+    finally:
+        source.close()
+        pipeline.close()
+    log.info("done: %s", json.dumps(stats.summary()))
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from edge.app import build_classifier
+    from edge.crop import CropRule, crop_face
+    from edge.sources import IMAGE_SUFFIXES
+    from edge.sources.files import read_image
+
+    classifier = build_classifier(args.loaded_config)
+    whole = CropRule(size=classifier.input_size, margin=0.0)
+    failed = 0
+    for name in args.images:
+        path = Path(name)
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
+        for file in files:
+            image = read_image(file) if file.is_file() else None
+            if image is None:
+                log.error("cannot classify %s: missing or not a readable image", file)
+                failed += 1
+                continue
+            height, width = image.shape[:2]
+            probabilities = classifier.classify([crop_face(image, (0, 0, width, height), whole)])[0]
+            best = int(probabilities.argmax())
+            print(
+                json.dumps(
+                    {"file": str(file), "label": classifier.labels[best], "score": round(float(probabilities[best]), 4)}
+                ),
+                flush=True,
+            )
+    return 1 if failed else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from edge import model_files
+
+    config = args.loaded_config
+    if args.action == "fetch":
+        from edge.fetch import YUNET_2023MAR, PinnedFile, fetch
+
+        pinned = YUNET_2023MAR
+        if args.sha256:
+            pinned = PinnedFile(
+                pinned.name if not args.url else Path(args.url).name, args.url or pinned.url, args.sha256, 0
+            )
+        dest = Path(args.dest) if args.dest else model_files.user_model_dir()
+        print(fetch(pinned, dest, url=args.url))
+        return 0
+    dirs = model_files.model_dirs(config.models.dir)
+    print("model directories, in search order:")
+    for directory in [*dirs, model_files.packaged_model_dir()]:
+        print(f"  {directory}{'' if directory.is_dir() else '  (absent)'}")
+    finders = {
+        "detector yunet": lambda: model_files.find_yunet(
+            config.detector.model if config.detector.type == "yunet" else "", dirs
+        ),
+        "detector res10": lambda: model_files.find_res10("", dirs)[1],
+        "detector ultraface": lambda: model_files.find_ultraface("", dirs),
+        "classifier": lambda: model_files.find_classifier(config.classifier.model, dirs),
+    }
+    missing = 0
+    for name, find in finders.items():
+        try:
+            found = find()
+            print(f"{name}: {found}{'  (in use)' if config.detector.type in name or name == 'classifier' else ''}")
+        except model_files.ModelNotFoundError as exc:
+            in_use = config.detector.type in name or name == "classifier"
+            missing += in_use
+            print(f"{name}: not found{'  (in use!)' if in_use else ''}" + (f"\n  {exc}" if in_use else ""))
+    return 1 if missing else 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from edge.doctor import run_checks
+
+    checks = run_checks(args.loaded_config)
+    for check in checks:
+        print(check.render())
+    failed = [c for c in checks if c.ok is False]
+    print(f"\n{len(failed)} problem(s) found" if failed else "\nall checks passed")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maskgate", description="Face-mask detection at a door, on a Raspberry Pi.")
+    parser.add_argument("--version", action="version", version=f"maskgate {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="TOML config file (defaults are built in)")
+    common.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", parents=[common], help="run the door loop")
+    run.add_argument("--source", help="camera index, /dev/videoN, picamera2, video file, stream URL, image or folder")
+    run.add_argument("--display", choices=("none", "window"))
+    run.add_argument("--record", help="video file (.mp4/.avi/.mkv) or folder for annotated frames")
+    run.add_argument("--events", help="JSON-lines event log, '-' for stdout")
+    run.add_argument("--max-frames", type=int, help="stop after N frames")
+    run.set_defaults(handler=cmd_run)
+
+    classify = commands.add_parser("classify", parents=[common], help="classify already-cropped face images")
+    classify.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
+    classify.set_defaults(handler=cmd_classify)
+
+    models = commands.add_parser("models", parents=[common], help="list model files; `models fetch` downloads YuNet")
+    models.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")
+    models.add_argument("--dest", help="fetch: directory (default: the user model directory)")
+    models.add_argument("--url", help="fetch: another URL (a mirror, or file:// for a local copy)")
+    models.add_argument("--sha256", help="fetch: expected sha256 when --url names another file")
+    models.set_defaults(handler=cmd_models)
+
+    doctor = commands.add_parser("doctor", parents=[common], help="check runtime, OpenCV, camera, GPIO, models")
+    doctor.set_defaults(handler=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from edge.config import ConfigError
+
+    setup_logging(args.log_level or "INFO")
+    try:
+        args.loaded_config = load_config(args)
+    except ConfigError as exc:
+        log.error("config error: %s", exc)
+        return EXIT_USAGE
+    setup_logging(args.loaded_config.logging.level)
+    return run_handler(args)
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    from edge.fetch import FetchError
+    from edge.model_card import ModelCardError
+    from edge.model_files import ModelNotFoundError
+    from edge.outputs.video import DisplayUnavailableError
+    from edge.sources import SourceError
+    from edge.tflite import ModelLoadError
+
+    try:
+        return args.handler(args)
+    except (
+        ModelNotFoundError,
+        ModelLoadError,
+        ModelCardError,
+        SourceError,
+        FetchError,
+        DisplayUnavailableError,
+        OSError,
+        ValueError,
+    ) as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Helpers shared by detector backends."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.types import Face
+
+
+def fit_within(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale so the longer side is at most max_side; returns the image and the factor to undo it."""
+    height, width = frame.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale == 1.0:
+        return frame, 1.0
+    resized = cv2.resize(
+        frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+    )
+    return resized, 1.0 / scale
+
+
+def clip_faces(faces: list[Face], width: int, height: int, min_size: float, max_faces: int) -> list[Face]:
+    """Clip boxes to the frame, drop those smaller than min_size, keep the max_faces best by score."""
+    kept = []
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+        if box[2] - box[0] >= min_size and box[3] - box[1] >= min_size:
+            kept.append(Face(box, face.score, face.landmarks))
+    kept.sort(key=lambda f: f.score, reverse=True)
+    return kept[:max_faces]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float) -> list[int]:
+    """Indices kept by OpenCV's non-maximum suppression; boxes are x1, y1, x2, y2."""
+    if len(boxes) == 0:
+        return []
+    xywh = np.column_stack([boxes[:, 0], boxes[:, 1], boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]])
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), score_threshold, nms_threshold)
+    return [int(i) for i in np.asarray(keep).reshape(-1)]

@@ -1,0 +1,44 @@
+"""OpenCV's res10 SSD (Caffe), the detector of the classic Keras mask detectors; needs OpenCV 4.x."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from edge.detectors.common import clip_faces
+from edge.types import Face
+
+if TYPE_CHECKING:
+    from edge.config import DetectorConfig
+
+RES10_MEAN = (104.0, 177.0, 123.0)
+
+
+class Res10Detector:
+    def __init__(self, prototxt: Path, weights: Path, config: DetectorConfig) -> None:
+        if not hasattr(cv2.dnn, "readNetFromCaffe"):
+            raise RuntimeError(
+                f"OpenCV {cv2.__version__} cannot read Caffe models (dropped in 5.0); "
+                'install opencv-python-headless<5 or use detector.type = "yunet"'
+            )
+        try:
+            self._net = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
+        except cv2.error as exc:
+            raise ValueError(f"cannot load res10 model {weights}: {exc.msg.strip() or exc}") from exc
+        self.config = config
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        height, width = frame.shape[:2]
+        size = self.config.input_size
+        blob = cv2.dnn.blobFromImage(frame, 1.0, (size, size), RES10_MEAN)
+        self._net.setInput(blob)
+        rows = self._net.forward().reshape(-1, 7)
+        rows = rows[rows[:, 2] >= self.config.score_threshold]
+        faces = [
+            Face((float(r[3] * width), float(r[4] * height), float(r[5] * width), float(r[6] * height)), float(r[2]))
+            for r in rows
+        ]
+        return clip_faces(faces, width, height, self.config.min_face_size, self.config.max_faces)

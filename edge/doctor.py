@@ -1,0 +1,173 @@
+"""`maskgate doctor`: checks what the runtime needs on this machine and says how to fix what is wrong."""
+
+from __future__ import annotations
+
+import glob
+import importlib.metadata
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge.config import Config
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None
+    """True passed, False failed (exit status 1), None a warning that does not stop `maskgate run`."""
+    detail: str
+    fix: str = ""
+
+    def render(self) -> str:
+        mark = {True: "ok  ", False: "FAIL", None: "warn"}[self.ok]
+        return f"[{mark}] {self.name}: {self.detail}" + (f"\n        fix: {self.fix}" if self.fix else "")
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def check_python() -> Check:
+    return Check("python", True, f"{platform.python_version()} on {platform.machine()} ({platform.system()})")
+
+
+def check_runtime(config: Config) -> Check:
+    from edge.tflite import ModelLoadError, interpreter_class
+
+    try:
+        name, _ = interpreter_class(config.classifier.backend)
+    except ModelLoadError as exc:
+        return Check("tflite runtime", False, str(exc), "pip install ai-edge-litert")
+    return Check("tflite runtime", True, f"{name} {_version(name)}")
+
+
+def check_opencv() -> list[Check]:
+    try:
+        import cv2
+    except ImportError as exc:
+        return [Check("opencv", False, str(exc), "pip install 'opencv-python-headless>=4.11,<5'")]
+    checks = [
+        Check(
+            "opencv",
+            hasattr(cv2, "FaceDetectorYN"),
+            f"{cv2.__version__}",
+            "" if hasattr(cv2, "FaceDetectorYN") else "OpenCV >= 4.8 is needed for YuNet",
+        )
+    ]
+    if not hasattr(cv2.dnn, "readNetFromCaffe"):
+        checks.append(
+            Check(
+                "opencv caffe",
+                None,
+                'no readNetFromCaffe: detector.type = "res10" unavailable',
+                "pip install 'opencv-python-headless>=4.11,<5'",
+            )
+        )
+    gui = "GUI:" in cv2.getBuildInformation() and "NONE" not in cv2.getBuildInformation().split("GUI:")[1][:40]
+    checks.append(
+        Check(
+            "opencv window",
+            True if gui else None,
+            "window display available" if gui else "headless build: --display window unavailable",
+            "" if gui else "for a screen at the door on a desktop Pi: sudo apt install python3-opencv",
+        )
+    )
+    return checks
+
+
+def check_models(config: Config) -> list[Check]:
+    from edge.app import build_classifier, build_detector
+
+    checks = []
+    for name, build in (("face detector", build_detector), ("classifier", build_classifier)):
+        try:
+            part = build(config)
+            detail = f"{config.detector.type} loaded" if name == "face detector" else f"{part.model_path} loaded"
+            checks.append(Check(name, True, detail))
+        except Exception as exc:
+            checks.append(
+                Check(
+                    name,
+                    False,
+                    str(exc).replace("\n", " "),
+                    "maskgate models fetch (for YuNet); maskgate models lists where files are searched",
+                )
+            )
+    return checks
+
+
+def check_camera(config: Config) -> Check:
+    from edge.sources import SourceError, describe
+
+    uri = config.source.uri
+    try:
+        kind = describe(uri)
+    except SourceError as exc:
+        return Check("camera", False, str(exc), "set source.uri or --source")
+    if kind == "picamera2":
+        try:
+            import picamera2  # noqa: F401
+        except ImportError:
+            return Check(
+                "camera",
+                False,
+                "picamera2 is not importable",
+                "sudo apt install python3-picamera2 and use a venv made with --system-site-packages",
+            )
+        return Check("camera", True, "picamera2 importable")
+    if kind == "camera":
+        devices = sorted(glob.glob("/dev/video*"))
+        device = f"/dev/video{uri}" if uri.isdigit() else uri
+        if device not in devices:
+            return Check(
+                "camera",
+                False,
+                f"{device} does not exist (found: {', '.join(devices) or 'none'})",
+                "plug in the USB camera, or set source.uri to one of the listed devices or 'picamera2'",
+            )
+        if not os.access(device, os.R_OK | os.W_OK):
+            return Check("camera", False, f"no permission to open {device}", "add the user to the 'video' group")
+        return Check("camera", True, f"{device} present")
+    return Check("camera", True, f"source {uri!r} is a {kind}")
+
+
+def check_gpio() -> Check:
+    try:
+        from gpiozero import Device
+        from gpiozero.exc import BadPinFactory
+    except ImportError as exc:
+        return Check("gpio", False, str(exc), "pip install gpiozero")
+    try:
+        Device.ensure_pin_factory()
+    except BadPinFactory:
+        return Check(
+            "gpio",
+            None,
+            "no usable pin factory (not a Raspberry Pi, or lgpio missing)",
+            "on a Pi: sudo apt install python3-lgpio; elsewhere GPIOZERO_PIN_FACTORY=mock for tests",
+        )
+    factory = type(Device.pin_factory).__name__
+    Device.pin_factory.close()
+    Device.pin_factory = None
+    return Check("gpio", True, f"pin factory {factory}")
+
+
+def run_checks(config: Config) -> list[Check]:
+    steps: list[Callable[[], Check | list[Check]]] = [
+        check_python,
+        lambda: check_runtime(config),
+        check_opencv,
+        lambda: check_models(config),
+        lambda: check_camera(config),
+        check_gpio,
+    ]
+    checks: list[Check] = []
+    for step in steps:
+        result = step()
+        checks += result if isinstance(result, list) else [result]
+    return checks

@@ -1,0 +1,55 @@
+"""The model card: the JSON file beside a .tflite that says how to feed it and what it answers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.crop import CropRule
+
+NORMALISATIONS = ("folded", "mobilenet_v2", "unit")
+"""folded: the model takes raw 0..255 pixels; mobilenet_v2: x / 127.5 - 1; unit: x / 255."""
+
+
+class ModelCardError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    labels: tuple[str, ...]
+    crop: CropRule
+    normalisation: str = "folded"
+    colour: str = "RGB"
+    raw: dict | None = None
+
+    @classmethod
+    def for_model(cls, model_path: Path) -> ModelCard:
+        return cls.load(model_path.with_suffix(".json"))
+
+    @classmethod
+    def load(cls, path: Path) -> ModelCard:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelCardError(
+                f"model card {path} not found: every classifier needs its card JSON beside it"
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelCardError(f"model card {path} is not valid JSON: {exc}") from None
+        try:
+            labels = tuple(str(label) for label in data["labels"])
+            crop = data.get("crop", {})
+            rule = CropRule(size=int(data["input"]["size"]), margin=float(crop.get("margin", CropRule.margin)))
+            normalisation = data["input"].get("normalisation", "folded")
+            colour = data["input"].get("colour", "RGB")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelCardError(f"model card {path} lacks or garbles {exc}; needs labels and input.size") from None
+        if len(labels) < 2:
+            raise ModelCardError(f"model card {path}: labels must name at least two classes, got {list(labels)}")
+        if normalisation not in NORMALISATIONS:
+            raise ModelCardError(f"model card {path}: input.normalisation {normalisation!r} not in {NORMALISATIONS}")
+        if colour not in ("RGB", "BGR"):
+            raise ModelCardError(f"model card {path}: input.colour must be RGB or BGR, got {colour!r}")
+        return cls(labels, rule, normalisation, colour, data)

@@ -1,0 +1,123 @@
+"""Where model files are looked for, and finding each one.
+
+Search order: an explicit path from the config, then $MASKGATE_MODEL_DIR, the user's data dir,
+/var/lib/maskgate/models; the default classifier also ships inside this package. Files may sit
+directly in a model directory or one level down (yunet/, res10/, ultraface/), as in ../shared/models.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+
+SYSTEM_MODEL_DIR = Path("/var/lib/maskgate/models")
+DEFAULT_CLASSIFIER = "mask_classifier_int8.tflite"
+RES10_FILES = ("deploy.prototxt", "res10_300x300_ssd_iter_140000.caffemodel")
+ULTRAFACE_FILE = "version-RFB-320_without_postprocessing.tflite"
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+class ModelNotFoundError(FileNotFoundError):
+    pass
+
+
+def user_model_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("maskgate")) / "models"
+
+
+def model_dirs(configured: str = "") -> list[Path]:
+    dirs = [Path(configured).expanduser()] if configured else []
+    if env := os.environ.get("MASKGATE_MODEL_DIR"):
+        dirs.append(Path(env).expanduser())
+    dirs += [user_model_dir(), SYSTEM_MODEL_DIR]
+    return dirs
+
+
+def packaged_model_dir() -> Path:
+    return Path(str(resources.files("edge") / "models"))
+
+
+def _candidates(dirs: list[Path], pattern: str) -> list[Path]:
+    found = []
+    for directory in dirs:
+        found += sorted(directory.glob(pattern)) + sorted(directory.glob(f"*/{pattern}"))
+    return [p for p in found if p.is_file()]
+
+
+def _not_found(what: str, pattern: str, dirs: list[Path], fix: str) -> ModelNotFoundError:
+    searched = "\n  ".join(str(d) for d in dirs)
+    return ModelNotFoundError(f"{what} not found: no {pattern} in\n  {searched}\nFix: {fix}")
+
+
+def _explicit(path: str, what: str) -> Path:
+    explicit = Path(path).expanduser()
+    if not explicit.is_file():
+        raise ModelNotFoundError(f"{what} {explicit} does not exist (set in the config)")
+    return explicit
+
+
+def yunet_release_key(path: Path) -> tuple[int, int, int]:
+    """Sort key: newest release first by the date in the name, float before int8 of the same date."""
+    match = re.search(r"(\d{4})([a-z]{3})", path.name)
+    year, month = (int(match[1]), MONTHS.index(match[2]) if match[2] in MONTHS else 0) if match else (0, 0)
+    return (-year, -month, int("int8" in path.name))
+
+
+def find_yunet(explicit: str, dirs: list[Path]) -> Path:
+    if explicit:
+        return _explicit(explicit, "YuNet model")
+    found = sorted(_candidates(dirs, "face_detection_yunet_*.onnx"), key=yunet_release_key)
+    if not found:
+        raise _not_found("YuNet face detector", "face_detection_yunet_*.onnx", dirs, "run `maskgate models fetch`")
+    return found[0]
+
+
+def find_res10(explicit: str, dirs: list[Path]) -> tuple[Path, Path]:
+    if explicit:
+        weights = _explicit(explicit, "res10 weights")
+        prototxt = weights.with_name(RES10_FILES[0])
+        if not prototxt.is_file():
+            raise ModelNotFoundError(f"res10 needs {prototxt} beside {weights}")
+        return prototxt, weights
+    for weights in _candidates(dirs, RES10_FILES[1]):
+        if (prototxt := weights.with_name(RES10_FILES[0])).is_file():
+            return prototxt, weights
+    raise _not_found(
+        "res10 SSD face detector",
+        " + ".join(RES10_FILES),
+        dirs,
+        "copy deploy.prototxt and the .caffemodel from OpenCV's samples into one of these directories",
+    )
+
+
+def find_ultraface(explicit: str, dirs: list[Path]) -> Path:
+    if explicit:
+        return _explicit(explicit, "UltraFace model")
+    found = _candidates(dirs, ULTRAFACE_FILE)
+    if not found:
+        raise _not_found(
+            "UltraFace detector",
+            ULTRAFACE_FILE,
+            dirs,
+            "copy it from Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB into one of these directories",
+        )
+    return found[0]
+
+
+def find_classifier(explicit: str, dirs: list[Path]) -> Path:
+    if explicit:
+        return _explicit(explicit, "classifier model")
+    search = [*dirs, packaged_model_dir()]
+    found = _candidates(search, DEFAULT_CLASSIFIER)
+    if not found:
+        raise _not_found(
+            "mask classifier",
+            DEFAULT_CLASSIFIER,
+            search,
+            "reinstall maskgate, or build one with `maskgate-convert` and set classifier.model",
+        )
+    return found[0]

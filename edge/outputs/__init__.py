@@ -1,0 +1,28 @@
+"""Outputs consume frames and decisions; none reaches back into the pipeline.
+
+Subclass `Output` and override what you need. A failing output is logged and does not stop the
+loop or the other outputs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.stats import LoopStats
+    from edge.types import Decision, Frame, TrackedFace
+
+
+class Output:
+    name = "output"
+    wants_frames = True
+    """False lets the pipeline skip on_frame calls (and drawing) for outputs that only log decisions."""
+
+    def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
+        pass
+
+    def on_decision(self, decision: Decision) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

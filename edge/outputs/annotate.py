@@ -1,0 +1,52 @@
+"""Drawing boxes, labels and FPS on a frame: a pure function of the frame and the tracked faces."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.types import MASK, NO_MASK, TrackedFace
+
+COLOURS = {MASK: (0, 200, 0), NO_MASK: (0, 0, 230)}
+UNDECIDED = (0, 200, 230)
+
+
+def colour_for(face: TrackedFace) -> tuple[int, int, int]:
+    return COLOURS.get(face.decision or "", UNDECIDED)
+
+
+def annotate(image: np.ndarray, faces: list[TrackedFace], fps: float | None = None) -> np.ndarray:
+    """A copy of the frame with a box and `label score #track` per face, and the FPS in the corner."""
+    out = image.copy()
+    scale = max(0.4, min(out.shape[:2]) / 800)
+    thickness = max(1, round(2 * scale))
+    for face in faces:
+        x1, y1, x2, y2 = (round(v) for v in face.face.box)
+        colour = colour_for(face)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness)
+        text = f"{face.decision or face.label + '?'} {face.score:.2f} #{face.track}"
+        (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = max(0, y1 - height - baseline - 4)
+        cv2.rectangle(out, (x1, top), (x1 + width + 4, top + height + baseline + 4), colour, cv2.FILLED)
+        cv2.putText(
+            out,
+            text,
+            (x1 + 2, top + height + 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thickness,
+            cv2.LINE_AA,
+        )
+    if fps is not None:
+        cv2.putText(
+            out,
+            f"{fps:.1f} FPS",
+            (8, round(24 * scale + 8)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thickness + 1,
+            cv2.LINE_AA,
+        )
+    return out

@@ -1,0 +1,143 @@
+"""The frame loop: source -> detect -> crop -> classify -> track and vote -> outputs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from edge.crop import EmptyCropError, crop_face
+from edge.stats import LoopStats
+from edge.tracker import Tracker
+from edge.types import Decision, Frame, TrackedFace
+
+if TYPE_CHECKING:
+    from edge.classifier import MaskClassifier
+    from edge.detectors import FaceDetector
+    from edge.outputs import Output
+
+log = logging.getLogger(__name__)
+
+
+class BadFrameError(ValueError):
+    pass
+
+
+class TooManyErrorsError(RuntimeError):
+    pass
+
+
+def as_bgr(image: object) -> np.ndarray:
+    """The frame as HxWx3 uint8 BGR; grey and BGRA frames are converted, anything else is refused."""
+    if not isinstance(image, np.ndarray):
+        raise BadFrameError(f"frame is a {type(image).__name__}, not an image array")
+    if image.dtype != np.uint8:
+        raise BadFrameError(f"frame dtype {image.dtype} is not uint8")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 2:
+        raise BadFrameError(f"frame shape {image.shape} is not HxWx3")
+    return image
+
+
+class Pipeline:
+    def __init__(
+        self,
+        detector: FaceDetector,
+        classifier: MaskClassifier,
+        tracker: Tracker,
+        outputs: Iterable[Output] = (),
+        max_consecutive_errors: int = 100,
+    ) -> None:
+        self.detector = detector
+        self.classifier = classifier
+        self.tracker = tracker
+        self.outputs = list(outputs)
+        self.stats = LoopStats()
+        self.max_consecutive_errors = max_consecutive_errors
+        self._labels = classifier.labels
+
+    def process(self, frame: Frame) -> tuple[list[TrackedFace], list[Decision]]:
+        """Detect, classify and track the faces of one frame."""
+        stats = self.stats
+        image = as_bgr(frame.image)
+        with stats.stage("detect"):
+            faces = self.detector.detect(image)
+        with stats.stage("crop"):
+            crops, kept = [], []
+            for face in faces:
+                try:
+                    crops.append(crop_face(image, face.box, self.classifier.card.crop))
+                    kept.append(face)
+                except EmptyCropError as exc:
+                    log.debug("frame %s: %s", frame.id, exc)
+        with stats.stage("classify"):
+            probabilities = self.classifier.classify(crops)
+        with stats.stage("decide"):
+            best = probabilities.argmax(axis=1) if len(kept) else np.zeros(0, int)
+            labels = [self._labels[i] for i in best]
+            scores = [float(probabilities[row, i]) for row, i in enumerate(best)]
+            tracked, decisions = self.tracker.update(frame.id, frame.timestamp, kept, labels, scores)
+        return tracked, decisions
+
+    def _emit(self, frame: Frame, tracked: list[TrackedFace], decisions: list[Decision]) -> None:
+        with self.stats.stage("outputs"):
+            for decision in decisions:
+                self.stats.decisions[decision.label] += 1
+                for output in self.outputs:
+                    self._guarded(output, "on_decision", decision)
+            for output in self.outputs:
+                if output.wants_frames:
+                    self._guarded(output, "on_frame", frame, tracked, self.stats)
+
+    @staticmethod
+    def _guarded(output: Output, method: str, *args: object) -> None:
+        try:
+            getattr(output, method)(*args)
+        except Exception:
+            log.exception("output %s failed in %s", output.name, method)
+
+    def run(
+        self, frames: Iterable[Frame], stop: threading.Event | None = None, max_frames: int | None = None
+    ) -> LoopStats:
+        """Process frames until the source ends, `stop` is set or max_frames are done.
+
+        A frame that fails is logged and skipped; only max_consecutive_errors failures in a row end the loop.
+        """
+        stop = stop or threading.Event()
+        consecutive_errors = 0
+        iterator = iter(frames)
+        while not stop.is_set() and (max_frames is None or self.stats.frames < max_frames):
+            begin = time.perf_counter()
+            with self.stats.stage("source"):
+                frame = next(iterator, None)
+            if frame is None:
+                break
+            try:
+                tracked, decisions = self.process(frame)
+            except BadFrameError as exc:
+                self.stats.skipped_frames += 1
+                log.warning("skipping frame %s: %s", frame.id, exc)
+                continue
+            except Exception:
+                self.stats.frame_errors += 1
+                consecutive_errors += 1
+                log.exception("frame %s failed (%d in a row)", frame.id, consecutive_errors)
+                if consecutive_errors >= self.max_consecutive_errors:
+                    raise TooManyErrorsError(f"{consecutive_errors} frames in a row failed; giving up") from None
+                continue
+            consecutive_errors = 0
+            self._emit(frame, tracked, decisions)
+            self.stats.frame_done(time.perf_counter() - begin, len(tracked))
+        return self.stats
+
+    def close(self) -> None:
+        for output in self.outputs:
+            self._guarded(output, "close")

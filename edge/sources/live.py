@@ -1,0 +1,160 @@
+"""Live cameras and streams: a thread grabs frames and keeps only the newest; a lost camera is reopened
+with exponential backoff instead of ending the process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol
+
+import cv2
+import numpy as np
+
+from edge.sources import SourceError
+from edge.types import Frame
+
+if TYPE_CHECKING:
+    from edge.config import SourceConfig
+
+log = logging.getLogger(__name__)
+
+FAILED_READS_BEFORE_REOPEN = 10
+
+
+class Camera(Protocol):
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+class OpenCVCamera:
+    """USB camera by index or /dev/videoN, or a stream URL, through cv2.VideoCapture."""
+
+    def __init__(self, uri: str, config: SourceConfig) -> None:
+        target: int | str = int(uri) if uri.isdigit() else uri
+        self._capture = cv2.VideoCapture(target)
+        if not self._capture.isOpened():
+            raise SourceError(f"cannot open camera {uri!r} (unplugged, busy, or no permission for /dev/video*?)")
+        if isinstance(target, int) or uri.startswith("/dev/"):
+            self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, config.width)
+            self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, config.height)
+            self._capture.set(cv2.CAP_PROP_FPS, config.fps)
+            self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+
+    def read(self) -> np.ndarray | None:
+        ok, image = self._capture.read()
+        return image if ok else None
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class Picamera2Camera:
+    """The Raspberry Pi CSI camera through picamera2 (from Raspberry Pi OS apt: python3-picamera2)."""
+
+    def __init__(self, index: int, config: SourceConfig) -> None:
+        try:
+            from picamera2 import Picamera2
+        except ImportError as exc:
+            raise SourceError(
+                "picamera2 is not importable: on Raspberry Pi OS run `sudo apt install python3-picamera2` and make "
+                "the venv with --system-site-packages (systemd/install.sh does both)"
+            ) from exc
+        try:
+            self._camera = Picamera2(index)
+            # BGR888 is libcamera's name for the byte order OpenCV calls BGR
+            configuration = self._camera.create_video_configuration(
+                main={"size": (config.width, config.height), "format": "BGR888"},
+                controls={"FrameRate": config.fps},
+            )
+            self._camera.configure(configuration)
+            self._camera.start()
+        except (RuntimeError, IndexError) as exc:
+            raise SourceError(f"cannot start Pi camera {index}: {exc}") from exc
+
+    def read(self) -> np.ndarray | None:
+        return self._camera.capture_array("main")
+
+    def close(self) -> None:
+        self._camera.stop()
+        self._camera.close()
+
+
+class LatestFrameSource:
+    """Yields the newest frame only; frames that arrive while the pipeline is busy are dropped."""
+
+    live = True
+    per_frame_decisions = False
+
+    def __init__(
+        self, open_camera: Callable[[], Camera], name: str, reconnect_max_delay: float = 30.0, first_delay: float = 0.5
+    ) -> None:
+        self.name = name
+        self.reconnects = 0
+        self.dropped = 0
+        self._open_camera = open_camera
+        self._max_delay, self._first_delay = reconnect_max_delay, first_delay
+        self._condition = threading.Condition()
+        self._latest: Frame | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._grab_forever, name=f"camera {name}", daemon=True)
+        self._thread.start()
+
+    def _grab_forever(self) -> None:
+        delay, frame_number, failures, camera = self._first_delay, 0, 0, None
+        while not self._stop.is_set():
+            if camera is None:
+                try:
+                    camera = self._open_camera()
+                    log.info("camera %s opened", self.name)
+                    delay, failures = self._first_delay, 0
+                except Exception as exc:  # a driver can fail in many ways; none may end the thread
+                    log.warning("camera %s unavailable (%s); retrying in %.1f s", self.name, exc, delay)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, self._max_delay)
+                    continue
+            try:
+                image = camera.read()
+            except Exception as exc:
+                log.warning("camera %s read failed: %s", self.name, exc)
+                image = None
+            if image is None:
+                failures += 1
+                if failures >= FAILED_READS_BEFORE_REOPEN:
+                    log.warning("camera %s stopped delivering frames; reopening", self.name)
+                    self._safe_close(camera)
+                    camera, self.reconnects = None, self.reconnects + 1
+                else:
+                    self._stop.wait(0.05)
+                continue
+            failures = 0
+            with self._condition:
+                if self._latest is not None:
+                    self.dropped += 1
+                self._latest = Frame(str(frame_number), time.time(), image)
+                self._condition.notify()
+            frame_number += 1
+        if camera is not None:
+            self._safe_close(camera)
+
+    def _safe_close(self, camera: Camera) -> None:
+        try:
+            camera.close()
+        except Exception as exc:
+            log.debug("closing camera %s: %s", self.name, exc)
+
+    def __iter__(self) -> Iterator[Frame]:
+        while not self._stop.is_set():
+            with self._condition:
+                self._condition.wait_for(lambda: self._latest is not None or self._stop.is_set(), timeout=1.0)
+                frame, self._latest = self._latest, None
+            if frame is not None:
+                yield frame
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._condition:
+            self._condition.notify_all()
+        self._thread.join(timeout=5)

@@ -1,0 +1,73 @@
+"""Counters and per-stage timings of the frame loop, read by status lines, metrics and benchmarks."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STAGES = ("source", "detect", "crop", "classify", "decide", "outputs")
+WINDOW = 2000
+"""Recent samples kept per stage for percentiles."""
+
+
+@dataclass
+class LoopStats:
+    started: float = field(default_factory=time.monotonic)
+    frames: int = 0
+    faces: int = 0
+    frame_errors: int = 0
+    skipped_frames: int = 0
+    decisions: Counter = field(default_factory=Counter)
+    last_frame_at: float | None = None
+    stage_seconds: dict[str, deque] = field(default_factory=lambda: {s: deque(maxlen=WINDOW) for s in STAGES})
+    stage_totals: Counter = field(default_factory=Counter)
+    frame_seconds: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+
+    @contextmanager
+    def stage(self, name: str):
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - begin
+            self.stage_seconds[name].append(elapsed)
+            self.stage_totals[name] += elapsed
+
+    def frame_done(self, seconds: float, faces: int) -> None:
+        self.frames += 1
+        self.faces += faces
+        self.frame_seconds.append(seconds)
+        self.last_frame_at = time.monotonic()
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the recent window of processed frames."""
+        total = sum(self.frame_seconds)
+        return len(self.frame_seconds) / total if total > 0 else 0.0
+
+    def percentiles(self, stage: str, points: tuple[float, ...] = (50, 95, 99)) -> dict[str, float]:
+        samples = self.stage_seconds[stage]
+        if not samples:
+            return {f"p{int(p)}": 0.0 for p in points}
+        values = np.percentile(np.fromiter(samples, float), points)
+        return {f"p{int(p)}": float(v) * 1000 for p, v in zip(points, values, strict=True)}
+
+    def summary(self) -> dict[str, object]:
+        per_frame = {s: 1000 * self.stage_totals[s] / self.frames for s in STAGES} if self.frames else {}
+        return {
+            "frames": self.frames,
+            "faces": self.faces,
+            "frame_errors": self.frame_errors,
+            "skipped_frames": self.skipped_frames,
+            "decisions": dict(self.decisions),
+            "fps": round(self.fps, 2),
+            "mean_ms_per_frame": {k: round(v, 2) for k, v in per_frame.items()},
+        }
+
+    def status_line(self) -> str:
+        labels = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items())) or "no decisions"
+        return f"{self.fps:.1f} FPS, {self.frames} frames, {self.faces} faces, {labels}"

@@ -1,0 +1,104 @@
+"""IoU tracking across frames and a per-track k-of-n vote that turns per-frame labels into decisions."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.types import Box, Decision, Face, TrackedFace
+
+
+def iou_matrix(a: list[Box], b: list[Box]) -> np.ndarray:
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    boxes_a, boxes_b = np.asarray(a, dtype=np.float64)[:, None], np.asarray(b, dtype=np.float64)[None]
+    x1, y1 = np.maximum(boxes_a[..., 0], boxes_b[..., 0]), np.maximum(boxes_a[..., 1], boxes_b[..., 1])
+    x2, y2 = np.minimum(boxes_a[..., 2], boxes_b[..., 2]), np.minimum(boxes_a[..., 3], boxes_b[..., 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (boxes_a[..., 2] - boxes_a[..., 0]) * (boxes_a[..., 3] - boxes_a[..., 1])
+    area_b = (boxes_b[..., 2] - boxes_b[..., 0]) * (boxes_b[..., 3] - boxes_b[..., 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+
+
+@dataclass
+class Track:
+    id: int
+    box: Box
+    votes: deque[tuple[str, float]]
+    missed: int = 0
+    decision: str | None = None
+    decided_score: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def vote(self, vote_min: int) -> tuple[str, float] | None:
+        """The label with at least vote_min of the window's votes, and its mean score."""
+        counts = Counter(label for label, _ in self.votes)
+        label, count = counts.most_common(1)[0]
+        if count < vote_min:
+            return None
+        return label, float(np.mean([score for lab, score in self.votes if lab == label]))
+
+
+class Tracker:
+    """Greedy IoU matching (best pairs first); a track is confirmed by vote_min of its last vote_window labels.
+
+    With `per_frame=True` (image folders) every face is a new track decided at once.
+    """
+
+    def __init__(
+        self,
+        iou_threshold: float = 0.3,
+        vote_window: int = 5,
+        vote_min: int = 3,
+        max_missed: int = 15,
+        per_frame: bool = False,
+    ) -> None:
+        self.iou_threshold = iou_threshold
+        self.vote_window, self.vote_min = (1, 1) if per_frame else (vote_window, vote_min)
+        self.max_missed = 0 if per_frame else max_missed
+        self.per_frame = per_frame
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def _match(self, faces: list[Face]) -> dict[int, Track]:
+        if self.per_frame:
+            self.tracks = []
+            return {}
+        overlaps = iou_matrix([t.box for t in self.tracks], [f.box for f in faces])
+        matches: dict[int, Track] = {}
+        used_tracks: set[int] = set()
+        for flat in np.argsort(-overlaps, axis=None):
+            t, f = np.unravel_index(flat, overlaps.shape)
+            if overlaps[t, f] < self.iou_threshold:
+                break
+            if t in used_tracks or f in matches:
+                continue
+            used_tracks.add(int(t))
+            matches[int(f)] = self.tracks[int(t)]
+        return matches
+
+    def update(
+        self, frame_id: str, timestamp: float, faces: list[Face], labels: list[str], scores: list[float]
+    ) -> tuple[list[TrackedFace], list[Decision]]:
+        """Feed one frame's faces and labels; returns them tracked, and any new or changed decisions."""
+        matches = self._match(faces)
+        for track in self.tracks:
+            track.missed += 1
+        tracked, decisions = [], []
+        for index, (face, label, score) in enumerate(zip(faces, labels, scores, strict=True)):
+            track = matches.get(index)
+            if track is None:
+                track = Track(self._next_id, face.box, deque(maxlen=self.vote_window))
+                self._next_id += 1
+                self.tracks.append(track)
+            track.box, track.missed = face.box, 0
+            track.votes.append((label, score))
+            result = track.vote(self.vote_min)
+            if result is not None and result[0] != track.decision:
+                track.decision, track.decided_score = result
+                decisions.append(Decision(frame_id, timestamp, track.id, face.box, *result))
+            tracked.append(TrackedFace(face, track.id, label, score, track.decision))
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return tracked, decisions

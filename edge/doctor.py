@@ -6,6 +6,7 @@ import glob
 import importlib.metadata
 import os
 import platform
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -143,7 +144,9 @@ def check_gpio() -> Check:
     except ImportError as exc:
         return Check("gpio", False, str(exc), "pip install gpiozero")
     try:
-        Device.ensure_pin_factory()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # gpiozero warns once per backend it falls back from
+            Device.ensure_pin_factory()
     except BadPinFactory:
         return Check(
             "gpio",

@@ -1,0 +1,66 @@
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.classifier import MaskClassifier
+from edge.model_card import ModelCardError
+from edge.tflite import ModelLoadError
+
+
+def crops(facemask_dir: Path, label: str, count: int, size: int) -> list[np.ndarray]:
+    files = sorted((facemask_dir / label).glob("*.jpg"))[:count]
+    return [cv2.resize(cv2.imread(str(f)), (size, size)) for f in files]
+
+
+def copy_model(model: Path, tmp_path: Path) -> Path:
+    target = tmp_path / model.name
+    shutil.copy(model, target)
+    shutil.copy(model.with_suffix(".json"), target.with_suffix(".json"))
+    return target
+
+
+def test_default_model_reads_its_quantization_and_labels_from_model_and_card(default_classifier):
+    classifier = MaskClassifier(default_classifier)
+    assert classifier.labels == ("mask", "no_mask")
+    assert classifier._input["dtype"] == np.uint8
+    assert tuple(classifier._input["quantization"]) == (1.0, 0), "raw pixels in: no float preprocessing on the Pi"
+
+
+def test_probabilities_are_a_distribution_and_batch_equals_per_face(default_classifier, facemask_dir):
+    faces = crops(facemask_dir, "with_mask", 3, 224) + crops(facemask_dir, "without_mask", 3, 224)
+    single = MaskClassifier(default_classifier, num_threads=1).classify(faces)
+    batched = MaskClassifier(default_classifier, num_threads=2, batch=True).classify(faces)
+    assert single.shape == (6, 2)
+    np.testing.assert_allclose(single.sum(axis=1), 1.0, atol=0.02)
+    np.testing.assert_allclose(single, batched, atol=1e-6)
+    assert MaskClassifier(default_classifier).classify([]).shape == (0, 2)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_a_corrupt_or_truncated_model_names_the_file(default_classifier, tmp_path, damage):
+    model = copy_model(default_classifier, tmp_path)
+    data = model.read_bytes()
+    model.write_bytes({"truncate": data[: len(data) // 3], "garbage": b"\x00not a model" * 100, "empty": b""}[damage])
+    with pytest.raises(ModelLoadError, match=str(model)):
+        MaskClassifier(model)
+
+
+def test_a_missing_card_or_one_that_does_not_fit_the_model_is_refused(default_classifier, tmp_path):
+    model = copy_model(default_classifier, tmp_path)
+    card = json.loads(model.with_suffix(".json").read_text())
+    model.with_suffix(".json").unlink()
+    with pytest.raises(ModelCardError, match="card .* not found"):
+        MaskClassifier(model)
+    model.with_suffix(".json").write_text(json.dumps({**card, "input": {**card["input"], "size": 160}}))
+    with pytest.raises(ModelLoadError, match=r"does not fit crops of 160x160x3"):
+        MaskClassifier(model)
+    model.with_suffix(".json").write_text(json.dumps({**card, "labels": ["mask", "no_mask", "scarf"]}))
+    with pytest.raises(ModelLoadError, match="output has 2 classes but the model card names 3"):
+        MaskClassifier(model)
+    model.with_suffix(".json").write_text("{labels")
+    with pytest.raises(ModelCardError, match="not valid JSON"):
+        MaskClassifier(model)

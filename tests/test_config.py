@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import pytest
+
+from edge import config as cfg
+from edge.config import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "maskgate.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_are_valid_and_a_file_overrides_them(tmp_path):
+    assert cfg.load(None).detector.type == "yunet"
+    config = cfg.load(
+        write(tmp_path, '[detector]\ntype = "res10"\nscore_threshold = 0.5\n[tracker]\nvote_window = 7\n')
+    )
+    assert (config.detector.type, config.detector.score_threshold, config.tracker.vote_window) == ("res10", 0.5, 7)
+    assert config.tracker.vote_min == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[detector]\ntipe = 'yunet'\n", r"detector\.tipe: unknown key; allowed keys in \[detector\]: type, model"),
+        ("[detektor]\n", r"detektor: unknown section; allowed sections: source, detector"),
+        ("[detector]\ntype = 'haar'\n", r"detector\.type: 'haar' is not allowed; allowed values: 'yunet', 'res10'"),
+        (
+            "[detector]\nscore_threshold = 1.5\n",
+            r"detector\.score_threshold: 1\.5 is out of range; allowed: 0\.0 to 1\.0",
+        ),
+        ("[classifier]\nnum_threads = 'two'\n", r"classifier\.num_threads: expected int, got str"),
+        ("[classifier]\nbatch = 1\n", r"classifier\.batch: expected bool, got int"),
+        ("[tracker]\nvote_min = true\n", r"tracker\.vote_min: expected int, got bool"),
+        ("[tracker]\nvote_window = 3\nvote_min = 4\n", r"tracker\.vote_min \(4\) must not exceed tracker\.vote_window"),
+        ("detector = 3\n", r"\[detector\] must be a table"),
+    ],
+)
+def test_bad_keys_and_values_name_the_key_and_what_is_allowed(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        cfg.load(path)
+    assert str(path) in str(caught.value)
+
+
+def test_broken_toml_and_missing_file_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        cfg.load(write(tmp_path, "[detector\n"))
+    with pytest.raises(ConfigError, match="config file not found: .*nope.toml"):
+        cfg.load(tmp_path / "nope.toml")
+
+
+def test_cli_overrides_are_validated_like_the_file():
+    config = cfg.load(None)
+    cfg.override(config, "output.display", "window")
+    assert config.output.display == "window"
+    with pytest.raises(ConfigError, match="output.display: 'tv' is not allowed"):
+        cfg.override(config, "output.display", "tv")
+
+
+def test_every_key_has_a_documented_reference_row():
+    rows = cfg.reference()
+    assert any(key == "detector.type" for key, *_ in rows)
+    assert all(doc for *_, doc in rows), [key for key, _, _, doc in rows if not doc]

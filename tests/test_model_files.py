@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+
+from edge import model_files
+from edge.fetch import YUNET_2023MAR, FetchError, PinnedFile, fetch, sha256_of
+from edge.model_files import ModelNotFoundError, find_classifier, find_res10, find_yunet, model_dirs
+
+SHARED_YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_search_order_is_config_then_env_then_user_then_system(monkeypatch, tmp_path):
+    monkeypatch.setenv("MASKGATE_MODEL_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    dirs = model_dirs(str(tmp_path / "configured"))
+    assert dirs == [
+        tmp_path / "configured",
+        tmp_path / "env",
+        tmp_path / "xdg" / "maskgate" / "models",
+        Path("/var/lib/maskgate/models"),
+    ]
+
+
+def test_newest_yunet_release_wins_and_float_before_int8(tmp_path):
+    for name in (
+        "face_detection_yunet_2023mar.onnx",
+        "face_detection_yunet_2023mar_int8.onnx",
+        "face_detection_yunet_2022dec.onnx",
+    ):
+        touch(tmp_path / "a" / name)
+    touch(tmp_path / "b" / "yunet" / "face_detection_yunet_2026may.onnx")
+    assert find_yunet("", [tmp_path / "a"]).name == "face_detection_yunet_2023mar.onnx"
+    assert find_yunet("", [tmp_path / "a", tmp_path / "b"]).name == "face_detection_yunet_2026may.onnx"
+
+
+def test_a_missing_model_lists_the_search_path_and_the_fix(tmp_path):
+    with pytest.raises(ModelNotFoundError) as caught:
+        find_yunet("", [tmp_path / "one", tmp_path / "two"])
+    message = str(caught.value)
+    assert str(tmp_path / "one") in message and str(tmp_path / "two") in message
+    assert "maskgate models fetch" in message
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        find_yunet(str(tmp_path / "nope.onnx"), [])
+    with pytest.raises(ModelNotFoundError, match="deploy.prototxt"):
+        find_res10("", [tmp_path])
+
+
+def test_the_default_classifier_ships_in_the_package_and_a_model_dir_overrides_it(tmp_path):
+    assert find_classifier("", [tmp_path]).parent == model_files.packaged_model_dir()
+    mine = touch(tmp_path / model_files.DEFAULT_CLASSIFIER)
+    assert find_classifier("", [tmp_path]) == mine
+
+
+def test_fetch_verifies_the_pinned_sha256_and_keeps_nothing_on_mismatch(yunet_model, tmp_path):
+    dest = tmp_path / "models"
+    with pytest.raises(FetchError, match="does not match the pinned 8f2383e4"):
+        fetch(YUNET_2023MAR, dest, url=yunet_model.as_uri())
+    assert not dest.exists() or list(dest.iterdir()) == []
+    pinned = PinnedFile(yunet_model.name, yunet_model.as_uri(), SHARED_YUNET_SHA256, yunet_model.stat().st_size)
+    got = fetch(pinned, dest)
+    assert got == dest / yunet_model.name and sha256_of(got) == SHARED_YUNET_SHA256
+    assert fetch(pinned, dest, url="file:///nonexistent/again") == got, "a verified file is not fetched again"
+
+
+def test_fetch_of_an_unreachable_url_is_a_clear_error(tmp_path):
+    with pytest.raises(FetchError, match="cannot download file:///nonexistent"):
+        fetch(YUNET_2023MAR, tmp_path, url="file:///nonexistent/face_detection_yunet_2023mar.onnx")
+    assert list(tmp_path.iterdir()) == []

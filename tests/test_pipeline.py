@@ -1,0 +1,114 @@
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.classifier import MaskClassifier
+from edge.config import DetectorConfig
+from edge.detectors import create_detector
+from edge.outputs.events import EventLog
+from edge.pipeline import Pipeline, TooManyErrorsError
+from edge.sources.files import ImageFilesSource
+from edge.tracker import Tracker
+from edge.types import Frame
+
+HELD_OUT = Path(__file__).resolve().parent.parent / "edge" / "models" / "test_split.txt"
+
+
+def held_out_photos(facemask_dir: Path, per_class: int) -> list[tuple[Path, str]]:
+    """Photos of the default model's held-out test split (never trained on), per_class of each label."""
+    rows = [line.split(",") for line in HELD_OUT.read_text().split()]
+    picked = []
+    for folder, label in (("with_mask", "mask"), ("without_mask", "no_mask")):
+        files = [facemask_dir / name for name, lab in rows if lab == label and name.startswith(folder + "/")]
+        picked += [(f, label) for f in files[:per_class]]
+    return picked
+
+
+@pytest.fixture
+def pipeline_parts(model_env, default_classifier):
+    detector = create_detector(DetectorConfig(), [model_env])
+    return detector, MaskClassifier(default_classifier)
+
+
+def test_end_to_end_on_held_out_photos_through_yunet_and_the_int8_model(pipeline_parts, facemask_dir, tmp_path):
+    photos = held_out_photos(facemask_dir, 25)
+    truth = {path.name: label for path, label in photos}
+    events = tmp_path / "events.jsonl"
+    pipeline = Pipeline(*pipeline_parts, Tracker(per_frame=True), [EventLog(str(events))])
+    stats = pipeline.run(ImageFilesSource([p for p, _ in photos]))
+    pipeline.close()
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert stats.frames == len(photos) == 50
+    assert set(lines[0]) >= {"frame", "time", "track", "box", "label", "score"}
+    largest = {}
+    for event in lines:
+        x1, y1, x2, y2 = event["box"]
+        if event["frame"] not in largest or (x2 - x1) > largest[event["frame"]][0]:
+            largest[event["frame"]] = (x2 - x1, event["label"])
+    decided = {frame: label for frame, (_, label) in largest.items()}
+    assert len(decided) >= 0.9 * len(photos), "YuNet should find a face in nearly every photo"
+    correct = sum(decided[frame] == truth[frame] for frame in decided)
+    assert correct / len(decided) >= 0.95, f"{correct}/{len(decided)} correct"
+
+
+def test_bad_frames_are_skipped_and_the_loop_goes_on(pipeline_parts, facemask_dir):
+    good = cv2.imread(str(sorted((facemask_dir / "without_mask").glob("*.jpg"))[0]))
+    frames = [
+        Frame("float", 0.0, good.astype(np.float32)),
+        Frame("five-channels", 0.0, np.zeros((48, 64, 5), np.uint8)),
+        Frame("none", 0.0, None),
+        Frame("empty", 0.0, np.zeros((0, 0, 3), np.uint8)),
+        Frame("grey", 0.0, cv2.cvtColor(good, cv2.COLOR_BGR2GRAY)),
+        Frame("bgra", 0.0, cv2.cvtColor(good, cv2.COLOR_BGR2BGRA)),
+        Frame("blank", 0.0, np.zeros((480, 640, 3), np.uint8)),
+        Frame("good", 0.0, good),
+    ]
+    pipeline = Pipeline(*pipeline_parts, Tracker(per_frame=True))
+    stats = pipeline.run(frames)
+    assert stats.skipped_frames == 4
+    assert stats.frames == 4
+    assert stats.faces == 3, "grey, BGRA and the good frame have one face each; the blank frame none"
+
+
+class FailingOn:
+    """Wraps the real detector; raises on chosen frames, as a driver or model fault would."""
+
+    def __init__(self, detector, failing: int) -> None:
+        self.detector, self.failing, self.calls = detector, failing, 0
+
+    def detect(self, image):
+        self.calls += 1
+        if self.calls <= self.failing:
+            raise RuntimeError("simulated fault")
+        return self.detector.detect(image)
+
+
+def test_one_failing_frame_does_not_end_the_loop_but_a_run_of_them_does(pipeline_parts):
+    detector, classifier = pipeline_parts
+    blank = [Frame(str(i), 0.0, np.zeros((48, 64, 3), np.uint8)) for i in range(5)]
+    pipeline = Pipeline(FailingOn(detector, 2), classifier, Tracker())
+    stats = pipeline.run(blank)
+    assert (stats.frame_errors, stats.frames) == (2, 3)
+    with pytest.raises(TooManyErrorsError, match="3 frames in a row failed"):
+        Pipeline(FailingOn(detector, 10), classifier, Tracker(), max_consecutive_errors=3).run(blank)
+
+
+def test_hundreds_of_faces_are_capped_at_max_faces(model_env, default_classifier, facemask_dir):
+    face = cv2.resize(cv2.imread(str(sorted((facemask_dir / "without_mask").glob("*.jpg"))[3])), (64, 64))
+    crowd = np.tile(face, (15, 20, 1))
+    detector = create_detector(DetectorConfig(input_size=1280, max_faces=40, min_face_size=10), [model_env])
+    pipeline = Pipeline(detector, MaskClassifier(default_classifier), Tracker())
+    stats = pipeline.run([Frame("crowd", 0.0, crowd)])
+    assert stats.frames == 1 and stats.faces == 40
+
+
+def test_events_are_on_disk_as_soon_as_they_are_decided(pipeline_parts, facemask_dir, tmp_path):
+    events = tmp_path / "events.jsonl"
+    photos = sorted((facemask_dir / "without_mask").glob("*.jpg"))[:2]
+    pipeline = Pipeline(*pipeline_parts, Tracker(per_frame=True), [EventLog(str(events))])
+    pipeline.run(ImageFilesSource(photos))
+    assert len(events.read_text().splitlines()) >= 2, "lines must be flushed before close()"
+    pipeline.close()

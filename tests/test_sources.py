@@ -1,0 +1,150 @@
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.config import SourceConfig
+from edge.sources import SourceError, describe, open_source
+from edge.sources.live import LatestFrameSource, OpenCVCamera
+
+
+def write_video(path: Path, frames: int = 12) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(frames):
+        writer.write(np.full((48, 64, 3), i * 10, np.uint8))
+    writer.release()
+    return path
+
+
+def test_source_strings_select_the_right_kind(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    assert describe("0") == describe("/dev/video2") == "camera"
+    assert describe("picamera2") == describe("picam:1") == "picamera2"
+    assert describe("rtsp://10.0.0.2/stream") == describe("http://cam.local/mjpg") == "stream"
+    assert describe(str(tmp_path)) == "folder"
+    assert describe(str(tmp_path / "a.jpg")) == "image"
+    assert describe(str(tmp_path / "clip.mp4")) == "video"
+    with pytest.raises(SourceError, match="'missing.mp4' is not a camera index"):
+        describe("missing.mp4")
+
+
+def test_folder_source_yields_one_frame_per_file_named_by_file_and_skips_bad_files(tmp_path):
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((10, 12, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "c.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "notes.txt").write_text("ignored")
+    source = open_source(str(tmp_path), SourceConfig())
+    frames = list(source)
+    assert [f.id for f in frames] == ["a.jpg", "b.png"]
+    assert frames[1].image.shape == (10, 12, 3)
+    assert source.skipped == 1 and source.per_frame_decisions and not source.live
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(SourceError, match="has no image files"):
+        open_source(str(tmp_path), SourceConfig())
+
+
+def test_video_file_source_yields_every_frame_in_order(tmp_path):
+    frames = list(open_source(str(write_video(tmp_path / "clip.avi")), SourceConfig()))
+    assert [f.id for f in frames] == [str(i) for i in range(12)]
+    assert frames[5].image.mean() == pytest.approx(50, abs=3)
+
+
+def test_a_corrupt_video_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(SourceError, match="cannot open video file .*bad.mp4"):
+        open_source(str(bad), SourceConfig())
+
+
+class FlakyCamera:
+    """Delivers `frames` frames, then nothing (unplugged); counts how often it was opened."""
+
+    opened = 0
+
+    def __init__(self, frames: int) -> None:
+        FlakyCamera.opened += 1
+        if FlakyCamera.opened == 2:
+            raise OSError("device busy")
+        self.left = frames
+
+    def read(self):
+        time.sleep(0.002)
+        if self.left <= 0:
+            return None
+        self.left -= 1
+        return np.full((4, 4, 3), self.left, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_camera_that_disappears_is_reopened_with_backoff_and_the_stream_goes_on(caplog):
+    FlakyCamera.opened = 0
+    source = LatestFrameSource(lambda: FlakyCamera(20), "flaky", reconnect_max_delay=0.05, first_delay=0.01)
+    try:
+        got = []
+        for frame in source:
+            got.append(frame)
+            if FlakyCamera.opened >= 3 and len(got) >= 3:
+                break
+    finally:
+        source.close()
+    assert source.reconnects >= 1
+    assert FlakyCamera.opened >= 3, "failed open (device busy) must be retried"
+    assert "unavailable (device busy); retrying" in caplog.text
+
+
+def test_a_live_source_hands_out_only_the_newest_frame():
+    class FastCamera:
+        count = 0
+
+        def read(self):
+            FastCamera.count += 1
+            time.sleep(0.001)
+            return np.full((2, 2, 3), FastCamera.count % 256, np.uint8)
+
+        def close(self):
+            pass
+
+    source = LatestFrameSource(FastCamera, "fast")
+    try:
+        iterator = iter(source)
+        first = next(iterator)
+        time.sleep(0.2)  # a slow pipeline: the camera keeps grabbing meanwhile
+        second = next(iterator)
+    finally:
+        source.close()
+    assert int(second.id) - int(first.id) > 10, "stale frames must be dropped, not queued"
+    assert source.dropped > 10
+
+
+def test_close_ends_iteration_of_a_live_source_promptly():
+    source = LatestFrameSource(lambda: FlakyCamera(0), "dead", reconnect_max_delay=0.05, first_delay=0.01)
+    FlakyCamera.opened = 0
+    done = threading.Event()
+
+    def consume():
+        for _ in source:
+            pass
+        done.set()
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    source.close()
+    assert done.wait(3)
+
+
+def test_opencv_capture_reads_a_stream_like_source(tmp_path):
+    camera = OpenCVCamera(str(write_video(tmp_path / "clip.avi")), SourceConfig())
+    try:
+        assert camera.read().shape == (48, 64, 3)
+    finally:
+        camera.close()
+    with pytest.raises(SourceError, match="cannot open camera"):
+        OpenCVCamera(str(tmp_path / "nothing.avi"), SourceConfig())

@@ -1,0 +1,66 @@
+from edge.tracker import Tracker, iou_matrix
+from edge.types import Face
+
+
+def face(x: float, y: float = 10, size: float = 50) -> Face:
+    return Face((x, y, x + size, y + size), 0.9)
+
+
+def feed(tracker: Tracker, frames: list[list[tuple[Face, str]]]):
+    tracked, decisions = [], []
+    for number, faces in enumerate(frames):
+        t, d = tracker.update(
+            str(number), float(number), [f for f, _ in faces], [lab for _, lab in faces], [0.9] * len(faces)
+        )
+        tracked.append(t)
+        decisions += d
+    return tracked, decisions
+
+
+def test_iou_of_identical_disjoint_and_half_overlapping_boxes():
+    overlaps = iou_matrix([(0, 0, 10, 10)], [(0, 0, 10, 10), (20, 20, 30, 30), (5, 0, 15, 10)])
+    assert overlaps[0, 0] == 1.0 and overlaps[0, 1] == 0.0
+    assert abs(overlaps[0, 2] - 1 / 3) < 1e-9
+
+
+def test_a_moving_face_keeps_its_track():
+    tracked, _ = feed(Tracker(), [[(face(10 + 5 * i), "mask")] for i in range(6)])
+    assert {t[0].track for t in tracked} == {1}
+
+
+def test_two_faces_keep_separate_tracks_and_decisions():
+    frames = [[(face(0), "mask"), (face(200), "no_mask")] for _ in range(3)]
+    tracked, decisions = feed(Tracker(vote_window=3, vote_min=3), frames)
+    assert [t.track for t in tracked[-1]] == [1, 2]
+    assert sorted((d.track, d.label) for d in decisions) == [(1, "mask"), (2, "no_mask")]
+
+
+def test_k_of_n_vote_confirms_once_and_a_single_bad_frame_never_alerts():
+    labels = ["mask", "no_mask", "mask", "mask", "mask", "no_mask", "mask"]
+    tracked, decisions = feed(Tracker(vote_window=5, vote_min=3), [[(face(10), lab)] for lab in labels])
+    assert [(d.frame, d.label) for d in decisions] == [("3", "mask")]
+    assert [t[0].decision for t in tracked] == [None, None, None, "mask", "mask", "mask", "mask"]
+
+
+def test_flicker_without_a_majority_stays_undecided():
+    labels = ["mask", "no_mask"] * 4
+    _, decisions = feed(Tracker(vote_window=5, vote_min=4), [[(face(10), lab)] for lab in labels])
+    assert decisions == []
+
+
+def test_a_changed_mind_is_a_new_decision():
+    labels = ["no_mask"] * 3 + ["mask"] * 3
+    _, decisions = feed(Tracker(vote_window=3, vote_min=3), [[(face(10), lab)] for lab in labels])
+    assert [d.label for d in decisions] == ["no_mask", "mask"]
+    assert {d.track for d in decisions} == {1}
+
+
+def test_a_track_lost_for_longer_than_max_missed_starts_again():
+    frames = [[(face(10), "mask")], [], [], [(face(10), "mask")]]
+    tracked, _ = feed(Tracker(max_missed=1), frames)
+    assert tracked[0][0].track == 1 and tracked[3][0].track == 2
+
+
+def test_per_frame_mode_decides_every_face_at_once():
+    _, decisions = feed(Tracker(per_frame=True), [[(face(10), "mask")], [(face(10), "no_mask")]])
+    assert [(d.track, d.label) for d in decisions] == [(1, "mask"), (2, "no_mask")]

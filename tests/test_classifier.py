@@ -53,7 +53,7 @@ def test_a_missing_card_or_one_that_does_not_fit_the_model_is_refused(default_cl
     model = copy_model(default_classifier, tmp_path)
     card = json.loads(model.with_suffix(".json").read_text())
     model.with_suffix(".json").unlink()
-    with pytest.raises(ModelCardError, match="card .* not found"):
+    with pytest.raises(ModelCardError, match=r"card .* not found"):
         MaskClassifier(model)
     model.with_suffix(".json").write_text(json.dumps({**card, "input": {**card["input"], "size": 160}}))
     with pytest.raises(ModelLoadError, match=r"does not fit crops of 160x160x3"):

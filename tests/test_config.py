@@ -48,7 +48,7 @@ def test_bad_keys_and_values_name_the_key_and_what_is_allowed(tmp_path, text, me
 def test_broken_toml_and_missing_file_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="not valid TOML"):
         cfg.load(write(tmp_path, "[detector\n"))
-    with pytest.raises(ConfigError, match="config file not found: .*nope.toml"):
+    with pytest.raises(ConfigError, match=r"config file not found: .*nope.toml"):
         cfg.load(tmp_path / "nope.toml")
 
 
@@ -56,7 +56,7 @@ def test_cli_overrides_are_validated_like_the_file():
     config = cfg.load(None)
     cfg.override(config, "output.display", "window")
     assert config.output.display == "window"
-    with pytest.raises(ConfigError, match="output.display: 'tv' is not allowed"):
+    with pytest.raises(ConfigError, match=r"output.display: 'tv' is not allowed"):
         cfg.override(config, "output.display", "tv")
 
 

@@ -47,7 +47,7 @@ def test_a_missing_model_lists_the_search_path_and_the_fix(tmp_path):
     assert "maskgate models fetch" in message
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         find_yunet(str(tmp_path / "nope.onnx"), [])
-    with pytest.raises(ModelNotFoundError, match="deploy.prototxt"):
+    with pytest.raises(ModelNotFoundError, match=r"deploy.prototxt"):
         find_res10("", [tmp_path])
 
 

@@ -45,7 +45,7 @@ def test_end_to_end_on_held_out_photos_through_yunet_and_the_int8_model(pipeline
     assert set(lines[0]) >= {"frame", "time", "track", "box", "label", "score"}
     largest = {}
     for event in lines:
-        x1, y1, x2, y2 = event["box"]
+        x1, _, x2, _ = event["box"]
         if event["frame"] not in largest or (x2 - x1) > largest[event["frame"]][0]:
             largest[event["frame"]] = (x2 - x1, event["label"])
     decided = {frame: label for frame, (_, label) in largest.items()}

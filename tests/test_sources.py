@@ -28,7 +28,7 @@ def test_source_strings_select_the_right_kind(tmp_path):
     assert describe(str(tmp_path)) == "folder"
     assert describe(str(tmp_path / "a.jpg")) == "image"
     assert describe(str(tmp_path / "clip.mp4")) == "video"
-    with pytest.raises(SourceError, match="'missing.mp4' is not a camera index"):
+    with pytest.raises(SourceError, match=r"'missing.mp4' is not a camera index"):
         describe("missing.mp4")
 
 
@@ -58,7 +58,7 @@ def test_video_file_source_yields_every_frame_in_order(tmp_path):
 def test_a_corrupt_video_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 100)
-    with pytest.raises(SourceError, match="cannot open video file .*bad.mp4"):
+    with pytest.raises(SourceError, match=r"cannot open video file .*bad.mp4"):
         open_source(str(bad), SourceConfig())
 
 

@@ -1,0 +1,82 @@
+"""The on-disk MQTT outbox: order, the bound and its drop counter, and surviving a reopen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.outbox import Outbox, OutboxError
+
+
+def payloads(outbox: Outbox, limit: int = 1000) -> list[bytes]:
+    return [m.payload for m in outbox.after(0, limit)]
+
+
+def test_messages_come_back_in_order_and_leave_when_deleted(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3", max_messages=100)
+    ids = [outbox.put("t/event", f"e{i}".encode()) for i in range(5)]
+    assert ids == sorted(ids)
+    assert payloads(outbox) == [b"e0", b"e1", b"e2", b"e3", b"e4"]
+    assert [m.payload for m in outbox.after(ids[1], 2)] == [b"e2", b"e3"]
+    outbox.delete(ids[:2])
+    assert outbox.depth == 3
+    assert payloads(outbox) == [b"e2", b"e3", b"e4"]
+
+
+def test_bound_drops_the_oldest_and_counts_them_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path, max_messages=3)
+    for i in range(5):
+        outbox.put("t", f"e{i}".encode())
+    assert outbox.depth == 3
+    assert outbox.dropped == 2
+    assert payloads(outbox) == [b"e2", b"e3", b"e4"]
+    outbox.close()
+
+    reopened = Outbox(path, max_messages=3)
+    assert reopened.depth == 3
+    assert reopened.dropped == 2
+    assert payloads(reopened) == [b"e2", b"e3", b"e4"]
+
+
+def test_messages_being_sent_are_never_dropped(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3", max_messages=3)
+    first = outbox.put("t", b"in flight")
+    outbox.sending_upto = first
+    for i in range(4):
+        outbox.put("t", f"e{i}".encode())
+    assert payloads(outbox) == [b"in flight", b"e2", b"e3"]
+    assert outbox.dropped == 2
+
+
+def test_ids_are_not_reused_after_the_queue_empties(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path, max_messages=10)
+    last = outbox.put("t", b"a")
+    outbox.delete([last])
+    outbox.close()
+    assert Outbox(path, max_messages=10).put("t", b"b") > last
+
+
+def test_a_message_survives_a_kill_right_after_put(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    script = (
+        "import os, signal, sys\n"
+        "from edge.outbox import Outbox\n"
+        "box = Outbox(sys.argv[1], 100)\n"
+        "for i in range(50): box.put('t', b'e%d' % i)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(path)], timeout=60)
+    assert result.returncode == -9
+    assert payloads(Outbox(path, max_messages=100)) == [f"e{i}".encode() for i in range(50)]
+
+
+def test_a_file_that_is_not_an_outbox_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(OutboxError, match=str(path)):
+        Outbox(path, max_messages=10)

@@ -220,6 +220,7 @@ def evaluate(models: list[Path], data: Path, out_dir: Path, split: str = "test")
         "file_bytes": sizes,
     }
     (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "test_split.txt").write_text("".join(f"{r.source_file or r.file},{r.label}\n" for r in rows))
     (out_dir / "evaluation.md").write_text(markdown_report(results, labels, sizes, agreement), encoding="utf-8")
     plot_confusions(results, labels, out_dir / "confusion.png")
     return report

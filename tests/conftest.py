@@ -53,6 +53,11 @@ def facemask_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def imagenet_weights() -> Path:
+    return need_shared("models/imagenet/mobilenet_v2_1.0_224_imagenet_no_top.weights.h5")
+
+
+@pytest.fixture(scope="session")
 def default_classifier() -> Path:
     from edge.model_files import DEFAULT_CLASSIFIER, packaged_model_dir
 

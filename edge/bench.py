@@ -1,0 +1,356 @@
+"""`maskgate bench`: end-to-end FPS and per-stage latency of the real frame loop on a fixed frame set.
+
+It runs edge.pipeline.Pipeline as `maskgate run` builds it (same detector, classifier, tracker) with
+one output that draws the annotated frame as the screen and recorder do, so the numbers are those
+of the door loop. The detector's and the classifier's model calls are timed on their own to show
+how much of a frame is spent inside the models. Needs only the runtime's dependencies; the grid,
+the seeds' TensorFlow baseline and the charts live in benchmarks/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import resource
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge.bench_frames import FrameSet
+    from edge.config import Config
+    from edge.stats import LoopStats
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+STAGE_NAMES = {
+    "source": "decode",
+    "detect": "detect",
+    "crop": "crop",
+    "classify": "classify",
+    "decide": "decide",
+    "outputs": "draw",
+}
+"""LoopStats stage -> name in the report; the source stage decodes the JPEG frame, the output stage draws."""
+PERCENTILES = (50, 95, 99)
+LIBRARIES = ("numpy", "opencv-python-headless", "opencv-python", "ai-edge-litert", "tflite-runtime", "tensorflow-cpu")
+
+
+class InvokeTimer:
+    """Seconds spent in the models' own calls (TFLite invoke, OpenCV DNN forward/detect), per model."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    def reset(self) -> None:
+        self.seconds.clear()
+        self.calls.clear()
+
+    def wrap(self, owner: object, attribute: str, method: str, key: str) -> None:
+        """Replace owner.<attribute> by a proxy whose <method> is timed under key; everything else passes through."""
+        setattr(owner, attribute, _TimedProxy(getattr(owner, attribute), method, self._recorder(key)))
+
+    def _recorder(self, key: str) -> Callable[[float], None]:
+        def record(seconds: float) -> None:
+            self.seconds[key] += seconds
+            self.calls[key] += 1
+
+        return record
+
+
+class _TimedProxy:
+    def __init__(self, target: Any, method: str, record: Callable[[float], None]) -> None:
+        self._target = target
+        call = getattr(target, method)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            begin = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                record(time.perf_counter() - begin)
+
+        setattr(self, method, timed)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
+MODEL_CALLS = {
+    "YuNetDetector": ("_net", "detect"),
+    "Res10Detector": ("_net", "forward"),
+    "UltraFaceDetector": ("_interpreter", "invoke"),
+    "MaskClassifier": ("_interpreter", "invoke"),
+}
+"""Where each part keeps its model and which call runs it. YuNet's detect is OpenCV's whole C++ call
+(blob, forward, decoding, NMS); the others are the bare network run."""
+
+
+def instrument(part: object, key: str, timer: InvokeTimer) -> None:
+    name = type(part).__name__
+    if name not in MODEL_CALLS:
+        raise ValueError(f"bench: do not know how to time the model of {name}; add it to edge.bench.MODEL_CALLS")
+    attribute, method = MODEL_CALLS[name]
+    timer.wrap(part, attribute, method, key)
+
+
+def _draw_output() -> Any:
+    from edge.outputs import Output
+    from edge.outputs.annotate import annotate
+
+    class DrawOutput(Output):
+        """Draws every frame like the screen and the recorder do, and keeps only the last drawing."""
+
+        name = "draw"
+
+        def __init__(self) -> None:
+            self.last = None
+
+        def on_frame(self, frame, faces, stats) -> None:  # type: ignore[no-untyped-def]
+            self.last = annotate(frame.image, faces, stats.fps)
+
+    return DrawOutput()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ms_summary(seconds: list[float]) -> dict[str, float]:
+    import numpy as np
+
+    values = np.asarray(seconds, dtype=float) * 1000
+    points = np.percentile(values, PERCENTILES) if len(values) else [0.0] * len(PERCENTILES)
+    summary = {"mean": float(values.mean()) if len(values) else 0.0}
+    summary.update({f"p{p}": float(v) for p, v in zip(PERCENTILES, points, strict=True)})
+    return {k: round(v, 4) for k, v in summary.items()}
+
+
+def _version(distribution: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, object]:
+    """The machine, OS, Python and library versions a result belongs to."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    board = None
+    with contextlib.suppress(OSError):
+        board = Path("/proc/device-tree/model").read_bytes().rstrip(b"\0").decode(errors="replace")
+    libraries = {name: v for name in LIBRARIES if (v := _version(name))}
+    return {
+        "hostname": platform.node(),
+        "board": board,
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "libraries": libraries,
+    }
+
+
+def _stage_report(stats: LoopStats) -> dict[str, dict[str, float]]:
+    return {name: ms_summary(list(stats.stage_seconds[stage])) for stage, name in STAGE_NAMES.items()}
+
+
+def _config_report(config: Config, classifier: Any) -> dict[str, object]:
+    from edge.tflite import interpreter_class
+
+    card = classifier.card.raw or {}
+    detector = config.detector
+    detector_input = {"yunet": f"{detector.input_size}", "res10": f"{detector.input_size}x{detector.input_size}"}
+    return {
+        "detector": detector.type,
+        "detector_input": detector_input.get(detector.type, "320x240"),
+        "classifier": classifier.model_path.name,
+        "classifier_path": str(classifier.model_path),
+        "classifier_variant": card.get("variant", "?"),
+        "classifier_alpha": card.get("training", {}).get("settings", {}).get("alpha"),
+        "classifier_input": classifier.input_size,
+        "classifier_bytes": classifier.model_path.stat().st_size,
+        "backend": interpreter_class(config.classifier.backend)[0],
+        "threads": config.classifier.num_threads,
+        "batch": config.classifier.batch,
+    }
+
+
+def run(config: Config, frame_set: FrameSet, frames: int = 120, warmup: int | None = None) -> dict[str, object]:
+    """Benchmark the door loop built from config on frame_set: warm-up frames first, then `frames` measured ones.
+
+    The default warm-up is one pass over the set, so every batch shape and code path has run once.
+    """
+    from edge.app import build_classifier, build_detector
+    from edge.pipeline import Pipeline
+    from edge.stats import LoopStats
+    from edge.tracker import Tracker
+
+    warmup = len(frame_set) if warmup is None else warmup
+    if frames < 1 or warmup < 0:
+        raise ValueError(f"bench: --frames must be >= 1 and --warmup >= 0, got {frames} and {warmup}")
+    detector, classifier = build_detector(config), build_classifier(config)
+    timer = InvokeTimer()
+    instrument(detector, "detect", timer)
+    instrument(classifier, "classify", timer)
+    t = config.tracker
+    tracker = Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed)
+    pipeline = Pipeline(detector, classifier, tracker, [_draw_output()])
+    if warmup:
+        pipeline.run(frame_set.frames(warmup))
+    pipeline.stats = stats = LoopStats()
+    timer.reset()
+    cpu_before, wall_before = cpu_seconds(), time.perf_counter()
+    pipeline.run(frame_set.frames(frames, start=warmup))
+    wall = time.perf_counter() - wall_before
+    cpu = cpu_seconds() - cpu_before
+    pipeline.close()
+    if stats.frames == 0:
+        raise RuntimeError(f"bench: no frame was processed ({stats.frame_errors} failed); see the log above")
+    frame_total = sum(stats.frame_seconds)
+    invoke_total = sum(timer.seconds.values())
+    return {
+        "schema": SCHEMA,
+        "tool": "maskgate bench",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+        "config": _config_report(config, classifier),
+        "frame_set": {**frame_set.description, "raw": frame_set.raw},
+        "warmup_frames": warmup,
+        "frames": stats.frames,
+        "frame_errors": stats.frame_errors,
+        "faces_per_frame": round(stats.faces / stats.frames, 3),
+        "fps": round(stats.frames / wall, 3),
+        "cpu_percent": round(100 * cpu / wall, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "frame_ms": ms_summary(list(stats.frame_seconds)),
+        "stages_ms": _stage_report(stats),
+        "invoke": {
+            "detect_ms_per_frame": round(1000 * timer.seconds["detect"] / stats.frames, 4),
+            "classify_ms_per_frame": round(1000 * timer.seconds["classify"] / stats.frames, 4),
+            "classify_ms_per_call": round(1000 * timer.seconds["classify"] / max(timer.calls["classify"], 1), 4),
+            "classify_calls": timer.calls["classify"],
+            "share": round(invoke_total / frame_total, 4),
+            "share_after_decode": round(invoke_total / (frame_total - stats.stage_totals["source"]), 4),
+        },
+    }
+
+
+def load_frame_set(args: argparse.Namespace) -> FrameSet:
+    from edge import bench_frames
+    from edge.shared_dir import shared_path
+
+    if args.frames_dir:
+        folder = Path(args.frames_dir).expanduser()
+        if not folder.is_dir():
+            raise bench_frames.FrameSetError(f"--frames-dir {folder} is not a folder")
+        return bench_frames.from_folder(folder, raw=args.raw)
+    faces_dir = Path(args.faces_dir).expanduser() if args.faces_dir else shared_path("data/facemask")
+    if faces_dir is None or not faces_dir.is_dir():
+        raise bench_frames.FrameSetError(
+            f"no face photos to build the frame set from ({faces_dir or '../shared/data/facemask not found'}): pass "
+            "--faces-dir with with_mask/ and without_mask/ folders, or --frames-dir with frames saved by "
+            "`maskgate bench --save-frames DIR` on a machine that has ../shared"
+        )
+    return bench_frames.build(faces_dir, seed=args.seed, raw=args.raw)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--frames", type=int, default=120, help="measured frames (the set is cycled; default 120)")
+    parser.add_argument("--warmup", type=int, help="frames run before measuring (default: one pass over the set)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated frame set (default 0)")
+    parser.add_argument("--faces-dir", help="face photos in with_mask/ and without_mask/ (default ../shared)")
+    parser.add_argument("--frames-dir", help="use this folder of images as the frame set instead of generating one")
+    parser.add_argument("--save-frames", metavar="DIR", help="also write the frame set as JPEG files to DIR")
+    parser.add_argument("--raw", action="store_true", help="hand BGR arrays to the loop (like picamera2): no decode")
+    parser.add_argument("--detector", choices=("yunet", "res10", "ultraface"), help="override detector.type")
+    parser.add_argument("--input-size", type=int, help="override detector.input_size")
+    parser.add_argument("--classifier", help="override classifier.model (a .tflite with its .json card)")
+    parser.add_argument("--threads", type=int, help="override classifier.num_threads")
+    parser.add_argument("--backend", choices=("auto", "ai-edge-litert", "tflite-runtime", "tensorflow"))
+    parser.add_argument("--batch", action="store_true", help="set classifier.batch: one invoke per frame")
+    parser.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH ('-' for stdout)")
+
+
+def apply_overrides(config: Config, args: argparse.Namespace) -> None:
+    from edge import config as cfg
+
+    for flag, key in (
+        ("detector", "detector.type"),
+        ("input_size", "detector.input_size"),
+        ("classifier", "classifier.model"),
+        ("threads", "classifier.num_threads"),
+        ("backend", "classifier.backend"),
+    ):
+        if (value := getattr(args, flag)) is not None:
+            cfg.override(config, key, value)
+    if args.batch:
+        cfg.override(config, "classifier.batch", True)
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    c = report["config"]
+    lines = [
+        f"{c['detector']} {c['detector_input']} + {c['classifier']} ({c['backend']}, {c['threads']} thread(s)): "
+        f"{report['fps']:.1f} FPS over {report['frames']} frames, {report['faces_per_frame']} faces/frame, "
+        f"CPU {report['cpu_percent']:.0f}%, peak RSS {report['peak_rss_mb']:.0f} MB",
+        f"{'stage':<10}{'mean':>9}{'p50':>9}{'p95':>9}{'p99':>9}  (ms)",
+    ]
+    rows = {**report["stages_ms"], "frame": report["frame_ms"]}
+    lines += [
+        f"{name:<10}" + "".join(f"{row[k]:>9.2f}" for k in ("mean", "p50", "p95", "p99")) for name, row in rows.items()
+    ]
+    invoke = report["invoke"]
+    lines.append(
+        f"model calls: detect {invoke['detect_ms_per_frame']:.2f} ms/frame, "
+        f"classify {invoke['classify_ms_per_call']:.2f} ms/face; {100 * invoke['share']:.0f}% of the frame time "
+        f"({100 * invoke['share_after_decode']:.0f}% after decode)"
+    )
+    return lines
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The `maskgate bench` handler."""
+    config = args.loaded_config
+    apply_overrides(config, args)
+    frame_set = load_frame_set(args)
+    if args.save_frames:
+        saved = frame_set.save(Path(args.save_frames).expanduser())
+        log.info("wrote %d frames to %s", len(saved), args.save_frames)
+    report = run(config, frame_set, frames=args.frames, warmup=args.warmup)
+    text = json.dumps(report, indent=2)
+    if args.json == "-":
+        print(text)
+        return 0
+    if args.json:
+        Path(args.json).expanduser().write_text(text + "\n", encoding="utf-8")
+        log.info("wrote %s", args.json)
+    print("\n".join(summary_lines(report)))
+    return 0

@@ -1,0 +1,210 @@
+"""The benchmark's frame set: reproducible 640x480 door scenes with 0, 1 and several faces.
+
+Each scene is `SCENE_FRAMES` consecutive frames on a seeded synthetic background; its faces are
+photos from a class-per-folder face dataset (../shared/data/facemask), pasted at seeded positions and
+sizes and moving a few pixels per frame while growing, like people walking up to the door. So the
+tracker sees continuous tracks and the detector and classifier see real faces. The same seed and
+dataset give the same frames byte for byte; `digest` lets two runs check that.
+
+Frames are kept JPEG-encoded and decoded in the loop (like a USB camera's MJPEG stream or a video
+file) unless `raw` is asked for (like picamera2, which hands over BGR arrays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.types import Frame
+
+log = logging.getLogger(__name__)
+
+WIDTH, HEIGHT = 640, 480
+SCENE_FRAMES = 10
+SCENE_FACES = (0, 1, 3, 1, 4, 0)
+"""Faces per scene: empty door, one person, a group, ...; 60 frames, 1.5 faces per frame on average."""
+FACE_SIDE = (90, 170)
+"""Range of the pasted photo's longer side at the start of a scene, in pixels."""
+JPEG_QUALITY = 90
+CLASS_FOLDERS = ("with_mask", "without_mask")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class FrameSetError(ValueError):
+    pass
+
+
+@dataclass
+class FrameSet:
+    """Frames as JPEG bytes (or raw arrays), the faces pasted into each, and where they came from."""
+
+    encoded: list[bytes]
+    pasted_faces: list[int]
+    description: dict[str, object] = field(default_factory=dict)
+    raw: bool = False
+    _decoded: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    @property
+    def digest(self) -> str:
+        sha = hashlib.sha256()
+        for data in self.encoded:
+            sha.update(data)
+        return sha.hexdigest()
+
+    def frames(self, count: int, start: int = 0) -> Iterator[Frame]:
+        """`count` frames, cycling through the set; JPEG frames are decoded here, inside the timed source stage."""
+        if self.raw and not self._decoded:
+            self._decoded = [decode(data) for data in self.encoded]
+        for n in range(start, start + count):
+            index = n % len(self.encoded)
+            image = self._decoded[index] if self.raw else decode(self.encoded[index])
+            yield Frame(str(n), float(n) / 30.0, image)
+
+    def save(self, folder: Path) -> list[Path]:
+        """Write the frames as numbered JPEG files (for `maskgate run --source FOLDER` or another machine)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for index, data in enumerate(self.encoded):
+            path = folder / f"frame_{index:04d}.jpg"
+            path.write_bytes(data)
+            paths.append(path)
+        return paths
+
+
+def decode(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def encode(image: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise FrameSetError("OpenCV could not JPEG-encode a benchmark frame")
+    return buffer.tobytes()
+
+
+def background(rng: np.random.Generator) -> np.ndarray:
+    """A smooth colour field with a door frame and fine sensor noise: no faces, some structure."""
+    coarse = rng.integers(60, 190, size=(6, 8, 1)) + rng.integers(-25, 25, size=(6, 8, 3))
+    image = cv2.resize(coarse.astype(np.uint8), (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+    left = int(rng.integers(120, 220))
+    colour = tuple(int(v) for v in rng.integers(20, 90, size=3))
+    cv2.rectangle(image, (left, 30), (WIDTH - left, HEIGHT), colour, 14)
+    noise = rng.normal(0, 4, size=image.shape)
+    return np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def face_files(faces_dir: Path) -> list[Path]:
+    files = []
+    for folder in CLASS_FOLDERS:
+        if (faces_dir / folder).is_dir():
+            files += sorted(p for p in (faces_dir / folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FrameSetError(f"face folder {faces_dir} has no images in {' or '.join(CLASS_FOLDERS)}/")
+    return files
+
+
+def pick_faces(files: list[Path], count: int, rng: np.random.Generator) -> list[tuple[Path, np.ndarray]]:
+    """`count` roughly square, not tiny face photos, drawn with the seeded generator."""
+    picked: list[tuple[Path, np.ndarray]] = []
+    for _ in range(50 * count + 50):
+        if len(picked) == count:
+            return picked
+        path = files[int(rng.integers(len(files)))]
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            continue
+        height, width = image.shape[:2]
+        if min(height, width) >= 64 and 0.75 <= width / height <= 1.33:
+            picked.append((path, image))
+    raise FrameSetError(f"found only {len(picked)} usable face photos (roughly square, >= 64 px) among {len(files)}")
+
+
+def paste(canvas: np.ndarray, photo: np.ndarray, cx: float, cy: float, side: float) -> None:
+    """Paste the photo scaled so its longer side is `side`, centred at (cx, cy), clipped to the canvas."""
+    height, width = photo.shape[:2]
+    scale = side / max(height, width)
+    resized = cv2.resize(photo, (max(2, round(width * scale)), max(2, round(height * scale))), cv2.INTER_AREA)
+    h, w = resized.shape[:2]
+    x1, y1 = round(cx - w / 2), round(cy - h / 2)
+    cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x1 + w, WIDTH), min(y1 + h, HEIGHT)
+    if cx2 > cx1 and cy2 > cy1:
+        canvas[cy1:cy2, cx1:cx2] = resized[cy1 - y1 : cy2 - y1, cx1 - x1 : cx2 - x1]
+
+
+def build(faces_dir: Path, seed: int = 0, scenes: tuple[int, ...] = SCENE_FACES, raw: bool = False) -> FrameSet:
+    """The frame set for a seed: one scene per entry of `scenes` (its face count), SCENE_FRAMES frames each."""
+    files = face_files(faces_dir)
+    rng = np.random.default_rng(seed)
+    encoded, pasted, used = [], [], []
+    for faces in scenes:
+        base = background(rng)
+        people = pick_faces(files, faces, rng)
+        used += [f"{p.parent.name}/{p.name}" for p, _ in people]
+        slot = WIDTH / max(faces, 1)
+        motion = []
+        for i in range(faces):
+            side = float(rng.uniform(*FACE_SIDE)) / (1 + 0.25 * (faces > 2))
+            cx = slot * (i + 0.5) + float(rng.uniform(-0.15, 0.15)) * slot
+            cy = float(rng.uniform(0.3, 0.55)) * HEIGHT
+            motion.append(
+                (cx, cy, side, float(rng.uniform(-3, 3)), float(rng.uniform(-1, 2)), float(rng.uniform(0, 3)))
+            )
+        for step in range(SCENE_FRAMES):
+            canvas = base.copy()
+            for (_, photo), (cx, cy, side, dx, dy, grow) in zip(people, motion, strict=True):
+                paste(canvas, photo, cx + dx * step, cy + dy * step, side + grow * step)
+            encoded.append(encode(canvas))
+            pasted.append(faces)
+    description = {
+        "kind": "generated",
+        "size": [WIDTH, HEIGHT],
+        "seed": seed,
+        "scenes": list(scenes),
+        "frames_per_scene": SCENE_FRAMES,
+        "frames": len(encoded),
+        "pasted_faces_per_frame": round(sum(pasted) / len(pasted), 3),
+        "faces_dir": str(faces_dir),
+        "face_photos": used,
+        "jpeg_quality": JPEG_QUALITY,
+    }
+    frame_set = FrameSet(encoded, pasted, description, raw)
+    frame_set.description["sha256"] = frame_set.digest
+    return frame_set
+
+
+def from_folder(folder: Path, raw: bool = False) -> FrameSet:
+    """A frame set from any folder of images (sorted by name), letterboxed to 640x480: for boards without ../shared."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FrameSetError(f"frames folder {folder} has no {', '.join(IMAGE_SUFFIXES)} images")
+    encoded = []
+    for path in files:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FrameSetError(f"frames folder {folder}: {path.name} is not a readable image")
+        if image.shape[:2] == (HEIGHT, WIDTH) and path.suffix.lower() in (".jpg", ".jpeg"):
+            encoded.append(path.read_bytes())
+        else:
+            encoded.append(encode(letterbox(image)))
+    frame_set = FrameSet(encoded, [], {"kind": "folder", "folder": str(folder), "frames": len(encoded)}, raw)
+    frame_set.description["sha256"] = frame_set.digest
+    return frame_set
+
+
+def letterbox(image: np.ndarray) -> np.ndarray:
+    height, width = image.shape[:2]
+    scale = min(WIDTH / width, HEIGHT / height)
+    resized = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), cv2.INTER_AREA)
+    canvas = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    top, left = (HEIGHT - resized.shape[0]) // 2, (WIDTH - resized.shape[1]) // 2
+    canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return canvas

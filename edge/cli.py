@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", parents=[common], help="check runtime, OpenCV, camera, GPIO, models")
     doctor.set_defaults(handler=cmd_doctor)
+
+    from edge import bench as bench_command  # stdlib imports only; the heavy ones happen inside run_command
+
+    bench = commands.add_parser("bench", parents=[common], help="measure FPS and stage latency on a fixed frame set")
+    bench_command.add_arguments(bench)
+    bench.set_defaults(handler=bench_command.run_command)
     return parser
 
 

@@ -42,6 +42,7 @@ def _train(args: argparse.Namespace) -> int:
         finetune_epochs=args.finetune_epochs,
         scratch_epochs=args.scratch_epochs,
         limit=args.limit,
+        teacher=args.teacher,
     )
     train(Path(args.prepared), Path(args.out), settings)
     return 0
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-epochs", type=int, default=defaults.finetune_epochs)
     p.add_argument("--scratch-epochs", type=int, default=defaults.scratch_epochs)
     p.add_argument("--limit", type=int, default=None, help="at most N crops per split (small test runs)")
+    p.add_argument("--teacher", default="", help="model.keras to distil from (small variants)")
     p.set_defaults(run=_train)
 
     p = commands.add_parser("quantize", help="TFLite int8 (raw uint8 pixels in), float32, float16, dynamic-range")

@@ -47,6 +47,8 @@ class TrainSettings:
     boundary: str = "block_13_project_BN"
     patience: int = 3
     limit: int | None = None
+    teacher: str = ""
+    """A trained model.keras whose soft labels the model learns from (distillation, for small variants)."""
 
 
 def _seed_everything(seed: int) -> None:
@@ -141,7 +143,9 @@ def _callbacks(patience: int):
     return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
 
 
-def _fit(model, x, y, val, epochs: int, settings: TrainSettings, history: list[dict], phase: str) -> None:
+def _fit(
+    model, x, y, val, epochs: int, settings: TrainSettings, history: list[dict], phase: str, patience: int | None = None
+) -> None:
     result = model.fit(
         x,
         y,
@@ -149,7 +153,7 @@ def _fit(model, x, y, val, epochs: int, settings: TrainSettings, history: list[d
         epochs=epochs,
         batch_size=settings.batch_size,
         shuffle=True,
-        callbacks=_callbacks(settings.patience),
+        callbacks=_callbacks(patience or settings.patience),
         verbose=2,
     )
     for epoch in range(len(result.history["loss"])):
@@ -192,6 +196,50 @@ def _normalised(images_bgr: np.ndarray) -> np.ndarray:
     return rgb_float(images_bgr) / 127.5 - 1.0
 
 
+def resized(images: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    if images.shape[1] == size:
+        return images
+    return np.stack([cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) for img in images])
+
+
+def train_distilled(settings, base, head, train, val, labels, rng, history):
+    """The student learns from a blend of the true label and the teacher's probabilities on the same
+    augmented crop; the teacher sees the crop at its own size, the student at settings.size."""
+    import keras
+
+    teacher = keras.models.load_model(settings.teacher)
+    images, targets = train
+    masked = np.array([labels[t] == "mask" for t in targets])
+    inputs, soft = [], []
+    for copy in range(settings.copies + 1):
+        for start in range(0, len(images), 64):
+            batch = images[start : start + 64]
+            if copy:
+                batch = np.stack(
+                    [augment(img, rng, m) for img, m in zip(batch, masked[start : start + 64], strict=True)]
+                )
+            soft.append(teacher.predict_on_batch(rgb_float(batch)))
+            inputs.append(resized(batch, settings.size))
+    one_hot = np.eye(len(labels), dtype=np.float32)
+    blended = 0.5 * np.tile(one_hot[targets], (settings.copies + 1, 1)) + 0.5 * np.concatenate(soft)
+    model = assemble(base, head, settings.size)
+    model.compile(keras.optimizers.Adam(settings.scratch_lr), "categorical_crossentropy", metrics=["accuracy"])
+    val_inputs = rgb_float(resized(val[0], settings.size))
+    _fit(
+        model,
+        rgb_float(np.concatenate(inputs)),
+        blended,
+        (val_inputs, one_hot[val[1]]),
+        settings.scratch_epochs,
+        settings,
+        history,
+        "distil",
+        patience=settings.patience * 2,
+    )
+
+
 def train_scratch(settings, base, head, train, val, labels, rng, history):
     import keras
 
@@ -220,6 +268,14 @@ def train_scratch(settings, base, head, train, val, labels, rng, history):
             break
     if best is not None:
         model.set_weights(best)
+
+
+def _teacher_size(path: str) -> int:
+    import keras
+
+    if not Path(path).is_file():
+        raise WeightsError(f"teacher model not found: {path}")
+    return int(keras.models.load_model(path).input_shape[1])
 
 
 def plot_history(history: list[dict], path: Path) -> None:
@@ -257,11 +313,14 @@ def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
     _seed_everything(settings.seed)
     rng = np.random.default_rng(settings.seed)
     started = time.perf_counter()
-    train_data = load_crops(prepared_dir, by_split["train"], labels, settings.size)
-    val_data = load_crops(prepared_dir, by_split["val"], labels, settings.size)
+    load_size = _teacher_size(settings.teacher) if settings.teacher else settings.size
+    train_data = load_crops(prepared_dir, by_split["train"], labels, load_size)
+    val_data = load_crops(prepared_dir, by_split["val"], labels, load_size)
     base, head = build_base(settings), build_head(len(labels))
     history: list[dict] = []
-    if settings.weights:
+    if settings.teacher:
+        train_distilled(settings, base, head, train_data, val_data, labels, rng, history)
+    elif settings.weights:
         train_pretrained(settings, base, head, train_data, val_data, labels, rng, history)
     else:
         train_scratch(settings, base, head, train_data, val_data, labels, rng, history)

@@ -55,4 +55,14 @@ def build_outputs(config: Config) -> list[Output]:
         from edge.outputs.video import Window
 
         outputs.append(Window())
+    publisher = None
+    if config.mqtt.broker:
+        from edge.outputs.mqtt import build_publisher
+
+        publisher = build_publisher(config.mqtt)
+        outputs.append(publisher)
+    if config.metrics.port:
+        from edge.outputs.metrics import build_metrics
+
+        outputs.append(build_metrics(config.metrics, publisher))
     return outputs

@@ -33,6 +33,8 @@ def load_config(args: argparse.Namespace):
         ("display", "output.display"),
         ("record", "output.record"),
         ("events", "output.events"),
+        ("mqtt", "mqtt.broker"),
+        ("device_id", "mqtt.device_id"),
         ("log_level", "logging.level"),
     ):
         value = getattr(args, flag, None)
@@ -166,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--display", choices=("none", "window"))
     run.add_argument("--record", help="video file (.mp4/.avi/.mkv) or folder for annotated frames")
     run.add_argument("--events", help="JSON-lines event log, '-' for stdout")
+    run.add_argument("--mqtt", metavar="URL", help="publish events to this broker: mqtt://HOST[:PORT] or mqtts://...")
+    run.add_argument("--device-id", help="this door's name in MQTT topics and Home Assistant (default: host name)")
     run.add_argument("--max-frames", type=int, help="stop after N frames")
     run.set_defaults(handler=cmd_run)
 

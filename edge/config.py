@@ -77,6 +77,30 @@ class LoggingConfig:
 
 
 @dataclass
+class MqttConfig:
+    broker: str = meta("", doc="broker URL: mqtt://HOST[:PORT], or mqtts://HOST[:PORT] for TLS; empty = MQTT off")
+    device_id: str = meta("", doc="this door in topics and Home Assistant (letters, digits, _, -); empty = host name")
+    topic_prefix: str = meta("maskgate", doc="topics are PREFIX/DEVICE_ID/event, /state, /counts and /bare_face")
+    username: str = meta("", doc="broker user name; empty = anonymous")
+    password_file: str = meta("", doc="file whose first line is the broker password; read before password_env")
+    password_env: str = meta("MASKGATE_MQTT_PASSWORD", doc="environment variable holding the broker password")
+    tls_ca_file: str = meta("", doc="mqtts: CA certificate (PEM) that signed the broker's; empty = the system CAs")
+    tls_cert_file: str = meta("", doc="mqtts: client certificate (PEM), for brokers that require one")
+    tls_key_file: str = meta("", doc="mqtts: the client certificate's private key (PEM)")
+    keepalive: int = meta(30, 5, 3600, "seconds between pings; the broker sends the Last Will 1.5x this after silence")
+    outbox: str = meta("", doc="SQLite file queueing events while the broker is away; empty = state dir/outbox.sqlite3")
+    outbox_max: int = meta(50000, 100, 10_000_000, "most events queued on disk; beyond it the oldest are dropped")
+    discovery: bool = meta(True, doc="publish Home Assistant MQTT discovery for this door")
+    discovery_prefix: str = meta("homeassistant", doc="Home Assistant's discovery topic prefix")
+
+
+@dataclass
+class MetricsConfig:
+    port: int = meta(0, 0, 65535, "Prometheus endpoint port (e.g. 9108), served at /metrics; 0 = off")
+    address: str = meta("127.0.0.1", doc="address the metrics endpoint listens on; 0.0.0.0 opens it to the network")
+
+
+@dataclass
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -85,6 +109,8 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def validate(self) -> Config:
         if self.tracker.vote_min > self.tracker.vote_window:

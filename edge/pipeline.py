@@ -114,6 +114,7 @@ class Pipeline:
         stop = stop or threading.Event()
         consecutive_errors = 0
         iterator = iter(frames)
+        self.stats.source = frames
         while not stop.is_set() and (max_frames is None or self.stats.frames < max_frames):
             begin = time.perf_counter()
             with self.stats.stage("source"):

@@ -26,6 +26,17 @@ class LoopStats:
     stage_seconds: dict[str, deque] = field(default_factory=lambda: {s: deque(maxlen=WINDOW) for s in STAGES})
     stage_totals: Counter = field(default_factory=Counter)
     frame_seconds: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+    source: object | None = field(default=None, repr=False)
+    """The frame source; a live one counts camera reconnects and dropped frames (LatestFrameSource)."""
+
+    @property
+    def camera_reconnects(self) -> int:
+        return getattr(self.source, "reconnects", 0)
+
+    @property
+    def camera_dropped_frames(self) -> int:
+        """Frames the camera delivered while the loop was busy, replaced by newer ones."""
+        return getattr(self.source, "dropped", 0)
 
     @contextmanager
     def stage(self, name: str):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge import model_files
-from edge.config import Config
+from edge.config import ALERT_PINS, Config
 
 if TYPE_CHECKING:
     from edge.classifier import MaskClassifier
@@ -46,7 +46,8 @@ def build_outputs(config: Config) -> list[Output]:
     if config.output.events:
         from edge.outputs.events import EventLog
 
-        outputs.append(EventLog(config.output.events))
+        e = config.events
+        outputs.append(EventLog(config.output.events, max_bytes=e.max_bytes, keep=e.keep, fsync=e.fsync))
     if config.output.record:
         from edge.outputs.video import Recorder
 
@@ -55,6 +56,19 @@ def build_outputs(config: Config) -> list[Output]:
         from edge.outputs.video import Window
 
         outputs.append(Window())
+    if config.output.display == "screen":
+        from edge.outputs.screen import EntranceScreen
+
+        outputs.append(EntranceScreen(config.screen))
+    if config.events.snapshots:
+        from edge.outputs.snapshots import Snapshots, snapshot_dir
+
+        e = config.events
+        outputs.append(Snapshots(snapshot_dir(e, config.output.events), e.snapshot_max_files, e.snapshot_max_days))
+    if any(getattr(config.alerts, key) for key in ALERT_PINS):
+        from edge.outputs.alerts import GpioAlerts
+
+        outputs.append(GpioAlerts(config.alerts))
     publisher = None
     if config.mqtt.broker:
         from edge.outputs.mqtt import build_publisher

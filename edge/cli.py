@@ -46,19 +46,24 @@ def load_config(args: argparse.Namespace):
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.app import build_classifier, build_detector, build_outputs, build_source
     from edge.pipeline import Pipeline
+    from edge.service import ServiceMonitor
     from edge.tracker import Tracker
 
     config = args.loaded_config
+    monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
+    monitor.start()
     detector, classifier = build_detector(config), build_classifier(config)
     source = build_source(config)
     t = config.tracker
     tracker = Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed, per_frame=source.per_frame_decisions)
     pipeline = Pipeline(detector, classifier, tracker, build_outputs(config))
+    monitor.attach(pipeline.stats, config.source.uri)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
         log.info("received %s; stopping", signal.Signals(signum).name)
         stop.set()
+        monitor.stopping()
         source.close()
 
     signal.signal(signal.SIGTERM, request_stop)
@@ -70,8 +75,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         stats = pipeline.run(source, stop, max_frames=args.max_frames)
     finally:
         source.close()
-        pipeline.close()
+        pipeline.close()  # outputs off: GPIO alerts switch off here on exit, SIGTERM or an unhandled error
+        monitor.stop()
     log.info("done: %s", json.dumps(stats.summary()))
+    return 0
+
+
+def cmd_alerts_off(args: argparse.Namespace) -> int:
+    from edge.outputs.alerts import switch_off
+
+    switch_off(args.loaded_config.alerts)
     return 0
 
 
@@ -165,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[common], help="run the door loop")
     run.add_argument("--source", help="camera index, /dev/videoN, picamera2, video file, stream URL, image or folder")
-    run.add_argument("--display", choices=("none", "window"))
+    run.add_argument("--display", choices=("none", "window", "screen"), help="screen: the entrance screen ([screen])")
     run.add_argument("--record", help="video file (.mp4/.avi/.mkv) or folder for annotated frames")
     run.add_argument("--events", help="JSON-lines event log, '-' for stdout")
     run.add_argument("--mqtt", metavar="URL", help="publish events to this broker: mqtt://HOST[:PORT] or mqtts://...")
@@ -186,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", parents=[common], help="check runtime, OpenCV, camera, GPIO, models")
     doctor.set_defaults(handler=cmd_doctor)
+
+    alerts_off = commands.add_parser(
+        "alerts-off", parents=[common], help="switch every configured GPIO output off (the service's ExecStopPost)"
+    )
+    alerts_off.set_defaults(handler=cmd_alerts_off)
 
     from edge import bench as bench_command  # stdlib imports only; the heavy ones happen inside run_command
 

@@ -61,7 +61,9 @@ class TrackerConfig:
 
 @dataclass
 class OutputConfig:
-    display: Literal["none", "window"] = meta("none", doc="show annotated frames in a window")
+    display: Literal["none", "window", "screen"] = meta(
+        "none", doc="window: annotated frames for debugging; screen: the entrance screen ([screen])"
+    )
     record: str = meta("", doc="video file (.mp4/.avi) or directory for annotated frames; empty = off")
     events: str = meta("", doc="JSON-lines event log file, '-' for stdout; empty = off")
 
@@ -74,6 +76,69 @@ class ModelsConfig:
 @dataclass
 class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = meta("INFO", doc="log level")
+
+
+ALERT_PINS = ("green_led", "red_led", "buzzer", "relay")
+
+
+@dataclass
+class AlertsConfig:
+    green_led: int = meta(0, 0, 27, "BCM pin of the green LED, lit while the person at the door is masked; 0 = none")
+    red_led: int = meta(0, 0, 27, "BCM pin of the red LED, lit while a bare face is confirmed; 0 = none")
+    buzzer: int = meta(0, 0, 27, "BCM pin of the buzzer, sounded once per bare-face alert; 0 = none")
+    relay: int = meta(0, 0, 27, "BCM pin of the door-strike relay, pulsed on a confirmed mask; 0 = none")
+    relay_active_high: bool = meta(True, doc="false for relay boards that switch on a low input")
+    relay_seconds: float = meta(3.0, 0.1, 60, "how long the relay holds the door open, seconds")
+    buzzer_on: float = meta(0.2, 0.01, 10, "length of one beep, seconds")
+    buzzer_off: float = meta(0.15, 0.01, 10, "pause between beeps, seconds")
+    buzzer_beeps: int = meta(3, 1, 100, "beeps per bare-face alert")
+    cooldown: float = meta(20.0, 0, 3600, "seconds before one track can trigger the same alert again")
+    pin_factory: Literal["", "lgpio", "rpigpio", "pigpio", "native", "mock"] = meta(
+        "", doc="gpiozero pin factory; empty = $GPIOZERO_PIN_FACTORY, else gpiozero's default (lgpio on a Pi)"
+    )
+
+    def __post_init__(self) -> None:
+        used: dict[int, str] = {}
+        for key in ALERT_PINS:
+            pin = getattr(self, key)
+            if pin and pin in used:
+                raise ConfigError(f"alerts.{key}: BCM {pin} is already used by alerts.{used[pin]}")
+            used[pin] = key
+
+
+@dataclass
+class ScreenConfig:
+    backend: Literal["window", "framebuffer"] = meta(
+        "window", doc="window: OpenCV window (needs a desktop); framebuffer: draw on screen.device (Pi OS Lite)"
+    )
+    fullscreen: bool = meta(True, doc="window backend: fill the monitor")
+    width: int = meta(0, 0, 7680, "drawing width in pixels; 0 = the framebuffer's, or 1280 for a window")
+    height: int = meta(0, 0, 4320, "drawing height in pixels; 0 = the framebuffer's, or 720 for a window")
+    device: str = meta("/dev/fb0", doc="framebuffer device for the framebuffer backend")
+    mirror: bool = meta(True, doc="show the camera image mirrored, as people expect of a screen facing them")
+    mask_text: str = meta("Mask OK - please enter", doc="banner while the person is masked (ASCII only)")
+    no_mask_text: str = meta("Please wear a mask", doc="banner while a bare face is confirmed (ASCII only)")
+    idle_text: str = meta("Please look at the camera", doc="banner while nobody is confirmed (ASCII only)")
+
+
+@dataclass
+class ServiceConfig:
+    watchdog: bool = meta(True, doc="send WATCHDOG=1 to systemd while frames are processed (unit's WatchdogSec=)")
+    max_frame_age: float = meta(
+        0.0, 0, 3600, "seconds without a processed frame after which watchdog pings stop; 0 = half of WatchdogSec"
+    )
+    status_interval: float = meta(5.0, 0.5, 3600, "seconds between STATUS= updates (systemctl status)")
+
+
+@dataclass
+class EventsConfig:
+    max_bytes: int = meta(10_000_000, 0, 10**12, "rotate the event log before it grows past this many bytes; 0 = never")
+    keep: int = meta(5, 1, 1000, "rotated event logs kept (events.jsonl.1 is the newest)")
+    fsync: bool = meta(True, doc="fsync each event so a power cut loses nothing (events are rare)")
+    snapshots: bool = meta(False, doc="save a JPEG of each confirmed bare face (off by default: privacy)")
+    snapshot_dir: str = meta("", doc="snapshot folder; empty = snapshots/ beside the event log file")
+    snapshot_max_files: int = meta(500, 1, 10_000_000, "newest snapshots kept; older ones are deleted")
+    snapshot_max_days: float = meta(7.0, 0, 3650, "snapshots older than this many days are deleted; 0 = no age limit")
 
 
 @dataclass
@@ -109,6 +174,10 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    screen: ScreenConfig = field(default_factory=ScreenConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 

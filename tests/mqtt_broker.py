@@ -40,10 +40,11 @@ class Mosquitto:
     """mosquitto with a generated config in `workdir`; stop() and start() again keep the port and the
     persisted sessions, so a test can take the broker away and bring it back."""
 
-    def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, users: dict[str, str] | None = None, tls: Certificates | None = None) -> None:
         self.workdir = workdir
+        self.tls = tls
         self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{self.port}"
         self.log = workdir / "mosquitto.log"
         self._process: subprocess.Popen | None = None
         lines = [
@@ -54,6 +55,8 @@ class Mosquitto:
             f"log_dest file {self.log}",
             "log_type all",
         ]
+        if tls:
+            lines += [f"cafile {tls.ca}", f"certfile {tls.server_cert}", f"keyfile {tls.server_key}"]
         if users:
             password_file = workdir / "passwords"
             password_file.touch()
@@ -94,6 +97,37 @@ class Mosquitto:
         self._process = None
 
 
+@dataclass(frozen=True)
+class Certificates:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+
+
+def make_certificates(directory: Path, name: str = "test") -> Certificates:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it, made with the openssl program."""
+    openssl = need_tool("openssl")
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / f"{name}-ca.crt", directory / f"{name}-ca.key"
+    cert, key, request = directory / f"{name}-server.crt", directory / f"{name}-server.key", directory / "server.csr"
+    extensions = directory / "server.ext"
+    extensions.write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    commands = [
+        [openssl, "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", f"/CN={name} CA",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [openssl, "req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
+        [openssl, "x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+         "-days", "2", "-extfile", extensions],
+    ]  # fmt: skip
+    for command in commands:
+        subprocess.run([str(part) for part in command], check=True, capture_output=True, timeout=30)
+    return Certificates(ca, cert, key)
+
+
 @dataclass
 class Received:
     topic: str
@@ -113,6 +147,8 @@ class Subscriber:
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not client_id)
         if credentials:
             self._client.username_pw_set(credentials["username"], credentials["password"])
+        if broker.tls:
+            self._client.tls_set(ca_certs=str(broker.tls.ca))
         self._client.reconnect_delay_set(0.1, 0.5)
         self._client.on_message = lambda _c, _u, m: self.messages.put(Received(m.topic, m.payload, m.retain))
         self._client.on_subscribe = lambda *_: self._subscribed.put(True)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mqtt_broker import Mosquitto, Subscriber, free_port, wait_until
+from mqtt_broker import Mosquitto, Subscriber, free_port, make_certificates, wait_until
 
 from edge.config import ConfigError, MqttConfig
 from edge.outputs.mqtt import MqttPublisher, parse_broker
@@ -376,3 +376,34 @@ def test_cli_keeps_running_when_the_broker_refuses_the_credentials(
     decisions = events.read_text().splitlines()
     assert decisions, "the loop ran through the photos"
     assert f"{len(decisions)} event(s) not yet delivered" in err
+
+
+def test_tls_broker_with_the_configured_ca(tmp_path: Path, publishers) -> None:
+    certificates = make_certificates(tmp_path / "pki")
+    workdir = tmp_path / "tls"
+    workdir.mkdir()
+    secure = Mosquitto(workdir, tls=certificates).start()
+    try:
+        subscriber = Subscriber(secure, ["maskgate/door1/event"])
+        publisher = publishers(secure.url, tls_ca_file=str(certificates.ca))
+        publisher.on_decision(decision("over-tls"))
+        assert frames_of(subscriber.take(1)) == ["over-tls"]
+        subscriber.close()
+    finally:
+        secure.stop()
+
+
+def test_tls_broker_with_an_unknown_ca_is_a_clear_warning(tmp_path: Path, publishers, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="edge.outputs.mqtt")
+    workdir = tmp_path / "tls"
+    workdir.mkdir()
+    secure = Mosquitto(workdir, tls=make_certificates(tmp_path / "pki")).start()
+    try:
+        other_ca = make_certificates(tmp_path / "other", name="other").ca
+        publisher = publishers(secure.url, tls_ca_file=str(other_ca))
+        publisher.on_decision(decision("kept"))
+        wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text, what="the TLS failure to be logged")
+        assert "cannot connect to mqtts://127.0.0.1" in caplog.text
+        assert publisher.status().queued == 1
+    finally:
+        secure.stop()

@@ -18,6 +18,7 @@ import queue
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 import uuid
@@ -182,7 +183,7 @@ class MqttPublisher(Output):
         self._handed: dict[int, int] = {}
         self._last_handed = 0
         self._resending = False
-        self._refusal_logged: str | None = None
+        self._problem_logged: str | None = None
         self._was_connected = False
         self.published = 0
 
@@ -199,7 +200,8 @@ class MqttPublisher(Output):
         self._client.will_set(self.topics["state"], OFFLINE, qos=1, retain=True)
         self._client.on_connect = lambda _c, _u, _f, reason, _p: self._events.put(("connect", reason))
         self._client.on_disconnect = lambda _c, _u, _f, reason, _p: self._events.put(("disconnect", reason))
-        self._client.on_connect_fail = lambda _c, _u: self._events.put(("unreachable", None))
+        # paho calls on_connect_fail inside its `except OSError`, so the exception says why (refused, TLS, DNS)
+        self._client.on_connect_fail = lambda _c, _u: self._events.put(("unreachable", sys.exc_info()[1]))
         self._client.on_publish = lambda _c, _u, mid, _r, _p: self._events.put(("ack", mid))
         self._client.connect_async(self.broker.host, self.broker.port, keepalive=config.keepalive)
         self._sender = threading.Thread(target=self._send_forever, name="mqtt sender", daemon=True)
@@ -279,12 +281,21 @@ class MqttPublisher(Output):
             self._resending = bool(self._handed)
         elif kind == "unreachable":
             self._unreachable = True
+            text = str(value) if value else "connection failed"
+            if text != self._problem_logged:
+                self._problem_logged = text
+                log.warning(
+                    "MQTT: cannot connect to %s: %s; retrying, events are kept in %s",
+                    self.broker,
+                    text,
+                    self.outbox.path,
+                )
 
     def _on_connect(self, reason: object) -> None:
         if getattr(reason, "is_failure", False):
             text = str(reason)
-            if text != self._refusal_logged:
-                self._refusal_logged = text
+            if text != self._problem_logged:
+                self._problem_logged = text
                 hint = (
                     "check mqtt.username and the password (mqtt.password_file or mqtt.password_env)"
                     if "authori" in text.lower() or "password" in text.lower()
@@ -299,7 +310,7 @@ class MqttPublisher(Output):
                     self.outbox.path,
                 )
             return
-        self._refusal_logged = None
+        self._problem_logged = None
         self._connected, self._unreachable, self._announce = True, False, True
         log.info(
             "MQTT: %s %s; %d event(s) queued",

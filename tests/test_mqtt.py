@@ -322,6 +322,8 @@ def test_bad_settings_name_the_key(tmp_path: Path) -> None:
         MqttPublisher(MqttConfig(broker="mqtt://127.0.0.1", device_id="door/1", outbox=outbox))
     with pytest.raises(ConfigError, match=r"mqtt\.password_file"):
         MqttPublisher(MqttConfig(broker="mqtt://127.0.0.1", username="u", password_file="/nonexistent", outbox=outbox))
+    with pytest.raises(ConfigError, match=r"mqtt\.topic_prefix"):
+        MqttPublisher(MqttConfig(broker="mqtt://127.0.0.1", topic_prefix="doors/#", outbox=outbox))
     with pytest.raises(ConfigError, match=r"mqtt\.tls_ca_file"):
         MqttPublisher(MqttConfig(broker="mqtts://127.0.0.1", tls_ca_file="/nonexistent", outbox=outbox))
 

@@ -44,6 +44,8 @@ WINDOW = 32
 """Most events handed to paho and not yet acknowledged."""
 BARE_FACE_HOLD_SECONDS = 2.0
 """The bare-face sensor stays ON this long after the last bare face left the picture."""
+TICK_SECONDS = 1.0
+TOPIC_PREFIX_PATTERN = re.compile(r"^[^+#\x00]+$")
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 ONLINE, OFFLINE = "online", "offline"
@@ -161,6 +163,11 @@ class MqttPublisher(Output):
             raise ConfigError("mqtt: a password is given but mqtt.username is empty")
         if not self.broker.tls and (config.tls_ca_file or config.tls_cert_file):
             raise ConfigError(f"mqtt.tls_*: TLS files are set but mqtt.broker {config.broker!r} is not mqtts://")
+        context = tls_context(config) if self.broker.tls else None
+        for key in ("topic_prefix", "discovery_prefix") if config.discovery else ("topic_prefix",):
+            value = getattr(config, key)
+            if not TOPIC_PREFIX_PATTERN.match(value):
+                raise ConfigError(f"mqtt.{key}: {value!r} must be a non-empty topic without + or #")
         root = f"{config.topic_prefix.strip('/')}/{self.device_id}"
         self.topics = {name: f"{root}/{name}" for name in ("event", "state", "counts", "bare_face")}
         self._discovery_prefix = config.discovery_prefix.strip("/") if config.discovery else ""
@@ -195,8 +202,8 @@ class MqttPublisher(Output):
         self._client.reconnect_delay_set(*reconnect_delays)
         if username:
             self._client.username_pw_set(username, password)
-        if self.broker.tls:
-            self._client.tls_set_context(tls_context(config))
+        if context is not None:
+            self._client.tls_set_context(context)
         self._client.will_set(self.topics["state"], OFFLINE, qos=1, retain=True)
         self._client.on_connect = lambda _c, _u, _f, reason, _p: self._events.put(("connect", reason))
         self._client.on_disconnect = lambda _c, _u, _f, reason, _p: self._events.put(("disconnect", reason))
@@ -241,7 +248,10 @@ class MqttPublisher(Output):
 
     def _send_forever(self) -> None:
         while True:
-            kind, value = self._events.get()
+            try:
+                kind, value = self._events.get(timeout=TICK_SECONDS)
+            except queue.Empty:
+                kind, value = "tick", None  # a periodic pass retries anything a failed pass left behind
             acked: list[int] = []
             try:
                 while True:

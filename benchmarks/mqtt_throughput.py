@@ -6,8 +6,11 @@ Three numbers:
   events emitted as fast as the loop can;
 - drain: events/s when a backlog queued during an outage is delivered after the broker returns.
 
+With mqtt.outbox_fsync (the default) each put waits for an fsync, which bounds the sustained rate;
+--no-fsync measures the outbox without it.
+
 Starts its own mosquitto (Debian package `mosquitto`) on a free loopback port. Usage:
-    python benchmarks/mqtt_throughput.py --events 5000 --json mqtt.json
+    python benchmarks/mqtt_throughput.py --events 5000 [--no-fsync] --json mqtt.json
 """
 
 from __future__ import annotations
@@ -76,10 +79,12 @@ def decision(i: int) -> Decision:
     return Decision(f"frame-{i}", time.time(), i % 50, (120.0, 80.0, 260.0, 240.0), "no_mask", 0.97)
 
 
-def measure(events: int, workdir: Path) -> dict[str, object]:
+def measure(events: int, workdir: Path, fsync: bool) -> dict[str, object]:
     broker = Broker(workdir)
     broker.start()
-    config = MqttConfig(broker=f"mqtt://127.0.0.1:{broker.port}", device_id="bench", outbox=str(workdir / "o.db"))
+    config = MqttConfig(
+        broker=f"mqtt://127.0.0.1:{broker.port}", device_id="bench", outbox=str(workdir / "o.db"), outbox_fsync=fsync
+    )
     publisher = MqttPublisher(config, reconnect_delays=(0.05, 0.2))
     try:
         wait_for(lambda: publisher.status().connected, 10)
@@ -105,6 +110,7 @@ def measure(events: int, workdir: Path) -> dict[str, object]:
         broker.stop()
     return {
         "events": events,
+        "outbox_fsync": fsync,
         "put_us_per_event": round(1e6 * emitted / events, 1),
         "sustained_events_per_s": round(events / sustained),
         "drain_after_outage_events_per_s": round(events / drain),
@@ -118,11 +124,12 @@ def measure(events: int, workdir: Path) -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--no-fsync", action="store_true", help="outbox without an fsync per event")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as workdir:
-        result = measure(args.events, Path(workdir))
+        result = measure(args.events, Path(workdir), fsync=not args.no_fsync)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

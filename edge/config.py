@@ -155,6 +155,7 @@ class MqttConfig:
     keepalive: int = meta(30, 5, 3600, "seconds between pings; the broker sends the Last Will 1.5x this after silence")
     outbox: str = meta("", doc="SQLite file queueing events while the broker is away; empty = state dir/outbox.sqlite3")
     outbox_max: int = meta(50000, 100, 10_000_000, "most events queued on disk; beyond it the oldest are dropped")
+    outbox_fsync: bool = meta(True, doc="fsync each queued event so a power cut loses none (events are rare)")
     discovery: bool = meta(True, doc="publish Home Assistant MQTT discovery for this door")
     discovery_prefix: str = meta("homeassistant", doc="Home Assistant's discovery topic prefix")
 

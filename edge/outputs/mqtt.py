@@ -173,7 +173,7 @@ class MqttPublisher(Output):
         self._discovery_prefix = config.discovery_prefix.strip("/") if config.discovery else ""
         self.drain_timeout = drain_timeout
         outbox_path = Path(config.outbox).expanduser() if config.outbox else default_outbox_path()
-        self.outbox = Outbox(outbox_path, config.outbox_max)
+        self.outbox = Outbox(outbox_path, config.outbox_max, fsync=config.outbox_fsync)
 
         self._events: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._status_lock = threading.Lock()

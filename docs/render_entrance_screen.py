@@ -43,7 +43,7 @@ def main() -> None:
     s = config.screen
     screen = render_screen(image, faces, width, height, BannerTexts(s.mask_text, s.no_mask_text, s.idle_text), s.mirror)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(args.output), screen):
+    if not cv2.imwrite(str(args.output), screen, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
         raise SystemExit(f"cannot write {args.output}")
     log.info("wrote %s (%dx%d)", args.output, width, height)
 

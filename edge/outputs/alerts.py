@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -66,11 +67,15 @@ class GpioAlerts(Output):
         except AlertsError:
             self.close()
             raise
-        log.info("GPIO alerts on %s", ", ".join(f"{k}=BCM{getattr(config, k)}" for k in self.devices))
+        log.info(
+            "GPIO alerts on %s (pin factory %s)",
+            ", ".join(f"{k}=BCM{getattr(config, k)}" for k in self.devices),
+            type(next(iter(self.devices.values())).pin_factory).__name__,
+        )
 
     def _open_devices(self, factory: Any) -> None:
         from gpiozero import LED, Buzzer, DigitalOutputDevice
-        from gpiozero.exc import BadPinFactory, GPIOZeroError
+        from gpiozero.exc import BadPinFactory, GPIOZeroError, PinFactoryFallback
 
         c = self.config
         makers = {
@@ -86,7 +91,9 @@ class GpioAlerts(Output):
             if not pin:
                 continue
             try:
-                self.devices[key] = makers[key](pin)
+                with warnings.catch_warnings():  # one warning per backend tried; the outcome is logged below
+                    warnings.simplefilter("ignore", PinFactoryFallback)
+                    self.devices[key] = makers[key](pin)
             except BadPinFactory as exc:
                 raise AlertsError(
                     f"alerts.{key}: no GPIO pin factory works here ({exc}); on a Pi install python3-lgpio, "
@@ -118,6 +125,7 @@ class GpioAlerts(Output):
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
         status = door_status(faces)
         if status != self._status:
+            log.info("door status %s -> %s", self._status or "idle", status or "idle")
             self._status = status
             self._set("green_led", status == MASK)
             self._set("red_led", status == NO_MASK)

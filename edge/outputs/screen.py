@@ -88,12 +88,15 @@ def draw_faces(view: np.ndarray, faces: list[TrackedFace], scale: float, offset:
         cv2.rectangle(view, (x1, y1), (x2, y2), colour, thickness)
         text = face.decision.replace("_", " ") if face.decision else "..."
         (text_w, text_h), baseline = cv2.getTextSize(text, FONT, font_scale, text_thickness)
-        top = max(0, y1 - text_h - baseline - 2 * thickness)
-        cv2.rectangle(view, (x1 - thickness // 2, top), (x1 + text_w + 2 * thickness, y1), colour, cv2.FILLED)
+        label_h = text_h + baseline + 2 * thickness
+        top = y1 - label_h if y1 >= label_h else y1  # above the box, or inside it at the top of the picture
+        cv2.rectangle(
+            view, (x1 - thickness // 2, top), (x1 + text_w + 2 * thickness, top + label_h), colour, cv2.FILLED
+        )
         cv2.putText(
             view,
             text,
-            (x1 + thickness, y1 - baseline - thickness),
+            (x1 + thickness, top + label_h - baseline - thickness),
             FONT,
             font_scale,
             (255, 255, 255),

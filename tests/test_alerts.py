@@ -177,16 +177,31 @@ def test_cooldown_is_per_track(factory: MockFactory, make_door) -> None:
     assert wait_for_levels(factory, BUZZER, 5) == [False, True, False, True, False]
 
 
-def test_the_relay_stays_shut_while_a_bare_face_is_in_view(factory: MockFactory, make_door) -> None:
-    door = make_door()
+def test_the_relay_waits_while_a_bare_face_is_in_view(factory: MockFactory, make_door) -> None:
+    door = make_door(relay_seconds=30.0)
     for _ in range(4):
         door.frame((LEFT, NO_MASK))
     for _ in range(4):
         door.frame((LEFT, NO_MASK), (RIGHT, MASK))
-    assert MASK in [d.label for d in door.decisions]
+    assert [d.label for d in door.decisions] == [NO_MASK, MASK]
+    assert levels(factory, RELAY) == [False], "no door opening with a bare face beside the masked one"
+    assert levels(factory, GREEN) == [False], "red wins while any confirmed bare face is in view"
+    for _ in range(6):  # the bare face leaves; the masked person is still there
+        door.frame((RIGHT, MASK))
+    door.alerts.close()
+    assert levels(factory, RELAY) == [False, True, False], "opened once, then switched off by close()"
+
+
+def test_a_masked_person_who_leaves_before_the_bare_one_opens_nothing(factory: MockFactory, make_door) -> None:
+    door = make_door()
+    for _ in range(4):
+        door.frame((LEFT, NO_MASK), (RIGHT, MASK))
+    for _ in range(6):
+        door.frame((LEFT, NO_MASK))
+    for _ in range(6):
+        door.frame()
     door.alerts.close()
     assert levels(factory, RELAY) == [False]
-    assert levels(factory, GREEN) == [False], "red wins while any confirmed bare face is in view"
 
 
 def test_close_switches_everything_off_mid_pattern(factory: MockFactory, make_door) -> None:
@@ -245,11 +260,17 @@ def test_a_busy_pin_is_a_clear_error(factory: MockFactory) -> None:
     assert factory.pin(GREEN).function == "input", "the pins claimed before the failure are released"
 
 
-def test_maskgate_run_switches_outputs_off_on_an_unhandled_error(
-    model_env: Path, default_classifier: Path, facemask_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("crash", [True, False], ids=["unhandled-error", "source-ends"])
+def test_maskgate_run_leaves_every_output_off(
+    crash: bool,
+    model_env: Path,
+    default_classifier: Path,
+    facemask_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The real `maskgate run` (detector, classifier, tracker) on a real bare face; the camera then fails with an
-    exception nobody handles: the process must leave every GPIO output off."""
+    """The real `maskgate run` (detector, classifier, tracker) on a real bare face; then the camera either fails
+    with an exception nobody handles or just ends: either way every GPIO output must be left off."""
     import cv2
 
     from edge import app, cli
@@ -263,7 +284,8 @@ def test_maskgate_run_switches_outputs_off_on_an_unhandled_error(
         def __iter__(self):
             for number in range(3):
                 yield Frame(str(number), time.time(), image)
-            raise RuntimeError("camera driver crashed")
+            if crash:
+                raise RuntimeError("camera driver crashed")
 
         def close(self) -> None:
             pass
@@ -277,8 +299,11 @@ def test_maskgate_run_switches_outputs_off_on_an_unhandled_error(
     Device.pin_factory = None
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with pytest.raises(RuntimeError, match="camera driver crashed"):
-            cli.main(["run", "--config", str(config)])
+        if crash:
+            with pytest.raises(RuntimeError, match="camera driver crashed"):
+                cli.main(["run", "--config", str(config)])
+        else:
+            assert cli.main(["run", "--config", str(config)]) == 0
         factory = Device.pin_factory
         assert isinstance(factory, MockFactory)
         history = {pin: levels(factory, pin) for pin in (GREEN, RED)}

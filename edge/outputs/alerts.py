@@ -2,8 +2,9 @@
 
 The LEDs follow the door's state frame by frame (confirmed faces only). The buzzer and the relay fire on
 confirmed decisions, at most once per track and kind within `cooldown` seconds, so one person triggers
-one alert. The relay never opens while a bare face is also confirmed in view. Every output is driven to
-its off level on close, which `maskgate run` reaches on exit, on SIGTERM and on an unhandled error.
+one alert. The relay never opens while a bare face is also confirmed in view: a masked person waits until
+it has gone. Every output is driven to its off level on close, which `maskgate run` reaches on exit, on
+SIGTERM and on an unhandled error.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class GpioAlerts(Output):
         self.config = config
         self._clock = clock
         self._last_alert: dict[tuple[int, str], float] = {}
-        self._pending_relay = False
+        self._relay_waiting: set[int] = set()
         self._status: str | None = None
         self.devices: dict[str, Any] = {}
         if not any(getattr(config, key) for key in ALERT_PINS):
@@ -103,21 +104,25 @@ class GpioAlerts(Output):
                 raise AlertsError(f"alerts.{key}: cannot drive BCM {pin}: {exc}") from exc
 
     def _cooled_down(self, track: int, kind: str) -> bool:
-        """True (and the alert is recorded) unless this track raised this kind of alert within the cooldown."""
+        """True unless this track raised this kind of alert within the cooldown."""
         now = self._clock()
-        cooldown = self.config.cooldown
-        self._last_alert = {key: t for key, t in self._last_alert.items() if now - t < cooldown}
+        self._last_alert = {key: t for key, t in self._last_alert.items() if now - t < self.config.cooldown}
         if (track, kind) in self._last_alert:
             log.debug("track %d: %s alert suppressed by the cooldown", track, kind)
             return False
-        self._last_alert[(track, kind)] = now
         return True
+
+    def _record(self, track: int, kind: str) -> None:
+        self._last_alert[(track, kind)] = self._clock()
 
     def on_decision(self, decision: Decision) -> None:
         if decision.label == MASK:
             if "relay" in self.devices and self._cooled_down(decision.track, RELAY_ALERT):
-                self._pending_relay = True  # opened in on_frame, once the whole frame is known
-        elif "buzzer" in self.devices and self._cooled_down(decision.track, BUZZER_ALERT):
+                self._relay_waiting.add(decision.track)  # opened in on_frame, once the whole frame is known
+            return
+        self._relay_waiting.discard(decision.track)
+        if "buzzer" in self.devices and self._cooled_down(decision.track, BUZZER_ALERT):
+            self._record(decision.track, BUZZER_ALERT)
             c = self.config
             log.info("track %d confirmed %s: buzzer", decision.track, decision.label)
             self.devices["buzzer"].beep(on_time=c.buzzer_on, off_time=c.buzzer_off, n=c.buzzer_beeps)
@@ -129,13 +134,20 @@ class GpioAlerts(Output):
             self._status = status
             self._set("green_led", status == MASK)
             self._set("red_led", status == NO_MASK)
-        if self._pending_relay:
-            self._pending_relay = False
-            if status == NO_MASK:
-                log.info("frame %s: relay stays shut, a bare face is also in view", frame.id)
-            else:
-                log.info("frame %s: relay open for %.1f s", frame.id, self.config.relay_seconds)
-                self.devices["relay"].blink(on_time=self.config.relay_seconds, off_time=0, n=1)
+        if self._relay_waiting:
+            self._open_door(frame.id, status, {face.track for face in faces if face.decision == MASK})
+
+    def _open_door(self, frame_id: str, status: str | None, masked_in_view: set[int]) -> None:
+        """Pulse the relay for the masked tracks waiting for it; while a bare face is also in view they keep
+        waiting, and a track that leaves stops waiting."""
+        self._relay_waiting &= masked_in_view
+        if not self._relay_waiting or status != MASK:
+            return
+        for track in self._relay_waiting:
+            self._record(track, RELAY_ALERT)
+        log.info("frame %s: relay open for %.1f s", frame_id, self.config.relay_seconds)
+        self.devices["relay"].blink(on_time=self.config.relay_seconds, off_time=0, n=1)
+        self._relay_waiting.clear()
 
     def _set(self, key: str, on: bool) -> None:
         device = self.devices.get(key)

@@ -43,6 +43,7 @@ def _train(args: argparse.Namespace) -> int:
         scratch_epochs=args.scratch_epochs,
         limit=args.limit,
         teacher=args.teacher,
+        exclude_source=args.exclude_source,
     )
     train(Path(args.prepared), Path(args.out), settings)
     return 0
@@ -65,7 +66,7 @@ def _quantize(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from convert.evaluate import evaluate
 
-    evaluate([Path(m) for m in args.models], Path(args.data), Path(args.out), split=args.split)
+    evaluate([Path(m) for m in args.models], Path(args.data), Path(args.out), split=args.split, source=args.source)
     return 0
 
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scratch-epochs", type=int, default=defaults.scratch_epochs)
     p.add_argument("--limit", type=int, default=None, help="at most N crops per split (small test runs)")
     p.add_argument("--teacher", default="", help="model.keras to distil from (small variants)")
+    p.add_argument("--exclude-source", default="", help="leave this source (manifest column) out of training")
     p.set_defaults(run=_train)
 
     p = commands.add_parser("quantize", help="TFLite int8 (raw uint8 pixels in), float32, float16, dynamic-range")
@@ -122,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="prepared dir (uses its manifest split) or a class-per-folder dir of crops")
     p.add_argument("out")
     p.add_argument("--split", default="test")
+    p.add_argument("--source", default="", help="score every crop of this source instead of a split")
     p.set_defaults(run=_evaluate)
     return parser
 

@@ -71,11 +71,13 @@ def rows_from_folders(folder: Path) -> list[ManifestRow]:
     return rows
 
 
-def load_rows(data: Path, split: str) -> list[ManifestRow]:
+def load_rows(data: Path, split: str, source: str = "") -> list[ManifestRow]:
+    """The manifest's rows of one split, or with `source` every row of that source (a held-out source)."""
     if (data / MANIFEST_NAME).is_file():
-        rows = [r for r in read_manifest(data) if r.split == split]
+        rows = [r for r in read_manifest(data) if (r.source == source if source else r.split == split)]
         if not rows:
-            raise DatasetError(f"{data / MANIFEST_NAME} has no rows in split {split!r}")
+            wanted = f"source {source!r}" if source else f"split {split!r}"
+            raise DatasetError(f"{data / MANIFEST_NAME} has no rows of {wanted}")
         return rows
     return rows_from_folders(data)
 
@@ -175,8 +177,8 @@ def markdown_report(results: dict[str, dict], labels: list[str], sizes: dict[str
     return "\n".join(lines) + "\n"
 
 
-def evaluate(models: list[Path], data: Path, out_dir: Path, split: str = "test") -> dict:
-    rows = load_rows(data, split)
+def evaluate(models: list[Path], data: Path, out_dir: Path, split: str = "test", source: str = "") -> dict:
+    rows = load_rows(data, split, source)
     labels = labels_of(rows)
     results: dict[str, dict] = {}
     predictions: dict[str, np.ndarray] = {}

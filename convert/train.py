@@ -48,6 +48,8 @@ class TrainSettings:
     patience: int = 3
     limit: int | None = None
     teacher: str = ""
+    exclude_source: str = ""
+    """Leave one source out of training and validation, to test generalisation on it afterwards."""
     """A trained model.keras whose soft labels the model learns from (distillation, for small variants)."""
 
 
@@ -300,7 +302,8 @@ def plot_history(history: list[dict], path: Path) -> None:
 def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
     rows = read_manifest(prepared_dir)
     labels = labels_of(rows)
-    by_split = {split: [r for r in rows if r.split == split] for split in ("train", "val", "test")}
+    kept = [r for r in rows if not (settings.exclude_source and r.source == settings.exclude_source)]
+    by_split = {split: [r for r in kept if r.split == split] for split in ("train", "val", "test")}
     if settings.limit:
         rng_limit = np.random.default_rng(settings.seed)
         by_split = {

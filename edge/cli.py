@@ -168,6 +168,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from edge.config_docs import default_toml, markdown_reference
+
+    print(markdown_reference() if args.markdown else default_toml(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maskgate", description="Face-mask detection at a door, on a Raspberry Pi.")
     parser.add_argument("--version", action="version", version=f"maskgate {__version__}")
@@ -199,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", parents=[common], help="check runtime, OpenCV, camera, GPIO, models")
     doctor.set_defaults(handler=cmd_doctor)
+
+    config = commands.add_parser("config", parents=[common], help="print a commented default config file")
+    config.add_argument("--markdown", action="store_true", help="the config reference as a Markdown table")
+    config.set_defaults(handler=cmd_config)
 
     alerts_off = commands.add_parser(
         "alerts-off", parents=[common], help="switch every configured GPIO output off (the service's ExecStopPost)"

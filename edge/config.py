@@ -262,5 +262,6 @@ def reference() -> list[tuple[str, str, Any, str]]:
             shown = (
                 " | ".join(map(repr, typing.get_args(kind))) if typing.get_origin(kind) is Literal else kind.__name__
             )
-            rows.append((f"{section_name}.{f.name}", shown, f.default, f.metadata.get("doc", "")))
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+            rows.append((f"{section_name}.{f.name}", shown, default, f.metadata.get("doc", "")))
     return rows

@@ -183,6 +183,8 @@ def _stage_report(stats: LoopStats) -> dict[str, dict[str, float]]:
 
 
 def _config_report(config: Config, classifier: Any) -> dict[str, object]:
+    import cv2
+
     from edge.tflite import interpreter_class
 
     card = classifier.card.raw or {}
@@ -199,6 +201,7 @@ def _config_report(config: Config, classifier: Any) -> dict[str, object]:
         "classifier_bytes": classifier.model_path.stat().st_size,
         "backend": interpreter_class(config.classifier.backend)[0],
         "threads": config.classifier.num_threads,
+        "opencv_threads": cv2.getNumThreads(),
         "batch": config.classifier.batch,
     }
 

@@ -1,7 +1,7 @@
 """Render the entrance screen for one real image through the real pipeline (detector, classifier, vote) to a PNG.
 
     MASKGATE_MODEL_DIR=../shared/models .venv/bin/python docs/render_entrance_screen.py \
-        ../shared/data/facemask/without_mask/chandrikadeb7_1bee6f2399e1.jpg docs/entrance_screen.png
+        ../shared/data/facemask/without_mask/chandrikadeb7_1bee6f2399e1.jpg /tmp/entrance_screen.png
 """
 
 from __future__ import annotations

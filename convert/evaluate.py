@@ -183,13 +183,14 @@ def evaluate(models: list[Path], data: Path, out_dir: Path, split: str = "test",
     results: dict[str, dict] = {}
     predictions: dict[str, np.ndarray] = {}
     sizes = {}
+    names = [p.name for p in models]
     for model_path in models:
         if not model_path.is_file():
             raise DatasetError(f"model file not found: {model_path}")
         order = model_labels(model_path)
         if sorted(order) != sorted(labels):
             raise DatasetError(f"{model_path} knows labels {order} but the data has {labels}")
-        name = model_path.name
+        name = model_path.name if names.count(model_path.name) == 1 else f"{model_path.parent.name}/{model_path.name}"
         sizes[name] = model_path.stat().st_size
         results[name] = {}
         keras_model = None

@@ -70,6 +70,12 @@ def build_base(settings: TrainSettings):
             input_shape=shape, alpha=settings.alpha, include_top=False, weights="imagenet"
         )
     base = keras.applications.MobileNetV2(input_shape=shape, alpha=settings.alpha, include_top=False, weights=None)
+    if not settings.weights:
+        # Keras builds MobileNetV2 with BN momentum 0.999, tuned for ImageNet-length runs; from scratch on a few
+        # thousand crops the moving statistics would still be near their initial values when training ends.
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
     if settings.weights:
         path = Path(settings.weights)
         if not path.is_file():

@@ -2,7 +2,8 @@
 different mask colours. Blur, size and light are applied alike to every class, so none of them
 tells the classes apart. The lower face is recoloured strongly only on masked faces (black, dark,
 coloured masks); bare faces get mild skin-tone changes, since a green band across a bare mouth
-would teach the model that a coloured lower face can be bare.
+would teach the model that a coloured lower face can be bare. Bare faces sometimes get a hand
+over the mouth, still labelled bare.
 """
 
 from __future__ import annotations
@@ -72,6 +73,34 @@ def jpeg_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else image
 
 
+def hand_over_mouth(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Three or four fingers in the face's own skin tone across mouth and chin: a hand is not a mask."""
+    size = image.shape[0]
+    skin = image[int(0.28 * size) : int(0.42 * size), int(0.35 * size) : int(0.65 * size)].reshape(-1, 3).mean(axis=0)
+    layer = np.zeros((size, size, 3), np.float32)
+    alpha = np.zeros((size, size), np.float32)
+    fingers = int(rng.integers(3, 5))
+    width = size * rng.uniform(0.08, 0.11)
+    centre, top = size * rng.uniform(0.4, 0.6), size * rng.uniform(0.55, 0.66)
+    length = size * rng.uniform(0.3, 0.42)
+    radius = int(width / 2)
+    for i in range(fingers):
+        x = centre + (i - (fingers - 1) / 2) * width * 1.05
+        tone = (skin * rng.uniform(0.85, 1.1)).tolist()
+        corners = (int(x - width / 2), int(top)), (int(x + width / 2), int(top + length))
+        for target, value in ((layer, tone), (alpha, 1.0)):
+            cv2.rectangle(target, *corners, value, -1)
+            cv2.ellipse(target, (int(x), int(top)), (radius, radius), 0, 0, 360, value, -1)
+        gap = int(x + width * 0.52)
+        cv2.line(
+            layer, (gap, int(top + width * 0.3)), (gap, int(top + length)), (skin * 0.55).tolist(), max(1, size // 112)
+        )
+    matrix = cv2.getRotationMatrix2D((centre, top + length / 2), rng.uniform(-35, 35), 1.0)
+    layer = cv2.warpAffine(layer, matrix, (size, size))
+    alpha = cv2.GaussianBlur(cv2.warpAffine(alpha, matrix, (size, size)), (0, 0), size / 150)[..., None]
+    return (image * (1 - alpha) + layer * alpha).astype(np.uint8)
+
+
 STEPS = ((small_face, 0.5), (blur, 0.3), (lighting, 0.6), (jpeg_noise, 0.4))
 
 
@@ -80,6 +109,8 @@ def augment(crop: np.ndarray, rng: np.random.Generator, masked: bool) -> np.ndar
     image = jitter_geometry(crop, rng)
     if rng.random() < 0.4:
         image = recolour_lower_face(image, rng, masked)
+    if not masked and rng.random() < 0.2:
+        image = hand_over_mouth(image, rng)
     for step, probability in STEPS:
         if rng.random() < probability:
             image = step(image, rng)

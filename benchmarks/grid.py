@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import shlex
 import subprocess
 import sys
@@ -115,32 +116,94 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def busy_seconds() -> float:
+    """CPU seconds used by every process since boot, steal time included (/proc/stat; 0 where it is missing)."""
+    try:
+        fields = Path("/proc/stat").read_text(encoding="utf-8").split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_json(python: str, command: list[str], json_path: Path, timeout: float) -> dict[str, object]:
-    started = time.monotonic()
+    """Run one benchmark process and read its report, adding `other_cpu_percent`: the CPU other processes
+    used meanwhile (100 = one core), which tells a clean measurement from one disturbed by other work."""
+    busy_before, own_before, started = busy_seconds(), children_cpu_seconds(), time.monotonic()
     result = subprocess.run(
         [python, *command], env=child_env(), cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
     )
+    wall = time.monotonic() - started
+    other = (busy_seconds() - busy_before) - (children_cpu_seconds() - own_before)
     if result.returncode != 0 or not json_path.is_file():
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         raise RuntimeError(f"exit status {result.returncode}: {' | '.join(tail)}")
-    log.debug("%s took %.1f s", command[:3], time.monotonic() - started)
-    return json.loads(json_path.read_text(encoding="utf-8"))
+    report = json.loads(json_path.read_text(encoding="utf-8"))
+    report["other_cpu_percent"] = round(max(0.0, 100 * other / wall), 1)
+    return report
 
 
-def run_cell(cell: dict[str, object], args: argparse.Namespace, workdir: Path) -> dict[str, object]:
-    python = backend_python(str(cell["backend"]), args.legacy_python)
-    if python is None:
-        return {**cell, "skipped": f"{cell['backend']} is not installed (see benchmarks/legacy_venv.sh)"}
-    runs = []
-    for repeat in range(args.repeat):
-        json_path = workdir / f"cell_{id(cell)}_{repeat}.json"
-        try:
-            runs.append(run_json(python, bench_command(cell, args, json_path), json_path, args.timeout))
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            return {**cell, "error": str(exc)}
-    runs.sort(key=lambda r: r["fps"])
-    chosen = runs[len(runs) // 2]
-    return {**cell, "python": python, "report": chosen, "fps_runs": [r["fps"] for r in runs]}
+def command_for(cell: dict[str, object], args: argparse.Namespace, json_path: Path) -> tuple[str | None, list[str]]:
+    """The interpreter (None: backend not installed) and arguments of one run of a cell."""
+    if cell["group"] == "baseline":
+        python = sys.executable if importlib.util.find_spec("tensorflow") is not None else None
+        command = [str(REPO / "benchmarks" / "baseline.py"), "--frames", str(args.frames), "--seed", str(args.seed)]
+        command += ["--json", str(json_path)] + (["--warmup", str(args.warmup)] if args.warmup is not None else [])
+        return python, command
+    return backend_python(str(cell["backend"]), args.legacy_python), bench_command(cell, args, json_path)
+
+
+def run_rounds(cells: list[dict[str, object]], args: argparse.Namespace, workdir: Path) -> list[dict[str, object]]:
+    """Every cell once per round, `--repeat` rounds, so a slow spell of the machine hits all cells alike; each
+    cell keeps its median run by FPS, the FPS of all runs and the most CPU that other processes took in a run."""
+    runs: list[list[dict[str, object]]] = [[] for _ in cells]
+    failed: dict[int, str] = {}
+    for round_number in range(1, args.repeat + 1):
+        for index, cell in enumerate(cells):
+            if index in failed:
+                continue
+            json_path = workdir / f"run_{index}_{round_number}.json"
+            python, command = command_for(cell, args, json_path)
+            if python is None:
+                failed[index] = f"skipped: {cell['backend']} is not installed (see benchmarks/legacy_venv.sh)"
+                continue
+            label = f"{cell['group']} {cell['label']}, {cell.get('threads', '-')} thread(s)"
+            try:
+                runs[index].append(run_json(python, command, json_path, args.timeout))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                failed[index] = f"error: {exc}"
+                log.warning("round %d, %s: %s", round_number, label, failed[index])
+                continue
+            report = runs[index][-1]
+            log.info(
+                "round %d/%d, %s: %.1f FPS (other processes %.0f%% CPU)",
+                round_number,
+                args.repeat,
+                label,
+                report["fps"],
+                report["other_cpu_percent"],
+            )
+    results = []
+    for index, cell in enumerate(cells):
+        if index in failed:
+            kind, _, message = failed[index].partition(": ")
+            results.append({**cell, kind.rstrip(":"): message})
+            continue
+        ordered = sorted(runs[index], key=lambda r: r["fps"])
+        results.append(
+            {
+                **cell,
+                "report": ordered[len(ordered) // 2],
+                "fps_runs": [r["fps"] for r in runs[index]],
+                "other_cpu_percent_max": max(r["other_cpu_percent"] for r in runs[index]),
+            }
+        )
+    return results
 
 
 def measure_run_memory(args: argparse.Namespace, frames_dir: Path, workdir: Path) -> dict[str, object]:
@@ -163,18 +226,6 @@ def measure_run_memory(args: argparse.Namespace, frames_dir: Path, workdir: Path
         "frames": len(list(frames_dir.glob("*.jpg"))),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
     }
-
-
-def run_baseline(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
-    if importlib.util.find_spec("tensorflow") is None:
-        return {"skipped": "TensorFlow is not installed here (pip install '.[convert]')"}
-    json_path = workdir / "baseline.json"
-    command = [str(REPO / "benchmarks" / "baseline.py"), "--frames", str(args.frames), "--seed", str(args.seed)]
-    command += ["--json", str(json_path)] + (["--warmup", str(args.warmup)] if args.warmup is not None else [])
-    try:
-        return run_json(sys.executable, command, json_path, args.timeout)
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        return {"error": str(exc)}
 
 
 def comparison(cells: list[dict[str, object]], baseline: dict[str, object]) -> dict[str, object]:
@@ -237,17 +288,15 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         frames_dir = workdir / "frames"
         frame_set.save(frames_dir)
-        results = []
-        for number, cell in enumerate(cells, 1):
-            log.info(
-                "cell %d/%d: %s %s, %s thread(s)", number, len(cells), cell["group"], cell["label"], cell["threads"]
-            )
-            results.append(run_cell(cell, args, workdir))
-            if "report" in results[-1]:
-                log.info("  %.1f FPS", results[-1]["report"]["fps"])
-            else:
-                log.warning("  %s", results[-1].get("skipped") or results[-1].get("error"))
-        baseline = {"skipped": "--no-baseline"} if args.no_baseline else run_baseline(args, workdir)
+        baseline_cell = {"group": "baseline", "label": "seeds' pipeline", "backend": "tensorflow"}
+        results = run_rounds([*cells, *([] if args.no_baseline else [baseline_cell])], args, workdir)
+        baseline = {"skipped": "--no-baseline"} if args.no_baseline else results.pop()
+        if "report" in baseline:
+            baseline = {
+                **baseline["report"],
+                "fps_runs": baseline["fps_runs"],
+                "other_cpu_percent_max": baseline["other_cpu_percent_max"],
+            }
         log.info("baseline: %s", f"{baseline['fps']:.2f} FPS" if "fps" in baseline else baseline)
         memory = measure_run_memory(args, frames_dir, workdir)
         log.info("maskgate run: %s", memory)

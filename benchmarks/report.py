@@ -23,6 +23,11 @@ def _fmt(value: object, digits: int = 1) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else str(value)
 
 
+def _fps(fps: float, runs: list[float] | None) -> str:
+    """FPS of the median run, with the range over the runs when there were several."""
+    return f"{fps:.1f} ({min(runs):.0f}-{max(runs):.0f})" if runs and len(runs) > 1 else f"{fps:.1f}"
+
+
 def _row(cells: list[object]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -35,12 +40,18 @@ def _table(header: list[str], rows: list[list[object]], align: str = "") -> list
 
 def headline(doc: dict) -> list[str]:
     cmp, baseline = doc.get("comparison") or {}, doc.get("baseline") or {}
-    default = next((c.get("report") for c in doc["cells"] if c["group"] == "default"), None)
+    default_cell = next((c for c in doc["cells"] if c["group"] == "default"), {})
+    default = default_cell.get("report")
     if not cmp or default is None:
         reason = baseline.get("skipped") or baseline.get("error") or "the default cell did not run"
         return [f"No baseline comparison: {reason}.", ""]
     rows = [
-        ["end-to-end FPS", _fmt(default["fps"]), _fmt(baseline["fps"]), f"**{cmp['ratio']:.1f}x**"],
+        [
+            "end-to-end FPS (median run)",
+            _fps(default["fps"], default_cell.get("fps_runs")),
+            _fps(baseline["fps"], baseline.get("fps_runs")),
+            f"**{cmp['ratio']:.1f}x**",
+        ],
         *(
             [
                 f"frame latency {p} (ms)",
@@ -58,6 +69,12 @@ def headline(doc: dict) -> list[str]:
             "",
         ],
         ["CPU utilisation (100% = one core)", f"{default['cpu_percent']:.0f}%", f"{baseline['cpu_percent']:.0f}%", ""],
+        [
+            "CPU taken by other processes (worst run)",
+            f"{default_cell.get('other_cpu_percent_max', 0):.0f}%",
+            f"{baseline.get('other_cpu_percent_max', 0):.0f}%",
+            "",
+        ],
         [
             "peak RSS of the benchmark process (MB)",
             _fmt(default["peak_rss_mb"], 0),
@@ -109,6 +126,7 @@ def grid_table(doc: dict) -> list[str]:
         "CPU %",
         "RSS MB",
         "faces/frame",
+        "other CPU %",
     ]
     rows = []
     for cell in doc["cells"]:
@@ -121,7 +139,7 @@ def grid_table(doc: dict) -> list[str]:
                     cell["threads"],
                     "-",
                     "-",
-                    *["-"] * 8,
+                    *["-"] * 9,
                     cell.get("skipped") or cell.get("error", ""),
                 ]
             )
@@ -139,7 +157,7 @@ def grid_table(doc: dict) -> list[str]:
                 GROUP_TITLES.get(cell["group"], cell["group"]),
                 what,
                 c["threads"],
-                _fmt(rep["fps"]),
+                _fps(rep["fps"], cell.get("fps_runs")),
                 f"{rep['fps'] / baseline_fps:.1f}x" if baseline_fps else "-",
                 _fmt(rep["frame_ms"]["p50"]),
                 _fmt(rep["frame_ms"]["p95"]),
@@ -150,9 +168,10 @@ def grid_table(doc: dict) -> list[str]:
                 f"{rep['cpu_percent']:.0f}",
                 _fmt(rep["peak_rss_mb"], 0),
                 _fmt(rep["faces_per_frame"], 2),
+                _fmt(cell.get("other_cpu_percent_max", "-"), 0),
             ]
         )
-    return [*_table(header, rows, "lllrrrrrrrrrrr"), ""]
+    return [*_table(header, rows, "lllrrrrrrrrrrrr"), ""]
 
 
 def markdown(doc: dict) -> str:
@@ -164,7 +183,8 @@ def markdown(doc: dict) -> str:
         f"{machine['os']}, Python {machine['python']}; {libraries}).",
         f"Frame set: {fs['frames']} generated 640x480 frames (seed {fs['seed']}, scenes with {fs['scenes']} faces, "
         f"sha256 {fs['sha256'][:12]}); {doc['settings']['warmup']} warm-up and {doc['settings']['frames']} measured "
-        "frames per cell. Latencies in ms.",
+        f"frames per run, {doc['settings'].get('repeat', 1)} run(s) per cell (the median by FPS is shown, the range "
+        "in brackets). Latencies in ms.",
         "",
         f"Command: `{doc['command']}`",
         "",

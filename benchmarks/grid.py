@@ -97,8 +97,7 @@ def plan(args: argparse.Namespace) -> list[dict[str, object]]:
 
 
 def bench_command(cell: dict[str, object], args: argparse.Namespace, json_path: Path) -> list[str]:
-    entry = [str(REPO / "benchmarks" / "run_edge.py")] if cell["backend"] == "tensorflow" else ["-m", "edge"]
-    command = [*entry, "bench", "--frames", str(args.frames), "--seed", str(args.seed), "--json", str(json_path)]
+    command = ["-m", "edge", "bench", "--frames", str(args.frames), "--seed", str(args.seed), "--json", str(json_path)]
     if args.warmup is not None:
         command += ["--warmup", str(args.warmup)]
     command += ["--detector", str(cell["detector"]), "--input-size", str(cell["input_size"])]

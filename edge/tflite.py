@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 BACKENDS = {
     "ai-edge-litert": "ai_edge_litert.interpreter",
     "tflite-runtime": "tflite_runtime.interpreter",
-    "tensorflow": "tensorflow.lite",
+    "tensorflow": "tensorflow.lite.python.interpreter",
 }
 
 

@@ -64,3 +64,19 @@ def test_a_missing_card_or_one_that_does_not_fit_the_model_is_refused(default_cl
     model.with_suffix(".json").write_text("{labels")
     with pytest.raises(ModelCardError, match="not valid JSON"):
         MaskClassifier(model)
+
+
+def test_every_installed_backend_gives_the_same_probabilities(default_classifier, facemask_dir):
+    from edge.tflite import BACKENDS, interpreter_class
+
+    faces = crops(facemask_dir, "without_mask", 2, 224)
+    results = {}
+    for backend in BACKENDS:
+        try:
+            interpreter_class(backend)
+        except ModelLoadError:
+            continue
+        results[backend] = MaskClassifier(default_classifier, backend=backend).classify(faces)
+    assert "ai-edge-litert" in results
+    for probabilities in results.values():
+        np.testing.assert_allclose(probabilities, results["ai-edge-litert"], atol=0.02)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +13,6 @@ if TYPE_CHECKING:
     from edge.detectors import FaceDetector
     from edge.outputs import Output
     from edge.sources import Source
-
-log = logging.getLogger(__name__)
 
 
 def build_detector(config: Config) -> FaceDetector:

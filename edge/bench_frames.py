@@ -13,7 +13,6 @@ file) unless `raw` is asked for (like picamera2, which hands over BGR arrays).
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,6 @@ import cv2
 import numpy as np
 
 from edge.types import Frame
-
-log = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 640, 480
 SCENE_FRAMES = 10

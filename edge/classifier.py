@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from edge.model_card import ModelCard
 from edge.tflite import ModelLoadError, load_interpreter
-
-log = logging.getLogger(__name__)
 
 
 class MaskClassifier:

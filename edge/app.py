@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from edge.detectors import FaceDetector
     from edge.outputs import Output
     from edge.sources import Source
+    from edge.tracker import Tracker
 
 
 def build_detector(config: Config) -> FaceDetector:
@@ -30,6 +31,13 @@ def build_classifier(config: Config) -> MaskClassifier:
 
     c = config.classifier
     return MaskClassifier(classifier_path(config), num_threads=c.num_threads, batch=c.batch, backend=c.backend)
+
+
+def build_tracker(config: Config, per_frame: bool = False) -> Tracker:
+    from edge.tracker import Tracker
+
+    t = config.tracker
+    return Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed, per_frame, t.recheck_every)
 
 
 def build_source(config: Config) -> Source:

@@ -33,6 +33,7 @@ SCHEMA = 1
 STAGE_NAMES = {
     "source": "decode",
     "detect": "detect",
+    "track": "track",
     "crop": "crop",
     "classify": "classify",
     "decide": "decide",
@@ -211,10 +212,9 @@ def run(config: Config, frame_set: FrameSet, frames: int = 120, warmup: int | No
 
     The default warm-up is one pass over the set, so every batch shape and code path has run once.
     """
-    from edge.app import build_classifier, build_detector
+    from edge.app import build_classifier, build_detector, build_tracker
     from edge.pipeline import Pipeline
     from edge.stats import LoopStats
-    from edge.tracker import Tracker
 
     warmup = len(frame_set) if warmup is None else warmup
     if frames < 1 or warmup < 0:
@@ -223,9 +223,7 @@ def run(config: Config, frame_set: FrameSet, frames: int = 120, warmup: int | No
     timer = InvokeTimer()
     instrument(detector, "detect", timer)
     instrument(classifier, "classify", timer)
-    t = config.tracker
-    tracker = Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed)
-    pipeline = Pipeline(detector, classifier, tracker, [_draw_output()])
+    pipeline = Pipeline(detector, classifier, build_tracker(config), [_draw_output()])
     if warmup:
         pipeline.run(frame_set.frames(warmup))
     pipeline.stats = stats = LoopStats()

@@ -44,18 +44,16 @@ def load_config(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.app import build_classifier, build_detector, build_outputs, build_source
+    from edge.app import build_classifier, build_detector, build_outputs, build_source, build_tracker
     from edge.pipeline import Pipeline
     from edge.service import ServiceMonitor
-    from edge.tracker import Tracker
 
     config = args.loaded_config
     monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
     monitor.start()
     detector, classifier = build_detector(config), build_classifier(config)
     source = build_source(config)
-    t = config.tracker
-    tracker = Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed, per_frame=source.per_frame_decisions)
+    tracker = build_tracker(config, per_frame=source.per_frame_decisions)
     pipeline = Pipeline(detector, classifier, tracker, build_outputs(config))
     monitor.attach(pipeline.stats, config.source.uri)
     stop = threading.Event()

@@ -57,6 +57,9 @@ class TrackerConfig:
     vote_window: int = meta(5, 1, 100, "last n frames of a track that vote")
     vote_min: int = meta(3, 1, 100, "k votes for one label confirm it")
     max_missed: int = meta(15, 0, 10000, "frames a track survives without a matching face")
+    recheck_every: int = meta(
+        5, 1, 1000, "a decided face is classified again every n frames (1 = every frame); new or doubtful ones always"
+    )
 
 
 @dataclass

@@ -65,27 +65,42 @@ class Pipeline:
         self._labels = classifier.labels
 
     def process(self, frame: Frame) -> tuple[list[TrackedFace], list[Decision]]:
-        """Detect, classify and track the faces of one frame."""
-        stats = self.stats
+        """Detect and track the faces of one frame, classifying those whose track asks for a label."""
+        stats, tracker = self.stats, self.tracker
         image = as_bgr(frame.image)
         with stats.stage("detect"):
             faces = self.detector.detect(image)
+        with stats.stage("track"):
+            matched = tracker.match(faces)
         with stats.stage("crop"):
-            crops, kept = [], []
-            for face in faces:
-                try:
-                    crops.append(crop_face(image, face.box, self.classifier.card.crop))
-                    kept.append(face)
-                except EmptyCropError as exc:
-                    log.debug("frame %s: %s", frame.id, exc)
+            kept: list[int] = []  # indexes of the faces that stay: all but those whose crop is empty
+            labelled: list[int] = []  # positions in `kept` of the faces the classifier sees
+            crops = []
+            for index, (face, track) in enumerate(zip(faces, matched, strict=True)):
+                if tracker.needs_label(track):
+                    try:
+                        crops.append(crop_face(image, face.box, self.classifier.card.crop))
+                    except EmptyCropError as exc:
+                        log.debug("frame %s: %s", frame.id, exc)
+                        continue
+                    labelled.append(len(kept))
+                kept.append(index)
         with stats.stage("classify"):
             probabilities = self.classifier.classify(crops)
         with stats.stage("decide"):
-            best = probabilities.argmax(axis=1) if len(kept) else np.zeros(0, int)
-            labels = [self._labels[i] for i in best]
-            scores = [float(probabilities[row, i]) for row, i in enumerate(best)]
-            tracked, decisions = self.tracker.update(frame.id, frame.timestamp, kept, labels, scores)
-        return tracked, decisions
+            labels: list[str | None] = [None] * len(kept)
+            scores: list[float | None] = [None] * len(kept)
+            for row, position in enumerate(labelled):
+                best = int(probabilities[row].argmax())
+                labels[position], scores[position] = self._labels[best], float(probabilities[row, best])
+            return tracker.update(
+                frame.id,
+                frame.timestamp,
+                [faces[i] for i in kept],
+                labels,
+                scores,
+                [matched[i] for i in kept],
+            )
 
     def _emit(self, frame: Frame, tracked: list[TrackedFace], decisions: list[Decision]) -> None:
         with self.stats.stage("outputs"):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STAGES = ("source", "detect", "crop", "classify", "decide", "outputs")
+STAGES = ("source", "detect", "track", "crop", "classify", "decide", "outputs")
 WINDOW = 2000
 """Recent samples kept per stage for percentiles."""
 

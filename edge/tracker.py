@@ -1,8 +1,13 @@
-"""IoU tracking across frames and a per-track k-of-n vote that turns per-frame labels into decisions."""
+"""IoU tracking across frames and a per-track k-of-n vote that turns per-frame labels into decisions.
+
+A track whose decision is made and whose latest label agrees with it needs the classifier only every
+`recheck_every` frames; a face that is new, undecided or in doubt is classified in every frame.
+"""
 
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +33,8 @@ class Track:
     box: Box
     votes: deque[tuple[str, float]]
     missed: int = 0
+    unlabelled: int = 0
+    """Frames since the classifier last labelled this track."""
     decision: str | None = None
     decided_score: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
@@ -45,6 +52,8 @@ class Tracker:
     """Greedy IoU matching (best pairs first); a track is confirmed by vote_min of its last vote_window labels.
 
     With `per_frame=True` (image folders) every face is a new track decided at once.
+    The pipeline asks `match`, then `needs_label` per face, classifies only those faces and passes
+    None as the label of the others to `update`.
     """
 
     def __init__(
@@ -54,18 +63,23 @@ class Tracker:
         vote_min: int = 3,
         max_missed: int = 15,
         per_frame: bool = False,
+        recheck_every: int = 1,
     ) -> None:
+        if recheck_every < 1:
+            raise ValueError(f"recheck_every must be >= 1 (1 = classify every frame), got {recheck_every}")
         self.iou_threshold = iou_threshold
         self.vote_window, self.vote_min = (1, 1) if per_frame else (vote_window, vote_min)
         self.max_missed = 0 if per_frame else max_missed
         self.per_frame = per_frame
+        self.recheck_every = recheck_every
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def _match(self, faces: list[Face]) -> dict[int, Track]:
+    def match(self, faces: list[Face]) -> list[Track | None]:
+        """The existing track each face continues, None for a face that starts a new one."""
         if self.per_frame:
             self.tracks = []
-            return {}
+            return [None] * len(faces)
         overlaps = iou_matrix([t.box for t in self.tracks], [f.box for f in faces])
         matches: dict[int, Track] = {}
         used_tracks: set[int] = set()
@@ -77,28 +91,51 @@ class Tracker:
                 continue
             used_tracks.add(int(t))
             matches[int(f)] = self.tracks[int(t)]
-        return matches
+        return [matches.get(index) for index in range(len(faces))]
+
+    def needs_label(self, track: Track | None) -> bool:
+        """Whether this frame's face of the track must go through the classifier."""
+        if track is None or track.decision is None or track.votes[-1][0] != track.decision:
+            return True
+        return track.unlabelled + 1 >= self.recheck_every
 
     def update(
-        self, frame_id: str, timestamp: float, faces: list[Face], labels: list[str], scores: list[float]
+        self,
+        frame_id: str,
+        timestamp: float,
+        faces: list[Face],
+        labels: Sequence[str | None],
+        scores: Sequence[float | None],
+        matched: list[Track | None] | None = None,
     ) -> tuple[list[TrackedFace], list[Decision]]:
-        """Feed one frame's faces and labels; returns them tracked, and any new or changed decisions."""
-        matches = self._match(faces)
+        """Feed one frame's faces and labels; returns them tracked, and any new or changed decisions.
+
+        `matched` is what `match` returned for these faces (matched here when omitted). A None label means
+        the face was not classified in this frame; its track keeps its votes and its last label.
+        """
+        if matched is None:
+            matched = self.match(faces)
         for track in self.tracks:
             track.missed += 1
         tracked, decisions = [], []
-        for index, (face, label, score) in enumerate(zip(faces, labels, scores, strict=True)):
-            track = matches.get(index)
+        for face, track, label, score in zip(faces, matched, labels, scores, strict=True):
             if track is None:
+                if label is None:
+                    raise ValueError(f"frame {frame_id}: a new face needs a label")
                 track = Track(self._next_id, face.box, deque(maxlen=self.vote_window))
                 self._next_id += 1
                 self.tracks.append(track)
             track.box, track.missed = face.box, 0
-            track.votes.append((label, score))
-            result = track.vote(self.vote_min)
-            if result is not None and result[0] != track.decision:
-                track.decision, track.decided_score = result
-                decisions.append(Decision(frame_id, timestamp, track.id, face.box, *result))
+            if label is None:
+                track.unlabelled += 1
+                label, score = track.votes[-1]
+            else:
+                track.unlabelled, score = 0, float(score)  # type: ignore[arg-type]
+                track.votes.append((label, score))
+                result = track.vote(self.vote_min)
+                if result is not None and result[0] != track.decision:
+                    track.decision, track.decided_score = result
+                    decisions.append(Decision(frame_id, timestamp, track.id, face.box, *result))
             tracked.append(TrackedFace(face, track.id, label, score, track.decision))
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return tracked, decisions

@@ -112,3 +112,36 @@ def test_events_are_on_disk_as_soon_as_they_are_decided(pipeline_parts, facemask
     pipeline.run(ImageFilesSource(photos))
     assert len(events.read_text().splitlines()) >= 2, "lines must be flushed before close()"
     pipeline.close()
+
+
+class CountingClassifier:
+    """The real classifier, counting the crops it is given."""
+
+    def __init__(self, classifier: MaskClassifier) -> None:
+        self.classifier, self.crops = classifier, 0
+
+    def classify(self, crops):
+        self.crops += len(crops)
+        return self.classifier.classify(crops)
+
+    def __getattr__(self, name):
+        return getattr(self.classifier, name)
+
+
+@pytest.mark.parametrize(("recheck_every", "classified"), [(1, 20), (5, 6)])
+def test_a_face_at_the_door_is_reclassified_every_recheck_every_frames(
+    pipeline_parts, facemask_dir, recheck_every, classified
+):
+    detector, classifier = pipeline_parts
+    photo_path = next(path for path, label in held_out_photos(facemask_dir, 5) if label == "no_mask")
+    photo = cv2.imread(str(photo_path))
+    scale = 220 / max(photo.shape[:2])
+    photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full((480, 640, 3), 128, np.uint8)
+    canvas[100 : 100 + photo.shape[0], 200 : 200 + photo.shape[1]] = photo
+    counting = CountingClassifier(classifier)
+    pipeline = Pipeline(detector, counting, Tracker(recheck_every=recheck_every))
+    stats = pipeline.run(Frame(str(n), n / 30, canvas) for n in range(20))
+    assert stats.faces == 20
+    assert counting.crops == classified  # frames 0-2 decide; then frames 7, 12 and 17 recheck
+    assert dict(stats.decisions) == {"no_mask": 1}

@@ -1,3 +1,5 @@
+import pytest
+
 from edge.tracker import Tracker, iou_matrix
 from edge.types import Face
 
@@ -64,3 +66,55 @@ def test_a_track_lost_for_longer_than_max_missed_starts_again():
 def test_per_frame_mode_decides_every_face_at_once():
     _, decisions = feed(Tracker(per_frame=True), [[(face(10), "mask")], [(face(10), "no_mask")]])
     assert [(d.track, d.label) for d in decisions] == [(1, "mask"), (2, "no_mask")]
+
+
+def run_door(tracker: Tracker, truth: list[str]):
+    """One face standing still; `truth[n]` is what the classifier would say in frame n, asked only when needed."""
+    labelled_frames, decisions = [], []
+    for number, label in enumerate(truth):
+        faces = [face(10)]
+        matched = tracker.match(faces)
+        wanted = tracker.needs_label(matched[0])
+        if wanted:
+            labelled_frames.append(number)
+        _, new = tracker.update(
+            str(number), float(number), faces, [label if wanted else None], [0.9 if wanted else None], matched
+        )
+        decisions += new
+    return labelled_frames, decisions
+
+
+def test_a_decided_face_is_classified_only_every_recheck_every_frames():
+    labelled, decisions = run_door(Tracker(vote_window=5, vote_min=3, recheck_every=5), ["mask"] * 20)
+    assert labelled == [0, 1, 2, 7, 12, 17]
+    assert [(d.frame, d.label) for d in decisions] == [("2", "mask")]
+
+
+def test_recheck_every_1_classifies_every_frame():
+    labelled, _ = run_door(Tracker(recheck_every=1), ["mask"] * 8)
+    assert labelled == list(range(8))
+
+
+def test_a_mask_taken_off_after_the_decision_flips_it_within_a_recheck_and_a_vote():
+    truth = ["mask"] * 10 + ["no_mask"] * 10
+    labelled, decisions = run_door(Tracker(vote_window=5, vote_min=3, recheck_every=5), truth)
+    assert [(d.frame, d.label) for d in decisions] == [("2", "mask"), ("14", "no_mask")]
+    assert labelled == [0, 1, 2, 7, 12, 13, 14, 19]
+
+
+def test_one_doubtful_recheck_is_followed_up_and_a_fluke_changes_nothing():
+    truth = ["mask"] * 7 + ["no_mask"] + ["mask"] * 12
+    labelled, decisions = run_door(Tracker(vote_window=5, vote_min=3, recheck_every=5), truth)
+    assert [d.label for d in decisions] == ["mask"]
+    assert labelled == [0, 1, 2, 7, 8, 13, 18]
+
+
+def test_a_skipped_face_keeps_its_last_label_and_a_new_face_must_be_labelled():
+    tracker = Tracker(vote_window=1, vote_min=1, recheck_every=3)
+    tracker.update("0", 0.0, [face(10)], ["no_mask"], [0.8])
+    tracked, decisions = tracker.update("1", 1.0, [face(12)], [None], [None])
+    assert (tracked[0].label, tracked[0].score, tracked[0].decision, decisions) == ("no_mask", 0.8, "no_mask", [])
+    with pytest.raises(ValueError, match="new face needs a label"):
+        tracker.update("2", 2.0, [face(400)], [None], [None])
+    with pytest.raises(ValueError, match="recheck_every must be >= 1"):
+        Tracker(recheck_every=0)

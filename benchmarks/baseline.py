@@ -21,8 +21,7 @@ import logging
 import os
 import sys
 import time
-from collections import defaultdict
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -30,6 +29,8 @@ import numpy as np
 
 from edge import bench, bench_frames
 from edge.shared_dir import shared_path
+from edge.stats import LoopStats
+from edge.types import Frame
 
 log = logging.getLogger("baseline")
 
@@ -37,7 +38,6 @@ RES10_MEAN = (104.0, 177.0, 123.0)
 RES10_SIZE = (300, 300)
 CONFIDENCE = 0.5
 CROP_SIZE = 224
-STAGES = ("decode", "detect", "crop", "classify", "decide", "draw")
 
 
 def build_mask_net(weights: Path | None):
@@ -56,46 +56,27 @@ def build_mask_net(weights: Path | None):
     return keras.Model(inputs=base.input, outputs=head)
 
 
-class StageTimer:
-    def __init__(self) -> None:
-        self.samples: dict[str, list[float]] = defaultdict(list)
-        self.invoke: dict[str, float] = defaultdict(float)
-        self.calls: dict[str, int] = defaultdict(int)
-
-    @contextmanager
-    def stage(self, name: str):
-        begin = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.samples[name].append(time.perf_counter() - begin)
-
-    def model(self, name: str, call, *args, **kwargs):
-        begin = time.perf_counter()
-        try:
-            return call(*args, **kwargs)
-        finally:
-            self.invoke[name] += time.perf_counter() - begin
-            self.calls[name] += 1
-
-
 class SeedsPipeline:
-    def __init__(self, prototxt: Path, caffemodel: Path, weights: Path | None) -> None:
+    """The seeds' loop; stages are timed with edge.stats.LoopStats under MaskGate's stage names."""
+
+    def __init__(self, prototxt: Path, caffemodel: Path, weights: Path | None, timer: bench.InvokeTimer) -> None:
         from keras.applications.mobilenet_v2 import preprocess_input
 
         self.face_net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
         self.mask_net = build_mask_net(weights)
         self.preprocess_input = preprocess_input
-        self.timer = StageTimer()
+        timer.wrap(self, "face_net", "forward", "detect")
+        timer.wrap(self, "mask_net", "predict", "classify")
+        self.stats = LoopStats()
 
     def detect_and_predict_mask(self, frame: np.ndarray) -> tuple[list, np.ndarray | list]:
-        timer = self.timer
+        stats = self.stats
         height, width = frame.shape[:2]
-        with timer.stage("detect"):
+        with stats.stage("detect"):
             blob = cv2.dnn.blobFromImage(frame, 1.0, RES10_SIZE, RES10_MEAN)
             self.face_net.setInput(blob)
-            detections = timer.model("detect", self.face_net.forward)
-        with timer.stage("crop"):
+            detections = self.face_net.forward()
+        with stats.stage("crop"):
             faces, locs = [], []
             for i in range(detections.shape[2]):
                 confidence = detections[0, 0, i, 2]
@@ -113,32 +94,46 @@ class SeedsPipeline:
                     faces.append(face)
                     locs.append((start_x, start_y, end_x, end_y))
         preds: np.ndarray | list = []
-        with timer.stage("classify"):
+        with stats.stage("classify"):
             if faces:
                 batch = np.array(faces, dtype="float32")
-                preds = timer.model("classify", self.mask_net.predict, batch, batch_size=32, verbose=0)
+                preds = self.mask_net.predict(batch, batch_size=32, verbose=0)
         return locs, preds
 
     def process(self, frame: np.ndarray) -> int:
         locs, preds = self.detect_and_predict_mask(frame)
-        with self.timer.stage("decide"):
+        with self.stats.stage("decide"):
             labels = []
             for pred in preds:
                 mask, without_mask = pred
                 label = "Mask" if mask > without_mask else "No Mask"
                 colour = (0, 255, 0) if label == "Mask" else (0, 0, 255)
                 labels.append((f"{label}: {max(mask, without_mask) * 100:.2f}%", colour))
-        with self.timer.stage("draw"):
+        with self.stats.stage("outputs"):
             for (start_x, start_y, end_x, end_y), (text, colour) in zip(locs, labels, strict=True):
                 cv2.putText(frame, text, (start_x, start_y - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 2)
                 cv2.rectangle(frame, (start_x, start_y), (end_x, end_y), colour, 2)
         return len(locs)
 
+    def run(self, frames: Iterable[Frame]) -> LoopStats:
+        """Process every frame, timed like edge.pipeline.Pipeline.run times its frames."""
+        self.stats = stats = LoopStats()
+        iterator = iter(frames)
+        while True:
+            begin = time.perf_counter()
+            with stats.stage("source"):
+                frame = next(iterator, None)
+                if frame is not None and not frame.image.flags.writeable:
+                    frame.image = frame.image.copy()  # the seeds draw on the frame; raw frames are shared, read-only
+            if frame is None:
+                return stats
+            faces = self.process(frame.image)
+            stats.frame_done(time.perf_counter() - begin, faces)
 
-def run(frame_set: bench_frames.FrameSet, frames: int, warmup: int | None) -> dict[str, object]:
+
+def run(frame_set: bench_frames.FrameSet, frames: int, warmup: int | None, delivery: str) -> dict[str, object]:
     import tensorflow as tf
 
-    warmup = len(frame_set) if warmup is None else warmup
     prototxt, caffemodel = (
         shared_path("models/res10/deploy.prototxt"),
         shared_path("models/res10/res10_300x300_ssd_iter_140000.caffemodel"),
@@ -146,65 +141,21 @@ def run(frame_set: bench_frames.FrameSet, frames: int, warmup: int | None) -> di
     if prototxt is None or caffemodel is None:
         raise SystemExit("baseline: needs ../shared/models/res10/ (deploy.prototxt and the .caffemodel)")
     weights = shared_path("models/imagenet/mobilenet_v2_1.0_224_imagenet_no_top.weights.h5")
-    pipeline = SeedsPipeline(prototxt, caffemodel, weights)
-
-    def loop(count: int, start: int) -> tuple[int, int, float]:
-        done = faces = 0
-        frame_seconds = []
-        for n in range(start, start + count):
-            begin = time.perf_counter()
-            with pipeline.timer.stage("decode"):
-                image = bench_frames.decode(frame_set.encoded[n % len(frame_set)])
-            faces += pipeline.process(image)
-            frame_seconds.append(time.perf_counter() - begin)
-            done += 1
-        pipeline.timer.samples["frame"] = frame_seconds
-        return done, faces, sum(frame_seconds)
-
-    loop(warmup, 0)
-    pipeline.timer = StageTimer()
-    cpu_before, wall_before = bench.cpu_seconds(), time.perf_counter()
-    done, faces, frame_total = loop(frames, warmup)
-    wall = time.perf_counter() - wall_before
-    cpu = bench.cpu_seconds() - cpu_before
-    timer = pipeline.timer
-    invoke_total = sum(timer.invoke.values())
-    decode_total = sum(timer.samples["decode"])
-    return {
-        "schema": bench.SCHEMA,
-        "tool": "benchmarks/baseline.py",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": bench.machine_info(),
-        "config": {
-            "detector": "res10 (cv2.dnn Caffe)",
-            "detector_input": "300x300",
-            "classifier": "Keras MobileNetV2 float32, model.predict per frame",
-            "classifier_variant": "keras-float32",
-            "classifier_input": CROP_SIZE,
-            "backend": f"tensorflow {tf.__version__}",
-            "threads": "TF default",
-            "batch": True,
-            "imagenet_weights": weights is not None,
-        },
-        "frame_set": {**frame_set.description, "raw": False},
-        "warmup_frames": warmup,
-        "frames": done,
-        "frame_errors": 0,
-        "faces_per_frame": round(faces / done, 3),
-        "fps": round(done / wall, 3),
-        "cpu_percent": round(100 * cpu / wall, 1),
-        "peak_rss_mb": round(bench.peak_rss_mb(), 1),
-        "frame_ms": bench.ms_summary(timer.samples["frame"]),
-        "stages_ms": {name: bench.ms_summary(timer.samples[name]) for name in STAGES},
-        "invoke": {
-            "detect_ms_per_frame": round(1000 * timer.invoke["detect"] / done, 4),
-            "classify_ms_per_frame": round(1000 * timer.invoke["classify"] / done, 4),
-            "classify_ms_per_call": round(1000 * timer.invoke["classify"] / max(timer.calls["classify"], 1), 4),
-            "classify_calls": timer.calls["classify"],
-            "share": round(invoke_total / frame_total, 4),
-            "share_after_decode": round(invoke_total / (frame_total - decode_total), 4),
-        },
+    timer = bench.InvokeTimer()
+    pipeline = SeedsPipeline(prototxt, caffemodel, weights, timer)
+    report = bench.measure(pipeline.run, timer, frame_set, frames, warmup, delivery)
+    config = {
+        "detector": "res10 (cv2.dnn Caffe)",
+        "detector_input": "300x300",
+        "classifier": "Keras MobileNetV2 float32, model.predict per frame",
+        "classifier_variant": "keras-float32",
+        "classifier_input": CROP_SIZE,
+        "backend": f"tensorflow {tf.__version__}",
+        "threads": "TF default",
+        "batch": True,
+        "imagenet_weights": weights is not None,
     }
+    return {"tool": "benchmarks/baseline.py", "config": config, **report}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, help="default: one pass over the frame set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--faces-dir", help="face photos (default ../shared/data/facemask)")
+    parser.add_argument("--delivery", choices=bench_frames.DELIVERIES, default="thread", help="as for maskgate bench")
     parser.add_argument("--json", metavar="PATH", help="write the report to PATH ('-' for stdout)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -220,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     faces_dir = Path(args.faces_dir) if args.faces_dir else shared_path("data/facemask")
     if faces_dir is None:
         raise SystemExit("baseline: needs ../shared/data/facemask or --faces-dir")
-    report = run(bench_frames.build(faces_dir, seed=args.seed), args.frames, args.warmup)
+    report = run(bench_frames.build(faces_dir, seed=args.seed), args.frames, args.warmup, args.delivery)
     text = json.dumps(report, indent=2)
     if args.json == "-":
         sys.stdout.write(text + "\n")

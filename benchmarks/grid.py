@@ -84,11 +84,23 @@ def plan(args: argparse.Namespace) -> list[dict[str, object]]:
     add("detector", "res10 300", detector="res10", input_size=300)
     add("detector", "ultraface 320x240", detector="ultraface", input_size=DEFAULT_YUNET_SIZE)
     add("options", "batch (one invoke per frame)", batch=True)
-    add("options", "raw frames (no JPEG decode)", raw=True)
+    add("options", "classify every face in every frame (recheck_every 1)", recheck_every=1)
+    add("options", "JPEG decoded in the loop (a video file)", delivery="loop")
+    add("options", "raw frames, no JPEG decode (picamera2)", delivery="raw")
     unique, seen = [], set()
     for cell in cells:
         key = tuple(
-            str(cell.get(k)) for k in ("classifier", "detector", "input_size", "backend", "threads", "batch", "raw")
+            str(cell.get(k))
+            for k in (
+                "classifier",
+                "detector",
+                "input_size",
+                "backend",
+                "threads",
+                "batch",
+                "delivery",
+                "recheck_every",
+            )
         )
         if key not in seen:
             seen.add(key)
@@ -103,7 +115,9 @@ def bench_command(cell: dict[str, object], args: argparse.Namespace, json_path: 
     command += ["--detector", str(cell["detector"]), "--input-size", str(cell["input_size"])]
     command += ["--classifier", str(cell["classifier"]), "--threads", str(cell["threads"])]
     command += ["--backend", str(cell["backend"])]
-    command += ["--batch"] * bool(cell.get("batch")) + ["--raw"] * bool(cell.get("raw"))
+    command += ["--batch"] * bool(cell.get("batch")) + ["--delivery", str(cell.get("delivery", "thread"))]
+    if cell.get("recheck_every") is not None:
+        command += ["--recheck-every", str(cell["recheck_every"])]
     return command
 
 
@@ -239,7 +253,7 @@ def comparison(cells: list[dict[str, object]], baseline: dict[str, object]) -> d
         "maskgate_faces_per_frame": default["faces_per_frame"],
         "baseline_faces_per_frame": baseline["faces_per_frame"],
         "invoke_share": default["invoke"]["share"],
-        "invoke_share_after_decode": default["invoke"]["share_after_decode"],
+        "invoke_share_counting_decode": default["invoke"]["share_counting_decode"],
         "baseline_invoke_share": baseline["invoke"]["share"],
     }
 

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-STAGES = ("decode", "detect", "crop", "classify", "decide", "draw")
+STAGES = ("capture", "detect", "track", "crop", "classify", "decide", "draw")
 GROUP_TITLES = {
     "default": "default",
     "backend": "runtime backend x threads",
@@ -36,6 +36,14 @@ def _table(header: list[str], rows: list[list[object]], align: str = "") -> list
     align = align or "l" * len(header)
     rule = ["---:" if a == "r" else "---" for a in align]
     return [_row(header), _row(rule), *(_row(r) for r in rows)]
+
+
+def _delivery(rep: dict) -> str:
+    return {
+        "thread": "in a capture thread",
+        "loop": "in the loop's capture stage",
+        "raw": "none: raw frames",
+    }[rep["frame_set"]["delivery"]]
 
 
 def headline(doc: dict) -> list[str]:
@@ -66,6 +74,18 @@ def headline(doc: dict) -> list[str]:
             "share of frame time in model calls",
             f"{100 * default['invoke']['share']:.0f}%",
             f"{100 * baseline['invoke']['share']:.0f}%",
+            "",
+        ],
+        [
+            "the same, counting the capture thread's JPEG decode as frame time",
+            f"{100 * default['invoke']['share_counting_decode']:.0f}%",
+            f"{100 * baseline['invoke']['share_counting_decode']:.0f}%",
+            "",
+        ],
+        [
+            f"JPEG decode per frame, mean ms ({_delivery(default)})",
+            _fmt(default["decode_ms"]["mean"], 2),
+            _fmt(baseline["decode_ms"]["mean"], 2),
             "",
         ],
         ["CPU utilisation (100% = one core)", f"{default['cpu_percent']:.0f}%", f"{baseline['cpu_percent']:.0f}%", ""],

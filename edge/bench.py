@@ -18,7 +18,7 @@ import resource
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +26,13 @@ if TYPE_CHECKING:
     from edge.bench_frames import FrameSet
     from edge.config import Config
     from edge.stats import LoopStats
+    from edge.types import Frame
 
 log = logging.getLogger(__name__)
 
 SCHEMA = 1
 STAGE_NAMES = {
-    "source": "decode",
+    "source": "capture",
     "detect": "detect",
     "track": "track",
     "crop": "crop",
@@ -39,7 +40,8 @@ STAGE_NAMES = {
     "decide": "decide",
     "outputs": "draw",
 }
-"""LoopStats stage -> name in the report; the source stage decodes the JPEG frame, the output stage draws."""
+"""LoopStats stage -> name in the report. "capture" is the loop's wait for the next frame (with the JPEG
+decode when frames are decoded in the loop); the output stage draws."""
 PERCENTILES = (50, 95, 99)
 LIBRARIES = ("numpy", "opencv-python-headless", "opencv-python", "ai-edge-litert", "tflite-runtime", "tensorflow-cpu")
 
@@ -179,8 +181,13 @@ def machine_info() -> dict[str, object]:
     }
 
 
-def _stage_report(stats: LoopStats) -> dict[str, dict[str, float]]:
-    return {name: ms_summary(list(stats.stage_seconds[stage])) for stage, name in STAGE_NAMES.items()}
+def stage_report(stats: LoopStats) -> dict[str, dict[str, float]]:
+    """Latency summary of every stage the loop ran, under its report name."""
+    return {
+        name: ms_summary(list(samples))
+        for stage, name in STAGE_NAMES.items()
+        if (samples := stats.stage_seconds[stage])
+    }
 
 
 def _config_report(config: Config, classifier: Any) -> dict[str, object]:
@@ -204,46 +211,45 @@ def _config_report(config: Config, classifier: Any) -> dict[str, object]:
         "threads": config.classifier.num_threads,
         "opencv_threads": cv2.getNumThreads(),
         "batch": config.classifier.batch,
+        "recheck_every": config.tracker.recheck_every,
     }
 
 
-def run(config: Config, frame_set: FrameSet, frames: int = 120, warmup: int | None = None) -> dict[str, object]:
-    """Benchmark the door loop built from config on frame_set: warm-up frames first, then `frames` measured ones.
+def measure(
+    run_loop: Callable[[Iterable[Frame]], LoopStats],
+    timer: InvokeTimer,
+    frame_set: FrameSet,
+    frames: int,
+    warmup: int | None,
+    delivery: str,
+) -> dict[str, object]:
+    """Run a frame loop over warm-up frames, then over `frames` measured ones, and report it.
 
-    The default warm-up is one pass over the set, so every batch shape and code path has run once.
+    `run_loop` processes the frames it is given and returns their LoopStats (fresh for each call); `timer`
+    times its model calls. The default warm-up is one pass over the set, so every code path has run once.
+    `delivery` is how frames reach the loop (edge.bench_frames.DELIVERIES).
     """
-    from edge.app import build_classifier, build_detector, build_tracker
-    from edge.pipeline import Pipeline
-    from edge.stats import LoopStats
-
     warmup = len(frame_set) if warmup is None else warmup
     if frames < 1 or warmup < 0:
         raise ValueError(f"bench: --frames must be >= 1 and --warmup >= 0, got {frames} and {warmup}")
-    detector, classifier = build_detector(config), build_classifier(config)
-    timer = InvokeTimer()
-    instrument(detector, "detect", timer)
-    instrument(classifier, "classify", timer)
-    pipeline = Pipeline(detector, classifier, build_tracker(config), [_draw_output()])
     if warmup:
-        pipeline.run(frame_set.frames(warmup))
-    pipeline.stats = stats = LoopStats()
+        run_loop(frame_set.frames(warmup, delivery=delivery))
     timer.reset()
+    feed = frame_set.frames(frames, start=warmup, delivery=delivery)
     cpu_before, wall_before = cpu_seconds(), time.perf_counter()
-    pipeline.run(frame_set.frames(frames, start=warmup))
+    stats = run_loop(feed)
     wall = time.perf_counter() - wall_before
     cpu = cpu_seconds() - cpu_before
-    pipeline.close()
     if stats.frames == 0:
         raise RuntimeError(f"bench: no frame was processed ({stats.frame_errors} failed); see the log above")
     frame_total = sum(stats.frame_seconds)
     invoke_total = sum(timer.seconds.values())
+    decode_outside_loop = sum(feed.decode_seconds) if delivery == "thread" else 0.0
     return {
         "schema": SCHEMA,
-        "tool": "maskgate bench",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
-        "config": _config_report(config, classifier),
-        "frame_set": {**frame_set.description, "raw": frame_set.raw},
+        "frame_set": {**frame_set.description, "delivery": delivery},
         "warmup_frames": warmup,
         "frames": stats.frames,
         "frame_errors": stats.frame_errors,
@@ -252,16 +258,42 @@ def run(config: Config, frame_set: FrameSet, frames: int = 120, warmup: int | No
         "cpu_percent": round(100 * cpu / wall, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "frame_ms": ms_summary(list(stats.frame_seconds)),
-        "stages_ms": _stage_report(stats),
+        "stages_ms": stage_report(stats),
+        "decode_ms": ms_summary(feed.decode_seconds),
         "invoke": {
             "detect_ms_per_frame": round(1000 * timer.seconds["detect"] / stats.frames, 4),
             "classify_ms_per_frame": round(1000 * timer.seconds["classify"] / stats.frames, 4),
             "classify_ms_per_call": round(1000 * timer.seconds["classify"] / max(timer.calls["classify"], 1), 4),
             "classify_calls": timer.calls["classify"],
             "share": round(invoke_total / frame_total, 4),
-            "share_after_decode": round(invoke_total / (frame_total - stats.stage_totals["source"]), 4),
+            "share_counting_decode": round(invoke_total / (frame_total + decode_outside_loop), 4),
         },
     }
+
+
+def run(
+    config: Config, frame_set: FrameSet, frames: int = 120, warmup: int | None = None, delivery: str = "thread"
+) -> dict[str, object]:
+    """Benchmark the door loop built from config on frame_set (see `measure`)."""
+    from edge.app import build_classifier, build_detector, build_tracker
+    from edge.pipeline import Pipeline
+    from edge.stats import LoopStats
+
+    detector, classifier = build_detector(config), build_classifier(config)
+    timer = InvokeTimer()
+    instrument(detector, "detect", timer)
+    instrument(classifier, "classify", timer)
+    pipeline = Pipeline(detector, classifier, build_tracker(config), [_draw_output()])
+
+    def run_loop(feed: Iterable[Frame]) -> LoopStats:
+        pipeline.stats = LoopStats()
+        return pipeline.run(feed)
+
+    try:
+        report = measure(run_loop, timer, frame_set, frames, warmup, delivery)
+    finally:
+        pipeline.close()
+    return {"tool": "maskgate bench", "config": _config_report(config, classifier), **report}
 
 
 def load_frame_set(args: argparse.Namespace) -> FrameSet:
@@ -272,7 +304,7 @@ def load_frame_set(args: argparse.Namespace) -> FrameSet:
         folder = Path(args.frames_dir).expanduser()
         if not folder.is_dir():
             raise bench_frames.FrameSetError(f"--frames-dir {folder} is not a folder")
-        return bench_frames.from_folder(folder, raw=args.raw)
+        return bench_frames.from_folder(folder)
     faces_dir = Path(args.faces_dir).expanduser() if args.faces_dir else shared_path("data/facemask")
     if faces_dir is None or not faces_dir.is_dir():
         raise bench_frames.FrameSetError(
@@ -280,7 +312,7 @@ def load_frame_set(args: argparse.Namespace) -> FrameSet:
             "--faces-dir with with_mask/ and without_mask/ folders, or --frames-dir with frames saved by "
             "`maskgate bench --save-frames DIR` on a machine that has ../shared"
         )
-    return bench_frames.build(faces_dir, seed=args.seed, raw=args.raw)
+    return bench_frames.build(faces_dir, seed=args.seed)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -290,13 +322,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faces-dir", help="face photos in with_mask/ and without_mask/ (default ../shared)")
     parser.add_argument("--frames-dir", help="use this folder of images as the frame set instead of generating one")
     parser.add_argument("--save-frames", metavar="DIR", help="also write the frame set as JPEG files to DIR")
-    parser.add_argument("--raw", action="store_true", help="hand BGR arrays to the loop (like picamera2): no decode")
+    parser.add_argument(
+        "--delivery",
+        choices=("thread", "loop", "raw"),
+        default="thread",
+        help="how frames reach the loop: decoded by a capture thread like a USB camera (default), "
+        "decoded in the loop like a video file, or as arrays like picamera2",
+    )
     parser.add_argument("--detector", choices=("yunet", "res10", "ultraface"), help="override detector.type")
     parser.add_argument("--input-size", type=int, help="override detector.input_size")
     parser.add_argument("--classifier", help="override classifier.model (a .tflite with its .json card)")
     parser.add_argument("--threads", type=int, help="override classifier.num_threads")
     parser.add_argument("--backend", choices=("auto", "ai-edge-litert", "tflite-runtime", "tensorflow"))
     parser.add_argument("--batch", action="store_true", help="set classifier.batch: one invoke per frame")
+    parser.add_argument("--recheck-every", type=int, help="override tracker.recheck_every")
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH ('-' for stdout)")
 
 
@@ -309,6 +348,7 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> None:
         ("classifier", "classifier.model"),
         ("threads", "classifier.num_threads"),
         ("backend", "classifier.backend"),
+        ("recheck_every", "tracker.recheck_every"),
     ):
         if (value := getattr(args, flag)) is not None:
             cfg.override(config, key, value)
@@ -328,11 +368,14 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines += [
         f"{name:<10}" + "".join(f"{row[k]:>9.2f}" for k in ("mean", "p50", "p95", "p99")) for name, row in rows.items()
     ]
+    delivery, decode = report["frame_set"]["delivery"], report["decode_ms"]
+    where = {"thread": "in the capture thread", "loop": "inside capture", "raw": "none: raw frames"}[delivery]
+    lines.append(f"JPEG decode: {decode['mean']:.2f} ms/frame ({where})")
     invoke = report["invoke"]
     lines.append(
         f"model calls: detect {invoke['detect_ms_per_frame']:.2f} ms/frame, "
-        f"classify {invoke['classify_ms_per_call']:.2f} ms/face; {100 * invoke['share']:.0f}% of the frame time "
-        f"({100 * invoke['share_after_decode']:.0f}% after decode)"
+        f"classify {invoke['classify_ms_per_call']:.2f} ms/face; {100 * invoke['share']:.0f}% of the frame time, "
+        f"{100 * invoke['share_counting_decode']:.0f}% counting the decode"
     )
     return lines
 
@@ -345,7 +388,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.save_frames:
         saved = frame_set.save(Path(args.save_frames).expanduser())
         log.info("wrote %d frames to %s", len(saved), args.save_frames)
-    report = run(config, frame_set, frames=args.frames, warmup=args.warmup)
+    report = run(config, frame_set, frames=args.frames, warmup=args.warmup, delivery=args.delivery)
     text = json.dumps(report, indent=2)
     if args.json == "-":
         print(text)

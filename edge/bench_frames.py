@@ -6,13 +6,20 @@ sizes and moving a few pixels per frame while growing, like people walking up to
 tracker sees continuous tracks and the detector and classifier see real faces. The same seed and
 dataset give the same frames byte for byte; `digest` lets two runs check that.
 
-Frames are kept JPEG-encoded and decoded in the loop (like a USB camera's MJPEG stream or a video
-file) unless `raw` is asked for (like picamera2, which hands over BGR arrays).
+Frames are kept JPEG-encoded. `FrameFeed` delivers them in one of three ways (DELIVERIES):
+- "thread" (default): a capture thread decodes ahead into a two-frame queue, as the live source's
+  reader thread decodes a USB camera's MJPEG stream while the loop works (and as the seeds' threaded
+  VideoStream does); unlike a camera it never drops a frame, so every run sees every frame.
+- "loop": decoded inside the loop, as `maskgate run` reads a video file or an image folder.
+- "raw": decoded once beforehand and handed over as arrays, as picamera2 hands over BGR frames.
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +38,8 @@ FACE_SIDE = (90, 170)
 JPEG_QUALITY = 90
 CLASS_FOLDERS = ("with_mask", "without_mask")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+DELIVERIES = ("thread", "loop", "raw")
+QUEUE_FRAMES = 2
 
 
 class FrameSetError(ValueError):
@@ -39,12 +48,11 @@ class FrameSetError(ValueError):
 
 @dataclass
 class FrameSet:
-    """Frames as JPEG bytes (or raw arrays), the faces pasted into each, and where they came from."""
+    """Frames as JPEG bytes, the faces pasted into each, and where they came from."""
 
     encoded: list[bytes]
     pasted_faces: list[int]
     description: dict[str, object] = field(default_factory=dict)
-    raw: bool = False
     _decoded: list[np.ndarray] = field(default_factory=list, repr=False)
 
     def __len__(self) -> int:
@@ -57,14 +65,17 @@ class FrameSet:
             sha.update(data)
         return sha.hexdigest()
 
-    def frames(self, count: int, start: int = 0) -> Iterator[Frame]:
-        """`count` frames, cycling through the set; JPEG frames are decoded here, inside the timed source stage."""
-        if self.raw and not self._decoded:
+    def frames(self, count: int, start: int = 0, delivery: str = "thread") -> FrameFeed:
+        """`count` frames from number `start` on, cycling through the set, delivered as `delivery` says."""
+        return FrameFeed(self, count, start, delivery)
+
+    def decoded(self) -> list[np.ndarray]:
+        """Every frame decoded once, read-only: each is handed over again on every pass over the set."""
+        if not self._decoded:
             self._decoded = [decode(data) for data in self.encoded]
-        for n in range(start, start + count):
-            index = n % len(self.encoded)
-            image = self._decoded[index] if self.raw else decode(self.encoded[index])
-            yield Frame(str(n), float(n) / 30.0, image)
+            for image in self._decoded:
+                image.flags.writeable = False
+        return self._decoded
 
     def save(self, folder: Path) -> list[Path]:
         """Write the frames as numbered JPEG files (for `maskgate run --source FOLDER` or another machine)."""
@@ -75,6 +86,58 @@ class FrameSet:
             path.write_bytes(data)
             paths.append(path)
         return paths
+
+
+class FrameFeed:
+    """An iterable of the set's frames; `decode_seconds` holds the JPEG decode time of each frame delivered."""
+
+    def __init__(self, frame_set: FrameSet, count: int, start: int, delivery: str) -> None:
+        if delivery not in DELIVERIES:
+            raise FrameSetError(f"frame delivery {delivery!r} is not one of {', '.join(DELIVERIES)}")
+        self.frame_set, self.numbers, self.delivery = frame_set, range(start, start + count), delivery
+        self.decode_seconds: list[float] = []
+
+    def _decode(self, number: int) -> Frame:
+        begin = time.perf_counter()
+        image = decode(self.frame_set.encoded[number % len(self.frame_set)])
+        self.decode_seconds.append(time.perf_counter() - begin)
+        return Frame(str(number), number / 30.0, image)
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self.delivery == "raw":
+            images = self.frame_set.decoded()
+            return (Frame(str(n), n / 30.0, images[n % len(images)]) for n in self.numbers)
+        if self.delivery == "loop":
+            return (self._decode(n) for n in self.numbers)
+        return self._decoded_ahead()
+
+    def _decoded_ahead(self) -> Iterator[Frame]:
+        ready: queue.Queue[Frame | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+        stop = threading.Event()
+
+        def hand_over(frame: Frame | None) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(frame, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def capture() -> None:
+            for number in self.numbers:
+                if not hand_over(self._decode(number)):
+                    return
+            hand_over(None)
+
+        thread = threading.Thread(target=capture, name="bench capture", daemon=True)
+        thread.start()
+        try:
+            while (frame := ready.get()) is not None:
+                yield frame
+        finally:
+            stop.set()
+            thread.join()
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -137,7 +200,7 @@ def paste(canvas: np.ndarray, photo: np.ndarray, cx: float, cy: float, side: flo
         canvas[cy1:cy2, cx1:cx2] = resized[cy1 - y1 : cy2 - y1, cx1 - x1 : cx2 - x1]
 
 
-def build(faces_dir: Path, seed: int = 0, scenes: tuple[int, ...] = SCENE_FACES, raw: bool = False) -> FrameSet:
+def build(faces_dir: Path, seed: int = 0, scenes: tuple[int, ...] = SCENE_FACES) -> FrameSet:
     """The frame set for a seed: one scene per entry of `scenes` (its face count), SCENE_FRAMES frames each."""
     files = face_files(faces_dir)
     rng = np.random.default_rng(seed)
@@ -173,12 +236,12 @@ def build(faces_dir: Path, seed: int = 0, scenes: tuple[int, ...] = SCENE_FACES,
         "face_photos": used,
         "jpeg_quality": JPEG_QUALITY,
     }
-    frame_set = FrameSet(encoded, pasted, description, raw)
+    frame_set = FrameSet(encoded, pasted, description)
     frame_set.description["sha256"] = frame_set.digest
     return frame_set
 
 
-def from_folder(folder: Path, raw: bool = False) -> FrameSet:
+def from_folder(folder: Path) -> FrameSet:
     """A frame set from any folder of images (sorted by name), letterboxed to 640x480: for boards without ../shared."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
@@ -192,7 +255,7 @@ def from_folder(folder: Path, raw: bool = False) -> FrameSet:
             encoded.append(path.read_bytes())
         else:
             encoded.append(encode(letterbox(image)))
-    frame_set = FrameSet(encoded, [], {"kind": "folder", "folder": str(folder), "frames": len(encoded)}, raw)
+    frame_set = FrameSet(encoded, [], {"kind": "folder", "folder": str(folder), "frames": len(encoded)})
     frame_set.description["sha256"] = frame_set.digest
     return frame_set
 

@@ -5,17 +5,30 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import need_shared
+from conftest import IN_CI, need_shared
 
 from edge import bench_frames
 from edge.bench import STAGE_NAMES
 from edge.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-COUNTS = ("frames", "frame_errors", "warmup_frames", "classify_calls", "schema", "threads", "classifier_input")
+COUNTS = (
+    "frames",
+    "frame_errors",
+    "warmup_frames",
+    "classify_calls",
+    "schema",
+    "threads",
+    "classifier_input",
+    "recheck_every",
+)
 
 
 def numbers(tree: object, path: str = "") -> list[tuple[str, float]]:
@@ -52,8 +65,28 @@ def test_frame_set_is_reproducible_and_has_empty_single_and_group_frames(facemas
     assert first.digest == second.digest
     assert bench_frames.build(facemask, seed=1).digest != first.digest
     assert {0, 1}.issubset(first.pasted_faces) and max(first.pasted_faces) >= 3
-    frame = next(first.frames(1))
+    frame = next(iter(first.frames(1)))
     assert frame.image.shape == (bench_frames.HEIGHT, bench_frames.WIDTH, 3)
+
+
+def test_every_delivery_hands_over_the_same_frames_and_a_capture_thread_stops_with_its_reader(facemask: Path) -> None:
+    frame_set = bench_frames.build(facemask, seed=0)
+    delivered = {d: list(frame_set.frames(8, start=55, delivery=d)) for d in bench_frames.DELIVERIES}
+    ids = [frame.id for frame in delivered["loop"]]
+    assert ids == [str(n) for n in range(55, 63)]
+    for delivery, frames in delivered.items():
+        assert [frame.id for frame in frames] == ids, delivery
+        for frame, reference in zip(frames, delivered["loop"], strict=True):
+            assert np.array_equal(frame.image, reference.image), delivery
+    assert not delivered["raw"][0].image.flags.writeable, "raw frames are shared between passes"
+    feed = frame_set.frames(1000, delivery="thread")
+    frames = iter(feed)
+    next(frames)
+    frames.close()
+    assert not any(thread.name == "bench capture" for thread in threading.enumerate())
+    assert len(feed.decode_seconds) < 10, "the capture thread decodes at most a queue's worth ahead"
+    with pytest.raises(bench_frames.FrameSetError, match="frame delivery 'camera' is not one of thread, loop, raw"):
+        frame_set.frames(1, delivery="camera")
 
 
 def test_report_has_every_stage_and_only_positive_figures(bench_report: dict) -> None:
@@ -64,7 +97,8 @@ def test_report_has_every_stage_and_only_positive_figures(bench_report: dict) ->
     assert bench_report["frames"] == 60 and bench_report["frame_errors"] == 0
     assert bench_report["faces_per_frame"] > 0
     assert 0 < bench_report["invoke"]["share"] <= 1
-    for key in ("fps", "cpu_percent", "peak_rss_mb", "frame_ms", "stages_ms", "invoke"):
+    assert bench_report["frame_set"]["delivery"] == "thread"
+    for key in ("fps", "cpu_percent", "peak_rss_mb", "frame_ms", "stages_ms", "decode_ms", "invoke"):
         figures = numbers(bench_report[key], key)
         assert figures, key
         bad = [(path, value) for path, value in figures if not (math.isfinite(value) and value > 0)]
@@ -107,3 +141,24 @@ def test_missing_frames_folder_is_a_clear_error(tmp_path: Path, capfd: pytest.Ca
     missing = tmp_path / "no-such-frames"
     assert main(["bench", "--frames-dir", str(missing), "--frames", "1"]) == 2
     assert f"--frames-dir {missing} is not a folder" in capfd.readouterr().err
+
+
+def test_the_seeds_baseline_reports_like_maskgate_bench(tmp_path: Path, facemask: Path, bench_report: dict) -> None:
+    if importlib.util.find_spec("tensorflow") is None:
+        message = "the seeds' baseline needs TensorFlow (pip install '.[convert]')"
+        if IN_CI:
+            pytest.fail(message + " - required under CI=true")
+        pytest.skip(message)
+    need_shared("models/res10/res10_300x300_ssd_iter_140000.caffemodel")
+    out = tmp_path / "baseline.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "baseline.py"), "--frames", "12", "--warmup", "10"]
+    result = subprocess.run([*command, "--json", str(out)], cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["frames"] == 12 and report["frame_set"]["sha256"] == bench_report["frame_set"]["sha256"]
+    assert report["faces_per_frame"] > 0, "frames 10-21 hold one and then three faces"
+    assert set(report["stages_ms"]) == set(STAGE_NAMES.values()) - {"track"}, "the seeds have no tracker"
+    assert report["invoke"]["classify_calls"] > 0
+    for key in ("fps", "cpu_percent", "peak_rss_mb", "frame_ms", "stages_ms", "decode_ms", "invoke"):
+        bad = [(path, value) for path, value in numbers(report[key], key) if not (math.isfinite(value) and value > 0)]
+        assert not bad, f"figures that are not positive numbers: {bad}"

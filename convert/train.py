@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from convert.augment import augment
-from convert.dataset import DatasetError, labels_of, load_crops, manifest_sha256, read_manifest
+from convert.dataset import DatasetError, labels_of, load_crops, manifest_sha256, read_manifest, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +305,16 @@ def plot_history(history: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
+def settings_record(settings: TrainSettings) -> dict:
+    """The settings as the model card keeps them: input files by name and sha256, not by a build machine's path."""
+    record = asdict(settings)
+    for key in ("weights", "teacher"):
+        path = Path(record[key])
+        if record[key] and path.is_file():
+            record[key], record[f"{key}_sha256"] = path.name, sha256_file(path)
+    return record
+
+
 def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
     rows = read_manifest(prepared_dir)
     labels = labels_of(rows)
@@ -339,7 +349,7 @@ def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
     plot_history(history, out_dir / "training_curve.png")
     report = {
         "labels": labels,
-        "settings": asdict(settings),
+        "settings": settings_record(settings),
         "manifest_sha256": manifest_sha256(prepared_dir),
         "prepared_dir": str(prepared_dir),
         "train_seconds": round(time.perf_counter() - started, 1),

@@ -74,6 +74,8 @@ class LoopStats:
             "faces": self.faces,
             "frame_errors": self.frame_errors,
             "skipped_frames": self.skipped_frames,
+            "camera_reconnects": self.camera_reconnects,
+            "camera_dropped_frames": self.camera_dropped_frames,
             "decisions": dict(self.decisions),
             "fps": round(self.fps, 2),
             "mean_ms_per_frame": {k: round(v, 2) for k, v in per_frame.items()},

@@ -1,5 +1,6 @@
 """The conversion stage end to end on real photos, CI-sized: prepare -> train -> quantize -> evaluate."""
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -43,11 +44,18 @@ def built(tmp_path_factory, dataset, yunet_model, imagenet_weights) -> dict:
     work = tmp_path_factory.mktemp("convert")
     report = prepare(dataset, work / "prepared", yunet_model, seed=7)
     settings = TrainSettings(weights=str(imagenet_weights), copies=1, head_epochs=6, finetune_epochs=1, seed=7)
-    train(work / "prepared", work / "trained", settings)
+    trained = train(work / "prepared", work / "trained", settings)
     written = quantize(
         work / "trained" / "model.keras", work / "prepared", work / "tflite", samples=16, variants=("int8", "float32")
     )
-    return {"work": work, "prepare": report, "tflite": written}
+    return {"work": work, "prepare": report, "train": trained, "tflite": written}
+
+
+def test_the_training_record_names_input_files_by_name_and_digest_not_path(built, imagenet_weights):
+    settings = built["train"]["settings"]
+    assert settings["weights"] == imagenet_weights.name
+    assert settings["weights_sha256"] == hashlib.sha256(imagenet_weights.read_bytes()).hexdigest()
+    assert settings["teacher"] == "" and "teacher_sha256" not in settings
 
 
 def test_prepare_counts_bad_files_removes_duplicates_and_splits_by_class(built):

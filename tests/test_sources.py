@@ -9,6 +9,7 @@ import pytest
 from edge.config import SourceConfig
 from edge.sources import SourceError, describe, open_source
 from edge.sources.live import LatestFrameSource, OpenCVCamera
+from edge.stats import LoopStats
 
 
 def write_video(path: Path, frames: int = 12) -> Path:
@@ -96,6 +97,8 @@ def test_a_camera_that_disappears_is_reopened_with_backoff_and_the_stream_goes_o
     finally:
         source.close()
     assert source.reconnects >= 1
+    stats = LoopStats(source=source)
+    assert stats.summary()["camera_reconnects"] == source.reconnects, "the run's closing summary reports them"
     assert FlakyCamera.opened >= 3, "failed open (device busy) must be retried"
     assert "unavailable (device busy); retrying" in caplog.text
 

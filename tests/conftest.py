@@ -3,6 +3,7 @@ one skips when it is absent, except under CI=true, where a missing file fails th
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -11,6 +12,18 @@ import pytest
 from edge.shared_dir import shared_path
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(autouse=True)
+def _drop_log_handlers_bound_to_a_tests_stderr():
+    """`maskgate` commands run in-process install a root handler on the sys.stderr of the moment, which is
+    pytest's capture of that one test; later log lines from background threads would hit a closed file."""
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for handler in root.handlers[:]:
+        if type(handler) is logging.StreamHandler and handler not in before:
+            root.removeHandler(handler)
 
 
 def need_shared(relative: str) -> Path:

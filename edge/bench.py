@@ -209,6 +209,7 @@ def _config_report(config: Config, classifier: Any) -> dict[str, object]:
         "classifier_bytes": classifier.model_path.stat().st_size,
         "backend": interpreter_class(config.classifier.backend)[0],
         "threads": config.classifier.num_threads,
+        "detector_threads": config.detector.num_threads,
         "opencv_threads": cv2.getNumThreads(),
         "batch": config.classifier.batch,
         "recheck_every": config.tracker.recheck_every,
@@ -332,7 +333,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", choices=("yunet", "res10", "ultraface"), help="override detector.type")
     parser.add_argument("--input-size", type=int, help="override detector.input_size")
     parser.add_argument("--classifier", help="override classifier.model (a .tflite with its .json card)")
-    parser.add_argument("--threads", type=int, help="override classifier.num_threads")
+    parser.add_argument("--threads", type=int, help="override classifier.num_threads and detector.num_threads")
     parser.add_argument("--backend", choices=("auto", "ai-edge-litert", "tflite-runtime", "tensorflow"))
     parser.add_argument("--batch", action="store_true", help="set classifier.batch: one invoke per frame")
     parser.add_argument("--recheck-every", type=int, help="override tracker.recheck_every")
@@ -347,6 +348,7 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> None:
         ("input_size", "detector.input_size"),
         ("classifier", "classifier.model"),
         ("threads", "classifier.num_threads"),
+        ("threads", "detector.num_threads"),
         ("backend", "classifier.backend"),
         ("recheck_every", "tracker.recheck_every"),
     ):

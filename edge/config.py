@@ -41,6 +41,9 @@ class DetectorConfig:
     nms_threshold: float = meta(0.3, 0.0, 1.0, "overlap above which boxes are merged")
     min_face_size: int = meta(20, 1, 4096, "smaller faces (pixels) are ignored")
     max_faces: int = meta(32, 1, 1000, "most faces classified per frame (highest scores kept)")
+    num_threads: int = meta(
+        0, 0, 64, "detector threads; 0 = its default (yunet, res10: OpenCV's pool, all cores; ultraface: 1)"
+    )
 
 
 @dataclass

@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import IN_CI, need_shared
@@ -51,11 +52,15 @@ def facemask() -> Path:
 def bench_report(tmp_path_factory: pytest.TempPathFactory, facemask: Path) -> dict:
     shared_models = need_shared("models")
     out = tmp_path_factory.mktemp("bench") / "report.json"
+    opencv_threads = cv2.getNumThreads()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MASKGATE_MODEL_DIR", str(shared_models))
         patch.setenv("XDG_DATA_HOME", str(out.parent / "xdg"))
         # 5 warm-up frames, then one full pass over the 60-frame set: every scene (0, 1 and several faces)
-        status = main(["bench", "--warmup", "5", "--frames", "60", "--threads", "1", "--json", str(out)])
+        try:
+            status = main(["bench", "--warmup", "5", "--frames", "60", "--threads", "1", "--json", str(out)])
+        finally:
+            cv2.setNumThreads(opencv_threads)
     assert status == 0
     return json.loads(out.read_text(encoding="utf-8"))
 
@@ -106,6 +111,7 @@ def test_report_has_every_stage_and_only_positive_figures(bench_report: dict) ->
     machine = bench_report["machine"]
     assert machine["python"] and machine["cpu_count"] >= 1 and "numpy" in machine["libraries"]
     assert bench_report["config"]["backend"] == "ai-edge-litert" and bench_report["config"]["threads"] == 1
+    assert bench_report["config"]["opencv_threads"] == 1, "--threads covers the detector's OpenCV pool too"
     assert bench_report["frame_set"]["frames"] == 60 and len(bench_report["frame_set"]["sha256"]) == 64
 
 

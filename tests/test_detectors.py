@@ -59,3 +59,16 @@ def test_max_faces_keeps_the_best_scores(model_env, facemask_dir):
 
 def test_ultraface_priors_match_the_network_output_count():
     assert prior_boxes(320, 240).shape == (4420, 4)
+
+
+@pytest.mark.parametrize("kind", ["yunet", "res10", "ultraface"])
+def test_num_threads_sets_the_detectors_threads_and_it_still_finds_the_face(kind, model_env, facemask_dir):
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        config = DetectorConfig(type=kind, input_size=320 if kind == "yunet" else 300, num_threads=1)
+        detector = create_detector(config, [model_env])
+        assert cv2.getNumThreads() == (2 if kind == "ultraface" else 1), "only OpenCV detectors use OpenCV's pool"
+        assert detector.detect(scene(facemask_dir)), f"{kind} with one thread found no face"
+    finally:
+        cv2.setNumThreads(before)

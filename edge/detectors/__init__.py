@@ -22,6 +22,10 @@ def create_detector(config: DetectorConfig, model_dirs: list) -> FaceDetector:
     """Build the configured detector; model files are looked up with edge.model_files."""
     from edge import model_files
 
+    if config.num_threads and config.type in ("yunet", "res10"):
+        import cv2
+
+        cv2.setNumThreads(config.num_threads)  # OpenCV has one pool per process: its other calls use it too
     if config.type == "yunet":
         from edge.detectors.yunet import YuNetDetector
 
@@ -34,5 +38,6 @@ def create_detector(config: DetectorConfig, model_dirs: list) -> FaceDetector:
     if config.type == "ultraface":
         from edge.detectors.ultraface import UltraFaceDetector
 
-        return UltraFaceDetector(model_files.find_ultraface(config.model, model_dirs), config)
+        path = model_files.find_ultraface(config.model, model_dirs)
+        return UltraFaceDetector(path, config, num_threads=config.num_threads or 1)
     raise ValueError(f"detector.type: unknown detector {config.type!r}; allowed: {', '.join(DETECTOR_TYPES)}")

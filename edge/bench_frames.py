@@ -124,11 +124,17 @@ class FrameFeed:
                     continue
             return False
 
+        failures: list[Exception] = []
+
         def capture() -> None:
-            for number in self.numbers:
-                if not hand_over(self._decode(number)):
-                    return
-            hand_over(None)
+            try:
+                for number in self.numbers:
+                    if not hand_over(self._decode(number)):
+                        return
+            except Exception as exc:  # handed to the reader, which raises it
+                failures.append(exc)
+            finally:
+                hand_over(None)
 
         thread = threading.Thread(target=capture, name="bench capture", daemon=True)
         thread.start()
@@ -138,6 +144,8 @@ class FrameFeed:
         finally:
             stop.set()
             thread.join()
+        if failures:
+            raise failures[0]
 
 
 def decode(data: bytes) -> np.ndarray:

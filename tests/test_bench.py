@@ -94,6 +94,13 @@ def test_every_delivery_hands_over_the_same_frames_and_a_capture_thread_stops_wi
         frame_set.frames(1, delivery="camera")
 
 
+def test_a_capture_thread_that_fails_ends_the_feed_with_its_error(facemask: Path) -> None:
+    frame_set = bench_frames.build(facemask, seed=0)
+    broken = bench_frames.FrameSet([*frame_set.encoded[:3], None], [])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        list(broken.frames(4, delivery="thread"))
+
+
 def test_report_has_every_stage_and_only_positive_figures(bench_report: dict) -> None:
     assert set(bench_report["stages_ms"]) == set(STAGE_NAMES.values())
     for stage in bench_report["stages_ms"].values():

@@ -9,6 +9,11 @@ import json
 import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from edge.bench import DECODE_PLACES  # noqa: E402
+
 STAGES = ("capture", "detect", "track", "crop", "classify", "decide", "draw")
 GROUP_TITLES = {
     "default": "default",
@@ -36,14 +41,6 @@ def _table(header: list[str], rows: list[list[object]], align: str = "") -> list
     align = align or "l" * len(header)
     rule = ["---:" if a == "r" else "---" for a in align]
     return [_row(header), _row(rule), *(_row(r) for r in rows)]
-
-
-def _delivery(rep: dict) -> str:
-    return {
-        "thread": "in a capture thread",
-        "loop": "in the loop's capture stage",
-        "raw": "none: raw frames",
-    }[rep["frame_set"]["delivery"]]
 
 
 def headline(doc: dict) -> list[str]:
@@ -83,7 +80,7 @@ def headline(doc: dict) -> list[str]:
             "",
         ],
         [
-            f"JPEG decode per frame, mean ms ({_delivery(default)})",
+            f"JPEG decode per frame, mean ms ({DECODE_PLACES[default['frame_set']['delivery']]})",
             _fmt(default["decode_ms"]["mean"], 2),
             _fmt(baseline["decode_ms"]["mean"], 2),
             "",

@@ -42,6 +42,8 @@ STAGE_NAMES = {
 }
 """LoopStats stage -> name in the report. "capture" is the loop's wait for the next frame (with the JPEG
 decode when frames are decoded in the loop); the output stage draws."""
+DECODE_PLACES = {"thread": "in a capture thread", "loop": "in the loop's capture stage", "raw": "none: raw frames"}
+"""Where the JPEG decode happens for each way frames reach the loop (edge.bench_frames.DELIVERIES)."""
 PERCENTILES = (50, 95, 99)
 LIBRARIES = ("numpy", "opencv-python-headless", "opencv-python", "ai-edge-litert", "tflite-runtime", "tensorflow-cpu")
 
@@ -325,7 +327,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-frames", metavar="DIR", help="also write the frame set as JPEG files to DIR")
     parser.add_argument(
         "--delivery",
-        choices=("thread", "loop", "raw"),
+        choices=tuple(DECODE_PLACES),
         default="thread",
         help="how frames reach the loop: decoded by a capture thread like a USB camera (default), "
         "decoded in the loop like a video file, or as arrays like picamera2",
@@ -370,9 +372,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines += [
         f"{name:<10}" + "".join(f"{row[k]:>9.2f}" for k in ("mean", "p50", "p95", "p99")) for name, row in rows.items()
     ]
-    delivery, decode = report["frame_set"]["delivery"], report["decode_ms"]
-    where = {"thread": "in the capture thread", "loop": "inside capture", "raw": "none: raw frames"}[delivery]
-    lines.append(f"JPEG decode: {decode['mean']:.2f} ms/frame ({where})")
+    where = DECODE_PLACES[report["frame_set"]["delivery"]]
+    lines.append(f"JPEG decode: {report['decode_ms']['mean']:.2f} ms/frame ({where})")
     invoke = report["invoke"]
     lines.append(
         f"model calls: detect {invoke['detect_ms_per_frame']:.2f} ms/frame, "

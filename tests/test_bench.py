@@ -16,7 +16,7 @@ import pytest
 from conftest import IN_CI, need_shared
 
 from edge import bench_frames
-from edge.bench import STAGE_NAMES
+from edge.bench import DECODE_PLACES, STAGE_NAMES
 from edge.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,6 +76,7 @@ def test_frame_set_is_reproducible_and_has_empty_single_and_group_frames(facemas
 
 def test_every_delivery_hands_over_the_same_frames_and_a_capture_thread_stops_with_its_reader(facemask: Path) -> None:
     frame_set = bench_frames.build(facemask, seed=0)
+    assert set(DECODE_PLACES) == set(bench_frames.DELIVERIES), "maskgate bench --delivery offers every delivery"
     delivered = {d: list(frame_set.frames(8, start=55, delivery=d)) for d in bench_frames.DELIVERIES}
     ids = [frame.id for frame in delivered["loop"]]
     assert ids == [str(n) for n in range(55, 63)]

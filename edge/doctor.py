@@ -120,7 +120,10 @@ def check_camera(config: Config) -> Check:
                 "picamera2 is not importable",
                 "sudo apt install python3-picamera2 and use a venv made with --system-site-packages",
             )
-        return Check("camera", True, "picamera2 importable")
+        from edge.sources import picamera_formats
+
+        stream = picamera_formats.describe(picamera_formats.STREAM_FORMAT)
+        return Check("camera", True, f"picamera2 importable; {stream}")
     if kind == "camera":
         devices = sorted(glob.glob("/dev/video*"))
         device = f"/dev/video{uri}" if uri.isdigit() else uri

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from edge.sources import SourceError
+from edge.sources.picamera_formats import PIXEL_BYTES, STREAM_FORMAT, describe
 from edge.types import Frame
 
 if TYPE_CHECKING:
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FAILED_READS_BEFORE_REOPEN = 10
+
+TO_BGR: dict[tuple[str, ...], int | None] = {
+    ("B", "G", "R"): None,
+    ("R", "G", "B"): cv2.COLOR_RGB2BGR,
+    ("B", "G", "R", "255"): cv2.COLOR_BGRA2BGR,
+    ("R", "G", "B", "255"): cv2.COLOR_RGBA2BGR,
+}
+"""How a frame with these bytes per pixel (picamera_formats.PIXEL_BYTES) becomes BGR; None: it already is."""
 
 
 class Camera(Protocol):
@@ -52,9 +61,15 @@ class OpenCVCamera:
 
 
 class Picamera2Camera:
-    """The Raspberry Pi CSI camera through picamera2 (from Raspberry Pi OS apt: python3-picamera2)."""
+    """The Raspberry Pi CSI camera through picamera2 (from Raspberry Pi OS apt: python3-picamera2).
 
-    def __init__(self, index: int, config: SourceConfig) -> None:
+    Frames come out in BGR whatever `stream_format` is. The default RGB888 needs no conversion: the Picamera2
+    manual (appendix A, "Pixel and image formats") gives its bytes as [B, G, R]; see picamera_formats.
+    """
+
+    def __init__(self, index: int, config: SourceConfig, stream_format: str = STREAM_FORMAT) -> None:
+        if stream_format not in PIXEL_BYTES:
+            raise SourceError(f"picamera2 stream format {stream_format!r} is not one of {', '.join(PIXEL_BYTES)}")
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
@@ -62,20 +77,31 @@ class Picamera2Camera:
                 "picamera2 is not importable: on Raspberry Pi OS run `sudo apt install python3-picamera2` and make "
                 "the venv with --system-site-packages (systemd/install.sh does both)"
             ) from exc
+        camera = None
         try:
-            self._camera = Picamera2(index)
-            # BGR888 is libcamera's name for the byte order OpenCV calls BGR
-            configuration = self._camera.create_video_configuration(
-                main={"size": (config.width, config.height), "format": "BGR888"},
+            camera = Picamera2(index)
+            configuration = camera.create_video_configuration(
+                main={"size": (config.width, config.height), "format": stream_format},
                 controls={"FrameRate": config.fps},
             )
-            self._camera.configure(configuration)
-            self._camera.start()
+            camera.configure(configuration)
+            configured = camera.camera_configuration()["main"]["format"]
+            if configured not in PIXEL_BYTES:
+                raise RuntimeError(f"libcamera set the main stream to {configured}, which has no conversion to BGR")
+            camera.start()
         except (RuntimeError, IndexError) as exc:
+            if camera is not None:
+                camera.close()
             raise SourceError(f"cannot start Pi camera {index}: {exc}") from exc
+        self._camera = camera
+        self._to_bgr = TO_BGR[PIXEL_BYTES[configured]]
+        log.info("picamera2 %s", describe(configured))
 
     def read(self) -> np.ndarray | None:
-        return self._camera.capture_array("main")
+        image = self._camera.capture_array("main")
+        if image is None or self._to_bgr is None:
+            return image
+        return cv2.cvtColor(image, self._to_bgr)
 
     def close(self) -> None:
         self._camera.stop()

@@ -70,6 +70,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_door(args: argparse.Namespace) -> int:
+    from convert.door_eval import evaluate_door, load_config
+
+    config = load_config(args.config, args.detector, args.input_size, args.score_threshold)
+    evaluate_door(Path(args.scenes), Path(args.out), [Path(m) for m in args.model], config)
+    return 0
+
+
+def _detector_sweep(args: argparse.Namespace) -> int:
+    from convert.door_eval import detector_sweep, load_config, parse_values
+
+    sizes = parse_values(args.input_sizes, int, "--input-sizes")
+    thresholds = parse_values(args.score_thresholds, float, "--score-thresholds")
+    detector_sweep(Path(args.scenes), Path(args.out), load_config(args.config, args.detector), sizes, thresholds)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from convert.train import TrainSettings
 
@@ -126,6 +143,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--source", default="", help="score every crop of this source instead of a split")
     p.set_defaults(run=_evaluate)
+
+    scenes_help = "scenes with Pascal VOC boxes: images/ + annotations/, or .jpg and .xml side by side"
+    p = commands.add_parser("evaluate-door", help="the runtime pipeline over annotated scenes: what the door does")
+    p.add_argument("scenes", metavar="SCENES_DIR", help=scenes_help)
+    p.add_argument("out", metavar="OUT_DIR")
+    p.add_argument("--model", action="append", required=True, help=".tflite with its card beside it; repeatable")
+    p.add_argument("--detector", default="", help="face detector model file (default: config, model directories)")
+    p.add_argument("--input-size", type=int, default=None, help="detector input size (default: config, 320)")
+    p.add_argument("--score-threshold", type=float, default=None, help="detector score threshold (default: 0.6)")
+    p.add_argument("--config", default=None, help="maskgate TOML config: detector, classifier and policy settings")
+    p.set_defaults(run=_evaluate_door)
+
+    p = commands.add_parser("detector-sweep", help="detector recall, false faces and speed over settings")
+    p.add_argument("scenes", metavar="SCENES_DIR", help=scenes_help)
+    p.add_argument("out", metavar="OUT_DIR")
+    p.add_argument("--input-sizes", default="320,416,480,640")
+    p.add_argument("--score-thresholds", default="0.5,0.6,0.7,0.8")
+    p.add_argument("--detector", default="", help="face detector model file (default: config, model directories)")
+    p.add_argument("--config", default=None, help="maskgate TOML config: the detector's other settings")
+    p.set_defaults(run=_detector_sweep)
     return parser
 
 

@@ -15,7 +15,7 @@ import cv2
 
 from edge import app
 from edge.config import load
-from edge.outputs.screen import BannerTexts, render_screen
+from edge.outputs.screen import banner_texts, render_screen
 from edge.pipeline import Pipeline
 from edge.tracker import Tracker
 from edge.types import Frame
@@ -41,7 +41,7 @@ def main() -> None:
     for face in faces:
         log.info("face #%d %s %.3f at %s", face.track, face.decision, face.score, [round(v) for v in face.face.box])
     s = config.screen
-    screen = render_screen(image, faces, width, height, BannerTexts(s.mask_text, s.no_mask_text, s.idle_text), s.mirror)
+    screen = render_screen(image, faces, width, height, banner_texts(s), s.mirror)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(args.output), screen, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
         raise SystemExit(f"cannot write {args.output}")

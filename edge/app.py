@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from edge import model_files
 from edge.config import ALERT_PINS, Config
+from edge.labels import LabelPolicy
 
 if TYPE_CHECKING:
     from edge.classifier import MaskClassifier
@@ -30,7 +31,24 @@ def build_classifier(config: Config) -> MaskClassifier:
     from edge.classifier import MaskClassifier
 
     c = config.classifier
-    return MaskClassifier(classifier_path(config), num_threads=c.num_threads, batch=c.batch, backend=c.backend)
+    return MaskClassifier(
+        classifier_path(config),
+        num_threads=c.num_threads,
+        batch=c.batch,
+        backend=c.backend,
+        mask_threshold=c.mask_threshold or None,
+    )
+
+
+def build_policy(config: Config) -> LabelPolicy:
+    return LabelPolicy.from_config(config.policy.mask_incorrect)
+
+
+def classifier_labels(config: Config) -> tuple[str, ...]:
+    """The labels the classifier answers, from its model card (no interpreter is loaded)."""
+    from edge.model_card import ModelCard
+
+    return ModelCard.for_model(classifier_path(config)).labels
 
 
 def build_tracker(config: Config, per_frame: bool = False) -> Tracker:
@@ -48,6 +66,7 @@ def build_source(config: Config) -> Source:
 
 def build_outputs(config: Config) -> list[Output]:
     outputs: list[Output] = []
+    policy = build_policy(config)
     if config.output.events:
         from edge.outputs.events import EventLog
 
@@ -64,24 +83,26 @@ def build_outputs(config: Config) -> list[Output]:
     if config.output.display == "screen":
         from edge.outputs.screen import EntranceScreen
 
-        outputs.append(EntranceScreen(config.screen))
+        outputs.append(EntranceScreen(config.screen, policy=policy))
     if config.events.snapshots:
         from edge.outputs.snapshots import Snapshots, snapshot_dir
 
         e = config.events
-        outputs.append(Snapshots(snapshot_dir(e, config.output.events), e.snapshot_max_files, e.snapshot_max_days))
+        outputs.append(
+            Snapshots(snapshot_dir(e, config.output.events), e.snapshot_max_files, e.snapshot_max_days, policy=policy)
+        )
     if any(getattr(config.alerts, key) for key in ALERT_PINS):
         from edge.outputs.alerts import GpioAlerts
 
-        outputs.append(GpioAlerts(config.alerts))
+        outputs.append(GpioAlerts(config.alerts, policy=policy))
     publisher = None
     if config.mqtt.broker:
         from edge.outputs.mqtt import build_publisher
 
-        publisher = build_publisher(config.mqtt)
+        publisher = build_publisher(config.mqtt, classifier_labels(config), policy)
         outputs.append(publisher)
     if config.metrics.port:
         from edge.outputs.metrics import build_metrics
 
-        outputs.append(build_metrics(config.metrics, publisher))
+        outputs.append(build_metrics(config.metrics, publisher, policy))
     return outputs

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.labels import MASK, UNSURE
 from edge.model_card import ModelCard
 from edge.tflite import ModelLoadError, load_interpreter
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 class MaskClassifier:
@@ -20,10 +26,12 @@ class MaskClassifier:
         batch: bool = False,
         backend: str = "auto",
         card: ModelCard | None = None,
+        mask_threshold: float | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.card = card or ModelCard.for_model(self.model_path)
         self.labels = self.card.labels
+        self.mask_threshold = mask_threshold if mask_threshold is not None else self.card.mask_threshold
         self._interpreter = load_interpreter(self.model_path, num_threads, backend)
         self._batch = batch
         self._input = self._interpreter.get_input_details()[0]
@@ -76,7 +84,10 @@ class MaskClassifier:
         if self._output["dtype"] != np.float32:
             scale, zero_point = self._output["quantization"]
             raw = (raw.astype(np.float32) - zero_point) * scale
-        return raw.reshape(raw.shape[0], -1)
+        raw = raw.reshape(raw.shape[0], -1)
+        if self.card.output_kind == "logits":
+            return softmax(raw / self.card.temperature)
+        return raw
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         if batch.shape[0] != self._batch_size:
@@ -86,6 +97,15 @@ class MaskClassifier:
         self._interpreter.set_tensor(self._input["index"], batch)
         self._interpreter.invoke()
         return self._read_output()
+
+    def label_of(self, probabilities: np.ndarray) -> tuple[str, float]:
+        """The label of one row of probabilities and its score; a mask below the threshold is UNSURE, so the
+        face stays undecided until surer frames come."""
+        best = int(probabilities.argmax())
+        label, score = self.labels[best], float(probabilities[best])
+        if label == MASK and self.mask_threshold is not None and score < self.mask_threshold:
+            return UNSURE, score
+        return label, score
 
     def classify(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
         if len(crops) == 0:

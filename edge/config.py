@@ -52,6 +52,13 @@ class ClassifierConfig:
     num_threads: int = meta(2, 1, 64, "interpreter threads")
     batch: bool = meta(False, doc="invoke once for all faces of a frame instead of once per face")
     backend: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = meta("auto", doc="TFLite runtime")
+    mask_threshold: float = meta(
+        0.0,
+        0.0,
+        1.0,
+        "a face counts as mask only at this probability or above, else it stays undecided; "
+        "0 = the model card's threshold (chosen on validation data)",
+    )
 
 
 @dataclass
@@ -124,7 +131,19 @@ class ScreenConfig:
     mirror: bool = meta(True, doc="show the camera image mirrored, as people expect of a screen facing them")
     mask_text: str = meta("Mask OK - please enter", doc="banner while the person is masked (ASCII only)")
     no_mask_text: str = meta("Please wear a mask", doc="banner while a bare face is confirmed (ASCII only)")
+    mask_incorrect_text: str = meta(
+        "Please cover your nose", doc="banner while a mask worn under the nose or on the chin is confirmed (ASCII only)"
+    )
     idle_text: str = meta("Please look at the camera", doc="banner while nobody is confirmed (ASCII only)")
+
+
+@dataclass
+class PolicyConfig:
+    mask_incorrect: Literal["not_ok", "warn"] = meta(
+        "not_ok",
+        doc="a mask under the nose or on the chin: not_ok = treated as a bare face (red, buzzer, no door); "
+        "warn = let in with its own screen text",
+    )
 
 
 @dataclass
@@ -181,6 +200,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)

@@ -10,6 +10,8 @@ from edge.crop import CropRule
 
 NORMALISATIONS = ("folded", "mobilenet_v2", "unit")
 """folded: the model takes raw 0..255 pixels; mobilenet_v2: x / 127.5 - 1; unit: x / 255."""
+OUTPUT_KINDS = ("probabilities", "logits")
+"""logits: the runtime applies softmax(logits / temperature), so scores are calibrated and never saturate."""
 
 
 class ModelCardError(ValueError):
@@ -23,6 +25,10 @@ class ModelCard:
     normalisation: str = "folded"
     colour: str = "RGB"
     raw: dict | None = None
+    mask_threshold: float | None = None
+    """Lowest probability at which a face counts as masked (chosen on validation data); None = plain argmax."""
+    output_kind: str = "probabilities"
+    temperature: float = 1.0
 
     @classmethod
     def for_model(cls, model_path: Path) -> ModelCard:
@@ -44,6 +50,11 @@ class ModelCard:
             rule = CropRule(size=int(data["input"]["size"]), margin=float(crop.get("margin", CropRule.margin)))
             normalisation = data["input"].get("normalisation", "folded")
             colour = data["input"].get("colour", "RGB")
+            decision = data.get("decision", {})
+            threshold = decision.get("mask_threshold")
+            mask_threshold = None if threshold is None else float(threshold)
+            output_kind = data.get("output", {}).get("kind", "probabilities")
+            temperature = float(decision.get("temperature", 1.0))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelCardError(f"model card {path} lacks or garbles {exc}; needs labels and input.size") from None
         if len(labels) < 2:
@@ -52,4 +63,10 @@ class ModelCard:
             raise ModelCardError(f"model card {path}: input.normalisation {normalisation!r} not in {NORMALISATIONS}")
         if colour not in ("RGB", "BGR"):
             raise ModelCardError(f"model card {path}: input.colour must be RGB or BGR, got {colour!r}")
-        return cls(labels, rule, normalisation, colour, data)
+        if mask_threshold is not None and not 0.0 <= mask_threshold <= 1.0:
+            raise ModelCardError(f"model card {path}: decision.mask_threshold must be within 0..1, got {threshold!r}")
+        if output_kind not in OUTPUT_KINDS:
+            raise ModelCardError(f"model card {path}: output.kind {output_kind!r} not in {OUTPUT_KINDS}")
+        if not 0.01 <= temperature <= 100:
+            raise ModelCardError(f"model card {path}: decision.temperature must be within 0.01..100, got {temperature}")
+        return cls(labels, rule, normalisation, colour, data, mask_threshold, output_kind, temperature)

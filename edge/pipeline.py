@@ -62,7 +62,6 @@ class Pipeline:
         self.outputs = list(outputs)
         self.stats = LoopStats()
         self.max_consecutive_errors = max_consecutive_errors
-        self._labels = classifier.labels
 
     def process(self, frame: Frame) -> tuple[list[TrackedFace], list[Decision]]:
         """Detect and track the faces of one frame, classifying those whose track asks for a label."""
@@ -91,8 +90,7 @@ class Pipeline:
             labels: list[str | None] = [None] * len(kept)
             scores: list[float | None] = [None] * len(kept)
             for row, position in enumerate(labelled):
-                best = int(probabilities[row].argmax())
-                labels[position], scores[position] = self._labels[best], float(probabilities[row, best])
+                labels[position], scores[position] = self.classifier.label_of(probabilities[row])
             return tracker.update(
                 frame.id,
                 frame.timestamp,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.labels import UNSURE
 from edge.types import Box, Decision, Face, TrackedFace
 
 
@@ -40,8 +41,10 @@ class Track:
     extra: dict[str, object] = field(default_factory=dict)
 
     def vote(self, vote_min: int) -> tuple[str, float] | None:
-        """The label with at least vote_min of the window's votes, and its mean score."""
-        counts = Counter(label for label, _ in self.votes)
+        """The label with at least vote_min of the window's votes, and its mean score; UNSURE votes never win."""
+        counts = Counter(label for label, _ in self.votes if label != UNSURE)
+        if not counts:
+            return None
         label, count = counts.most_common(1)[0]
         if count < vote_min:
             return None

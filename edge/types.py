@@ -11,9 +11,6 @@ if TYPE_CHECKING:
 Box = tuple[float, float, float, float]
 """x1, y1, x2, y2 in source-frame pixels."""
 
-MASK = "mask"
-NO_MASK = "no_mask"
-
 
 @dataclass(slots=True)
 class Frame:

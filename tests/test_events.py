@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from edge.config import Config, ConfigError, EventsConfig
+from edge.labels import MASK, NO_MASK
 from edge.outputs.events import EventLog
 from edge.outputs.snapshots import Snapshots, snapshot_dir, snapshot_name
 from edge.stats import LoopStats
-from edge.types import MASK, NO_MASK, Decision, Face, Frame, TrackedFace
+from edge.types import Decision, Face, Frame, TrackedFace
 
 T0 = 1_790_000_000.0
 

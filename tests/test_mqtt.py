@@ -17,8 +17,9 @@ import pytest
 from mqtt_broker import Mosquitto, Subscriber, free_port, make_certificates, wait_until
 
 from edge.config import ConfigError, MqttConfig
+from edge.labels import MASK, NO_MASK
 from edge.outputs.mqtt import MqttPublisher, parse_broker
-from edge.types import MASK, NO_MASK, Decision, Face, TrackedFace
+from edge.types import Decision, Face, TrackedFace
 
 pytest.importorskip("paho.mqtt.client", reason="needs the mqtt extra: pip install -e '.[mqtt]'")
 

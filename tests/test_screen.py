@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge.config import ScreenConfig
+from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, DoorState, LabelPolicy
 from edge.outputs.screen import (
     BANNER_COLOURS,
     BANNER_FRACTION,
@@ -23,7 +24,7 @@ from edge.outputs.screen import (
 )
 from edge.outputs.video import DisplayUnavailableError
 from edge.stats import LoopStats
-from edge.types import MASK, NO_MASK, Face, Frame, TrackedFace
+from edge.types import Face, Frame, TrackedFace
 
 W, H = 1280, 720
 BANNER_TOP = H - round(H * BANNER_FRACTION)
@@ -49,24 +50,39 @@ def white_rows_and_cols(region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    ("decisions", "status"),
+    ("decisions", "status", "policy"),
     [
-        ([NO_MASK], NO_MASK),
-        ([MASK], MASK),
-        ([], None),
-        ([None], None),
-        ([MASK, NO_MASK], NO_MASK),
-        (["other"], NO_MASK),
+        ([NO_MASK], DoorState.NOT_OK, DEFAULT_POLICY),
+        ([MASK], DoorState.OK, DEFAULT_POLICY),
+        ([], None, DEFAULT_POLICY),
+        ([None], None, DEFAULT_POLICY),
+        ([MASK, NO_MASK], DoorState.NOT_OK, DEFAULT_POLICY),
+        (["other"], DoorState.NOT_OK, DEFAULT_POLICY),
+        ([MASK_INCORRECT], DoorState.NOT_OK, DEFAULT_POLICY),
+        ([MASK, MASK_INCORRECT], DoorState.WARN, LabelPolicy.from_config("warn")),
     ],
 )
-def test_banner_colour_follows_the_confirmed_decisions(decisions: list, status: str | None) -> None:
+def test_banner_colour_follows_the_confirmed_decisions(decisions: list, status, policy: LabelPolicy) -> None:
     faces = [tracked((100 + 200 * i, 100, 250 + 200 * i, 300), d, i + 1) for i, d in enumerate(decisions)]
-    screen = render_screen(camera_image(), faces, W, H)
+    screen = render_screen(camera_image(), faces, W, H, policy=policy)
     assert screen.shape == (H, W, 3)
     corner = banner(screen)[5:15, 5:15].reshape(-1, 3)
     assert (corner == BANNER_COLOURS[status]).all()
     rim = screen[2, W // 2]
     assert tuple(rim) == BANNER_COLOURS[status], "the rim around the camera image has the status colour too"
+
+
+@pytest.mark.parametrize(
+    ("decision", "expected"),
+    [(MASK, "Mask OK - please enter"), (NO_MASK, "Please wear a mask"), (MASK_INCORRECT, "Please cover your nose")],
+)
+def test_each_confirmed_class_gets_its_own_banner_text(decision: str, expected: str) -> None:
+    faces = [tracked((100, 100, 250, 300), decision, 1)]
+    assert BannerTexts().for_label(DEFAULT_POLICY.worst_label(f.decision for f in faces)) == expected
+    with_wrong_mask = [*faces, tracked((300, 100, 450, 300), NO_MASK, 2)]
+    assert BannerTexts().for_label(DEFAULT_POLICY.worst_label(f.decision for f in with_wrong_mask)) == (
+        "Please wear a mask"
+    ), "a bare face in view outranks any other label"
 
 
 @pytest.mark.parametrize("text", [BannerTexts().mask, BannerTexts().no_mask, BannerTexts().idle])
@@ -154,7 +170,7 @@ def test_entrance_screen_writes_whole_frames_to_a_framebuffer_and_blanks_it_on_c
     expected = framebuffer_bytes(render_screen(image, faces, 320, 180), layout)
     assert device.read_bytes() == expected
     pixels = np.frombuffer(device.read_bytes(), np.uint8).reshape(180, 320, 4)
-    assert tuple(pixels[175, 5, :3]) == BANNER_COLOURS[NO_MASK]
+    assert tuple(pixels[175, 5, :3]) == BANNER_COLOURS[DoorState.NOT_OK]
     screen.close()
     assert not any(device.read_bytes()[i] for i in range(0, len(expected), 4)), "blue channel black everywhere"
 
@@ -199,7 +215,7 @@ def test_real_image_through_the_real_pipeline(
         faces, _ = pipeline.process(Frame(name, time.time(), image))
         assert len(faces) == 1, f"{name}: YuNet should find the one face"
         screen = render_screen(image, faces, W, H)
-        assert (banner(screen)[5, 5] == BANNER_COLOURS[faces[0].decision]).all()
+        assert (banner(screen)[5, 5] == BANNER_COLOURS[DEFAULT_POLICY.state(faces[0].decision)]).all()
         rows, _ = white_rows_and_cols(banner(screen))
         assert rows[-1] - rows[0] >= 0.07 * H
         assert cv2.imwrite(str(tmp_path / (Path(name).stem + ".png")), screen)

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from edge.config import ALERT_PINS, AlertsConfig
+from edge.labels import DEFAULT_POLICY, DoorState, LabelPolicy
 from edge.outputs import Output
-from edge.outputs.door import door_status
-from edge.types import MASK, NO_MASK, Decision, Frame, TrackedFace
+from edge.types import Decision, Frame, TrackedFace
 
 if TYPE_CHECKING:
     from edge.stats import LoopStats
@@ -52,13 +52,18 @@ class GpioAlerts(Output):
     name = "alerts"
 
     def __init__(
-        self, config: AlertsConfig, pin_factory: Any = None, clock: Callable[[], float] = time.monotonic
+        self,
+        config: AlertsConfig,
+        pin_factory: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        policy: LabelPolicy = DEFAULT_POLICY,
     ) -> None:
         self.config = config
+        self.policy = policy
         self._clock = clock
         self._last_alert: dict[tuple[int, str], float] = {}
         self._relay_waiting: set[int] = set()
-        self._status: str | None = None
+        self._status: DoorState | None = None
         self.devices: dict[str, Any] = {}
         if not any(getattr(config, key) for key in ALERT_PINS):
             return
@@ -116,7 +121,7 @@ class GpioAlerts(Output):
         self._last_alert[(track, kind)] = self._clock()
 
     def on_decision(self, decision: Decision) -> None:
-        if decision.label == MASK:
+        if self.policy.lets_in(decision.label):
             if "relay" in self.devices and self._cooled_down(decision.track, RELAY_ALERT):
                 self._relay_waiting.add(decision.track)  # opened in on_frame, once the whole frame is known
             return
@@ -128,20 +133,21 @@ class GpioAlerts(Output):
             self.devices["buzzer"].beep(on_time=c.buzzer_on, off_time=c.buzzer_off, n=c.buzzer_beeps)
 
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
-        status = door_status(faces)
+        status = self.policy.door_state(face.decision for face in faces)
         if status != self._status:
             log.info("door status %s -> %s", self._status or "idle", status or "idle")
             self._status = status
-            self._set("green_led", status == MASK)
-            self._set("red_led", status == NO_MASK)
+            self._set("green_led", status in (DoorState.OK, DoorState.WARN))
+            self._set("red_led", status is DoorState.NOT_OK)
         if self._relay_waiting:
-            self._open_door(frame.id, status, {face.track for face in faces if face.decision == MASK})
+            let_in = {face.track for face in faces if face.decision is not None and self.policy.lets_in(face.decision)}
+            self._open_door(frame.id, status, let_in)
 
-    def _open_door(self, frame_id: str, status: str | None, masked_in_view: set[int]) -> None:
+    def _open_door(self, frame_id: str, status: DoorState | None, masked_in_view: set[int]) -> None:
         """Pulse the relay for the masked tracks waiting for it; while a bare face is also in view they keep
         waiting, and a track that leaves stops waiting."""
         self._relay_waiting &= masked_in_view
-        if not self._relay_waiting or status != MASK:
+        if not self._relay_waiting or status not in (DoorState.OK, DoorState.WARN):
             return
         for track in self._relay_waiting:
             self._record(track, RELAY_ALERT)

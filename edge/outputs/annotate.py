@@ -5,24 +5,27 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.types import MASK, NO_MASK, TrackedFace
+from edge.labels import DEFAULT_POLICY, DoorState, LabelPolicy
+from edge.types import TrackedFace
 
-COLOURS = {MASK: (0, 200, 0), NO_MASK: (0, 0, 230)}
+COLOURS = {DoorState.OK: (0, 200, 0), DoorState.WARN: (0, 150, 240), DoorState.NOT_OK: (0, 0, 230)}
 UNDECIDED = (0, 200, 230)
 
 
-def colour_for(face: TrackedFace) -> tuple[int, int, int]:
-    return COLOURS.get(face.decision or "", UNDECIDED)
+def colour_for(face: TrackedFace, policy: LabelPolicy = DEFAULT_POLICY) -> tuple[int, int, int]:
+    return UNDECIDED if face.decision is None else COLOURS[policy.state(face.decision)]
 
 
-def annotate(image: np.ndarray, faces: list[TrackedFace], fps: float | None = None) -> np.ndarray:
+def annotate(
+    image: np.ndarray, faces: list[TrackedFace], fps: float | None = None, policy: LabelPolicy = DEFAULT_POLICY
+) -> np.ndarray:
     """A copy of the frame with a box and `label score #track` per face, and the FPS in the corner."""
     out = image.copy()
     scale = max(0.4, min(out.shape[:2]) / 800)
     thickness = max(1, round(2 * scale))
     for face in faces:
         x1, y1, x2, y2 = (round(v) for v in face.face.box)
-        colour = colour_for(face)
+        colour = colour_for(face, policy)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness)
         text = f"{face.decision or face.label + '?'} {face.score:.2f} #{face.track}"
         (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from edge import __version__
 from edge.config import ConfigError
+from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
 from edge.stats import STAGES
-from edge.types import NO_MASK
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,12 +39,18 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 class MetricsEndpoint(Output):
     name = "metrics"
 
-    def __init__(self, port: int, address: str = "127.0.0.1", publisher: MqttPublisher | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        address: str = "127.0.0.1",
+        publisher: MqttPublisher | None = None,
+        policy: LabelPolicy = DEFAULT_POLICY,
+    ) -> None:
         from prometheus_client import CollectorRegistry, Histogram, start_http_server
         from prometheus_client.platform_collector import PlatformCollector
         from prometheus_client.process_collector import ProcessCollector
 
-        self.publisher = publisher
+        self.publisher, self.policy = publisher, policy
         self._stats: LoopStats | None = None
         self._last_frame_time = 0.0
         self._decisions: Counter = Counter()
@@ -118,7 +124,10 @@ class _LoopCollector:
         for label, count in sorted(decisions.items()):
             by_label.add_metric([label], count)
         yield by_label
-        yield counter("alerts", "Alerts raised: bare-face decisions", decisions.get(NO_MASK, 0))
+        alarms = sum(count for label, count in decisions.items() if endpoint.policy.is_alarm(label))
+        yield counter(
+            "alerts", "Alerts raised: decisions that are not OK at the door (bare face, mask worn wrong)", alarms
+        )
         yield GaugeMetricFamily("maskgate_fps", "Frames per second over the recent frames", value=_fps(stats))
         yield GaugeMetricFamily(
             "maskgate_last_frame_timestamp_seconds",
@@ -147,11 +156,13 @@ def _fps(stats: LoopStats | None) -> float:
     return 0.0
 
 
-def build_metrics(config: MetricsConfig, publisher: MqttPublisher | None = None) -> MetricsEndpoint:
+def build_metrics(
+    config: MetricsConfig, publisher: MqttPublisher | None = None, policy: LabelPolicy = DEFAULT_POLICY
+) -> MetricsEndpoint:
     try:
         import prometheus_client  # noqa: F401
     except ImportError:
         raise ConfigError(
             "metrics.port is set but prometheus-client is not installed: pip install 'maskgate[metrics]'"
         ) from None
-    return MetricsEndpoint(config.port, config.address, publisher)
+    return MetricsEndpoint(config.port, config.address, publisher, policy)

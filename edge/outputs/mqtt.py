@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 
 from edge import __version__
 from edge.config import ConfigError
+from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, LabelPolicy
 from edge.outbox import Outbox
 from edge.outputs import Output
-from edge.types import MASK, NO_MASK
 
 if TYPE_CHECKING:
     from edge.config import MqttConfig
@@ -48,6 +48,7 @@ TICK_SECONDS = 1.0
 TOPIC_PREFIX_PATTERN = re.compile(r"^[^+#\x00]+$")
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+COUNT_TITLES = {MASK: "Masked faces", NO_MASK: "Bare faces", MASK_INCORRECT: "Masks worn wrong"}
 ONLINE, OFFLINE = "online", "offline"
 
 
@@ -152,8 +153,12 @@ class MqttPublisher(Output):
         *,
         drain_timeout: float = 5.0,
         reconnect_delays: tuple[float, float] = (1.0, 30.0),
+        labels: tuple[str, ...] = (MASK, NO_MASK),
+        policy: LabelPolicy = DEFAULT_POLICY,
     ) -> None:
         import paho.mqtt.client as mqtt
+
+        self.labels, self.policy = labels, policy
 
         self.broker = parse_broker(config.broker)
         self.device_id = resolve_device_id(config.device_id)
@@ -177,7 +182,7 @@ class MqttPublisher(Output):
 
         self._events: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._status_lock = threading.Lock()
-        self._counts = {MASK: 0, NO_MASK: 0}
+        self._counts = dict.fromkeys(labels, 0)
         self._bare_face = False
         self._bare_face_seen = float("-inf")
         self.bare_face_hold = BARE_FACE_HOLD_SECONDS
@@ -234,7 +239,7 @@ class MqttPublisher(Output):
 
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
         now = time.monotonic()
-        if any(face.decision == NO_MASK for face in faces):
+        if any(face.decision is not None and self.policy.is_alarm(face.decision) for face in faces):
             self._bare_face_seen = now
         bare = now - self._bare_face_seen <= self.bare_face_hold
         if bare != self._bare_face:
@@ -386,7 +391,8 @@ class MqttPublisher(Output):
                 **common,
             }
         }
-        for label, title in ((MASK, "Masked faces"), (NO_MASK, "Bare faces")):
+        for label in self.labels:
+            title = COUNT_TITLES.get(label, f"Faces labelled {label}")
             messages[f"{prefix}/sensor/{node}/{label}_count/config"] = {
                 "name": title,
                 "unique_id": f"{node}_{label}_count",
@@ -421,9 +427,11 @@ class MqttPublisher(Output):
             log.warning("MQTT: %d event(s) not yet delivered stay in %s", self.outbox.depth, self.outbox.path)
 
 
-def build_publisher(config: MqttConfig) -> MqttPublisher:
+def build_publisher(
+    config: MqttConfig, labels: tuple[str, ...] = (MASK, NO_MASK), policy: LabelPolicy = DEFAULT_POLICY
+) -> MqttPublisher:
     try:
         import paho.mqtt.client  # noqa: F401
     except ImportError:
         raise ConfigError("mqtt.broker is set but paho-mqtt is not installed: pip install 'maskgate[mqtt]'") from None
-    return MqttPublisher(config)
+    return MqttPublisher(config, labels=labels, policy=policy)

@@ -20,18 +20,23 @@ import cv2
 import numpy as np
 
 from edge.config import ScreenConfig
+from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, DoorState, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import colour_for
-from edge.outputs.door import door_status
-from edge.types import MASK, NO_MASK, Frame, TrackedFace
+from edge.types import Frame, TrackedFace
 
 if TYPE_CHECKING:
     from edge.stats import LoopStats
 
 log = logging.getLogger(__name__)
 
-BANNER_COLOURS = {MASK: (0, 140, 0), NO_MASK: (0, 0, 200), None: (70, 70, 70)}
-"""BGR: green, red, grey (nobody confirmed); white text stays legible on all three."""
+BANNER_COLOURS = {
+    DoorState.OK: (0, 140, 0),
+    DoorState.WARN: (0, 110, 210),
+    DoorState.NOT_OK: (0, 0, 200),
+    None: (70, 70, 70),
+}
+"""BGR: green, amber, red, grey (nobody confirmed); white text stays legible on all four."""
 BANNER_FRACTION = 0.24
 """Share of the screen height given to the banner."""
 TEXT_FRACTION = 0.42
@@ -48,9 +53,17 @@ class BannerTexts:
     mask: str = "Mask OK - please enter"
     no_mask: str = "Please wear a mask"
     idle: str = "Please look at the camera"
+    mask_incorrect: str = "Please cover your nose"
 
-    def for_status(self, status: str | None) -> str:
-        return self.mask if status == MASK else self.no_mask if status == NO_MASK else self.idle
+    def for_label(self, label: str | None) -> str:
+        """The banner for the confirmed label that decides the door; any label without its own text is bare."""
+        if label is None:
+            return self.idle
+        return {MASK: self.mask, MASK_INCORRECT: self.mask_incorrect}.get(label, self.no_mask)
+
+
+def banner_texts(config: ScreenConfig) -> BannerTexts:
+    return BannerTexts(config.mask_text, config.no_mask_text, config.idle_text, config.mask_incorrect_text)
 
 
 def mirrored(image: np.ndarray, faces: list[TrackedFace]) -> tuple[np.ndarray, list[TrackedFace]]:
@@ -77,14 +90,16 @@ def fit_into(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, fl
     return canvas, scale, (left, top)
 
 
-def draw_faces(view: np.ndarray, faces: list[TrackedFace], scale: float, offset: tuple[int, int]) -> None:
+def draw_faces(
+    view: np.ndarray, faces: list[TrackedFace], scale: float, offset: tuple[int, int], policy: LabelPolicy
+) -> None:
     """Boxes and labels sized for the screen, not for the camera image: thick enough to see from the door."""
     thickness = max(3, round(view.shape[0] / 110))
     font_scale = view.shape[0] / 700
     text_thickness = max(2, round(font_scale * 2))
     for face in faces:
         x1, y1, x2, y2 = (round(v * scale + offset[i % 2]) for i, v in enumerate(face.face.box))
-        colour = colour_for(face)
+        colour = colour_for(face, policy)
         cv2.rectangle(view, (x1, y1), (x2, y2), colour, thickness)
         text = face.decision.replace("_", " ") if face.decision else "..."
         (text_w, text_h), baseline = cv2.getTextSize(text, FONT, font_scale, text_thickness)
@@ -124,10 +139,11 @@ def render_screen(
     height: int,
     texts: BannerTexts = BannerTexts(),
     mirror: bool = True,
+    policy: LabelPolicy = DEFAULT_POLICY,
 ) -> np.ndarray:
     """The whole screen (height x width BGR): camera image with boxes, a status banner, a status-coloured rim."""
-    status = door_status(faces)
-    colour = BANNER_COLOURS[status]
+    label = policy.worst_label(face.decision for face in faces)
+    colour = BANNER_COLOURS[None if label is None else policy.state(label)]
     if mirror:
         image, faces = mirrored(image, faces)
     banner_top = height - round(height * BANNER_FRACTION)
@@ -135,9 +151,9 @@ def render_screen(
     canvas = np.empty((height, width, 3), np.uint8)
     canvas[:] = colour
     view, scale, offset = fit_into(image, width - 2 * border, banner_top - border)
-    draw_faces(view, faces, scale, offset)
+    draw_faces(view, faces, scale, offset, policy)
     canvas[border:banner_top, border : width - border] = view
-    draw_banner(canvas, banner_top, texts.for_status(status), colour)
+    draw_banner(canvas, banner_top, texts.for_label(label), colour)
     return canvas
 
 
@@ -256,11 +272,12 @@ class FramebufferSink:
 class EntranceScreen(Output):
     name = "screen"
 
-    def __init__(self, config: ScreenConfig, sink: Sink | None = None) -> None:
-        for key in ("mask_text", "no_mask_text", "idle_text"):
+    def __init__(self, config: ScreenConfig, sink: Sink | None = None, policy: LabelPolicy = DEFAULT_POLICY) -> None:
+        for key in ("mask_text", "no_mask_text", "mask_incorrect_text", "idle_text"):
             if not getattr(config, key).isascii():
                 raise ValueError(f"screen.{key}: OpenCV's built-in font draws ASCII characters only")
-        self.texts = BannerTexts(config.mask_text, config.no_mask_text, config.idle_text)
+        self.texts = banner_texts(config)
+        self.policy = policy
         self.mirror = config.mirror
         if sink is None:
             if config.backend == "framebuffer":
@@ -272,7 +289,7 @@ class EntranceScreen(Output):
         self.width, self.height = config.width or sink.width, config.height or sink.height
 
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
-        self.sink.show(render_screen(frame.image, faces, self.width, self.height, self.texts, self.mirror))
+        self.sink.show(render_screen(frame.image, faces, self.width, self.height, self.texts, self.mirror, self.policy))
 
     def close(self) -> None:
         self.sink.close()

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import cv2
 
 from edge.config import ConfigError, EventsConfig
+from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import annotate
-from edge.types import MASK, Decision, Frame, TrackedFace
+from edge.types import Decision, Frame, TrackedFace
 
 if TYPE_CHECKING:
     from edge.stats import LoopStats
@@ -37,8 +38,14 @@ class Snapshots(Output):
     name = "snapshots"
 
     def __init__(
-        self, directory: Path, max_files: int = 500, max_days: float = 7.0, clock: Callable[[], float] = time.time
+        self,
+        directory: Path,
+        max_files: int = 500,
+        max_days: float = 7.0,
+        clock: Callable[[], float] = time.time,
+        policy: LabelPolicy = DEFAULT_POLICY,
     ) -> None:
+        self.policy = policy
         self.directory = Path(directory).expanduser()
         self.max_files, self.max_days = max_files, max_days
         self._clock = clock
@@ -51,7 +58,7 @@ class Snapshots(Output):
         self.prune()
 
     def on_decision(self, decision: Decision) -> None:
-        if decision.label != MASK:
+        if self.policy.is_alarm(decision.label):
             self._pending.append(decision)
 
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
@@ -59,7 +66,9 @@ class Snapshots(Output):
         self._pending = []
         if not due:
             return
-        ok, jpeg = cv2.imencode(SUFFIX, annotate(frame.image, faces), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        ok, jpeg = cv2.imencode(
+            SUFFIX, annotate(frame.image, faces, policy=self.policy), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+        )
         if not ok:
             raise OSError(f"cannot encode a snapshot of frame {frame.id}")
         for decision in due:

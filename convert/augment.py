@@ -1,9 +1,13 @@
 """Door-condition augmentation in numpy/OpenCV, seeded: small and blurred faces, dim light, JPEG noise,
-different mask colours. Blur, size and light are applied alike to every class, so none of them
-tells the classes apart. The lower face is recoloured strongly only on masked faces (black, dark,
-coloured masks); bare faces get mild skin-tone changes, since a green band across a bare mouth
-would teach the model that a coloured lower face can be bare. Bare faces sometimes get a hand
-over the mouth, still labelled bare.
+different mask colours, night-camera (infrared) grey. Blur, size, light and infrared are applied alike
+to every class, so none of them tells the classes apart. The lower face is recoloured strongly only on
+masked faces (black, dark, coloured masks); bare faces get mild skin-tone changes, since a green band
+across a bare mouth would teach the model that a coloured lower face can be bare.
+
+Bare faces with landmarks become other classes: a synthetic mask pasted where a mask belongs makes
+them `mask`, one under the nose or on the chin `mask_incorrect`, so the same faces are seen masked,
+unmasked and wrongly masked and the model must learn the mask rather than the photo. Scarves and
+hands over the mouth keep them bare.
 """
 
 from __future__ import annotations
@@ -103,15 +107,58 @@ def hand_over_mouth(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 STEPS = ((small_face, 0.5), (blur, 0.3), (lighting, 0.6), (jpeg_noise, 0.4))
 
+MASK, NO_MASK, MASK_INCORRECT = "mask", "no_mask", "mask_incorrect"
+BARE_FACE_CHANGES = ((MASK, "correct", 0.3), (MASK_INCORRECT, "under_nose", 0.12), (MASK_INCORRECT, "chin", 0.08))
+"""(new label, placement, probability) of pasting a synthetic mask onto a bare face with landmarks."""
+COVER_CHANCE, HAND_CHANCE, INFRARED_CHANCE = 0.1, 0.15, 0.12
 
-def augment(crop: np.ndarray, rng: np.random.Generator, masked: bool) -> np.ndarray:
-    """One random door-condition variant of a BGR uint8 crop; same shape and dtype."""
-    image = jitter_geometry(crop, rng)
-    if rng.random() < 0.4:
-        image = recolour_lower_face(image, rng, masked)
-    if not masked and rng.random() < 0.2:
+
+def restyle_bare_face(
+    crop: np.ndarray, rng: np.random.Generator, landmarks: np.ndarray, labels: tuple[str, ...]
+) -> tuple[np.ndarray, str]:
+    """A bare face masked, wrongly masked, covered by a scarf or a hand, or left bare; and its new label."""
+    from convert.synthetic_masks import paste_cover, paste_mask
+
+    draw = rng.random()
+    for label, placement, chance in BARE_FACE_CHANGES:
+        if draw < chance and label in labels:
+            return paste_mask(crop, landmarks, rng, placement), label
+        draw -= chance
+    if draw < COVER_CHANCE:
+        return paste_cover(crop, landmarks, rng), NO_MASK
+    if draw < COVER_CHANCE + HAND_CHANCE:
+        return hand_over_mouth(crop, rng), NO_MASK
+    return crop, NO_MASK
+
+
+def augment_sample(
+    crop: np.ndarray,
+    rng: np.random.Generator,
+    label: str,
+    landmarks: np.ndarray | None = None,
+    labels: tuple[str, ...] = (MASK, NO_MASK, MASK_INCORRECT),
+) -> tuple[np.ndarray, str]:
+    """One random door-condition variant of a BGR uint8 crop and its label (a bare face may be masked)."""
+    image = crop
+    if label == NO_MASK and landmarks is not None:
+        image, label = restyle_bare_face(image, rng, landmarks, labels)
+    elif label == NO_MASK and rng.random() < HAND_CHANCE:
         image = hand_over_mouth(image, rng)
+    image = jitter_geometry(image, rng)
+    if label == MASK and rng.random() < 0.4:
+        image = recolour_lower_face(image, rng, masked=True)
+    elif label == NO_MASK and rng.random() < 0.3:
+        image = recolour_lower_face(image, rng, masked=False)
+    if rng.random() < INFRARED_CHANCE:
+        from convert.synthetic_masks import infrared
+
+        image = infrared(image, rng)
     for step, probability in STEPS:
         if rng.random() < probability:
             image = step(image, rng)
-    return np.ascontiguousarray(image)
+    return np.ascontiguousarray(image), label
+
+
+def augment(crop: np.ndarray, rng: np.random.Generator, masked: bool) -> np.ndarray:
+    """One random door-condition variant of a BGR uint8 crop, keeping its class; same shape and dtype."""
+    return augment_sample(crop, rng, MASK if masked else NO_MASK, None, (MASK, NO_MASK))[0]

@@ -17,7 +17,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
     detector = Path(args.detector) if args.detector else find_yunet("", model_dirs())
     prepare(
-        Path(args.dataset),
+        [Path(d) for d in args.dataset],
         Path(args.out),
         detector,
         rule=CropRule(size=args.size, margin=args.margin),
@@ -59,6 +59,7 @@ def _quantize(args: argparse.Namespace) -> int:
         name=args.name,
         samples=args.samples,
         variants=tuple(args.variants.split(",")),
+        max_bare_pass=args.max_bare_pass,
     )
     return 0
 
@@ -95,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("prepare", help="detector crops of a class-per-folder dataset, deduplicated and split")
-    p.add_argument("dataset")
+    p = commands.add_parser("prepare", help="detector crops of class-per-folder datasets, deduplicated and split")
+    p.add_argument("dataset", nargs="+", help="one or more class-per-folder datasets (MANIFEST.csv boxes are used)")
     p.add_argument("out")
     p.add_argument("--detector", default="", help="YuNet .onnx (default: found in the model directories)")
     p.add_argument("--size", type=int, default=224)
@@ -134,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="mask_classifier")
     p.add_argument("--samples", type=int, default=300)
     p.add_argument("--variants", default="int8,float32,float16,dynamic")
+    p.add_argument(
+        "--max-bare-pass",
+        type=float,
+        default=0.01,
+        help="mask threshold: share of the validation split's faces that are not properly masked allowed to pass",
+    )
     p.set_defaults(run=_quantize)
 
     p = commands.add_parser("evaluate", help="metrics of Keras and TFLite models side by side")

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from convert.calibrate import reliability
 from convert.dataset import (
     IMAGE_SUFFIXES,
     MANIFEST_NAME,
@@ -129,7 +130,17 @@ def keras_probabilities(
     images, targets = load_crops(data, rows, labels, int(model.input_shape[1]))
     transform = CONDITIONS[condition]
     rgb = np.stack([transform(img) for img in images])[..., ::-1].astype(np.float32)
-    return model.predict(rgb, batch_size=64, verbose=0), targets
+    return keras_output_as_probabilities(model_path, model.predict(rgb, batch_size=64, verbose=0)), targets
+
+
+def keras_output_as_probabilities(model_path: Path, output: np.ndarray) -> np.ndarray:
+    """Softmax(logits / T) with the training report's temperature for a model that outputs logits."""
+    from edge.classifier import softmax
+
+    report = json.loads((model_path.parent / "train_report.json").read_text(encoding="utf-8"))
+    if report.get("output") != "logits":
+        return output
+    return softmax(output.astype(np.float64) / float(report.get("temperature", 1.0))).astype(np.float32)
 
 
 def plot_confusions(results: dict[str, dict], labels: list[str], path: Path) -> None:
@@ -190,6 +201,18 @@ def markdown_report(results: dict[str, dict], labels: list[str], sizes: dict[str
     ]
     for name, result in results.items():
         lines.append(f"| {name} | " + " | ".join(f"{condition_score(result[c], c):.4f}" for c in CONDITIONS) + " |")
+    lines += [
+        "",
+        "Calibration on the clean test split (reliability diagram in `reliability.png`): expected calibration "
+        "error, and the share of faces scored 0.996 or more (a saturated output):",
+        "",
+        "| model | ECE | saturated |",
+        "|---|---:|---:|",
+    ]
+    for name, result in results.items():
+        lines.append(
+            f"| {name} | {result['reliability']['ece']:.4f} | {result['reliability']['saturated_share']:.4f} |"
+        )
     if agreement:
         lines += [
             "",
@@ -230,6 +253,7 @@ def evaluate(models: list[Path], data: Path, out_dir: Path, split: str = "test",
             results[name][condition] = classification_metrics(targets, probabilities, labels)
             if condition == "clean":
                 predictions[name] = probabilities.argmax(axis=1)
+                results[name]["reliability"] = reliability(probabilities, targets)
         log.info("%s: accuracy %.4f", name, results[name]["clean"]["accuracy"])
     first = next(iter(predictions))
     agreement = {k: float((v == predictions[first]).mean()) for k, v in predictions.items() if k != first}
@@ -247,4 +271,29 @@ def evaluate(models: list[Path], data: Path, out_dir: Path, split: str = "test",
     (out_dir / "test_split.txt").write_text("".join(f"{r.source_file or r.file},{r.label}\n" for r in rows))
     (out_dir / "evaluation.md").write_text(markdown_report(results, labels, sizes, agreement), encoding="utf-8")
     plot_confusions(results, labels, out_dir / "confusion.png")
+    plot_reliability(results, out_dir / "reliability.png")
     return report
+
+
+def plot_reliability(results: dict[str, dict], path: Path) -> None:
+    """Reliability diagram: mean confidence of the top label against its accuracy, per bin, for each model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for name, result in results.items():
+        bins = result["reliability"]["bins"]
+        axis.plot(
+            [b["confidence"] for b in bins],
+            [b["accuracy"] for b in bins],
+            marker="o",
+            label=f"{name} (ECE {result['reliability']['ece']:.3f})",
+        )
+    axis.set(xlabel="confidence of the top label", ylabel="accuracy", title="Reliability (clean test split)")
+    axis.set(xlim=(0, 1.02), ylim=(0, 1.02))
+    axis.legend(loc="upper left", fontsize=7)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)

@@ -1,11 +1,16 @@
 """`maskgate-convert prepare`: detector crops made exactly as the runtime makes them, deduplicated, split.
 
-Rule for faces: the runtime's detector runs on every photo and the largest face found is kept.
-A photo with no face is retried once inside a black border of 25% of its longer side (tight
-face crops, common in these datasets, leave YuNet no context); if that also finds nothing the
-photo is skipped and counted. Near-duplicate crops (same 64-bit difference hash, e.g. the
-augmented copies some datasets contain) are kept in one split, so the test split never holds a
-copy of a training image.
+Datasets are class-per-folder (`with_mask/`, `without_mask/`, `mask_incorrect/`, any further class).
+A `MANIFEST.csv` beside the class folders or one level up names each file's source repository and,
+for sets of context crops around annotated faces, the face box (`x1,y1,x2,y2`).
+
+Rule for faces: the runtime's detector runs on every photo. With an annotated box the detection that
+overlaps it most (IoU >= MATCH_IOU) is kept, so the classifier trains on the crop the Pi makes of that
+very face; without one, the largest face. A photo with no face is retried once inside a black border
+of 25% of its longer side (tight face crops leave YuNet no context); if that also finds nothing the
+photo is skipped and counted. The detector's five landmarks are kept in crop pixels for the synthetic
+masks of training. Crops of one original photo, and near-duplicate crops (same 64-bit difference
+hash), are kept in one split, so the test split never holds a copy of a training image.
 """
 
 from __future__ import annotations
@@ -22,48 +27,86 @@ import cv2
 import numpy as np
 
 from convert.dataset import MANIFEST_NAME, ManifestRow, class_folders, write_manifest
+from convert.synthetic_masks import landmarks_in_crop
 from edge.config import DetectorConfig
 from edge.crop import DEFAULT_RULE, CropRule, crop_face
 from edge.detectors.yunet import YuNetDetector
-from edge.types import Face
+from edge.tracker import iou_matrix
+from edge.types import Box, Face
 
 log = logging.getLogger(__name__)
 
 RETRY_BORDER = 0.25
+MATCH_IOU = 0.3
+SOURCE_MANIFEST = "MANIFEST.csv"
 
 
 @dataclass
 class PrepareReport:
     kept: Counter = field(default_factory=Counter)
     no_face: Counter = field(default_factory=Counter)
+    unmatched: Counter = field(default_factory=Counter)
     unreadable: Counter = field(default_factory=Counter)
     duplicates: Counter = field(default_factory=Counter)
     padded_retry: Counter = field(default_factory=Counter)
+    by_source: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     splits: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
 
     def as_dict(self) -> dict[str, object]:
         return {
             "kept": dict(self.kept),
             "no_face_skipped": dict(self.no_face),
+            "annotated_face_not_found_skipped": dict(self.unmatched),
             "unreadable_skipped": dict(self.unreadable),
             "exact_duplicates_removed": dict(self.duplicates),
             "found_after_padding": dict(self.padded_retry),
+            "kept_by_source": {k: dict(v) for k, v in sorted(self.by_source.items())},
             "splits": {k: dict(v) for k, v in self.splits.items()},
         }
 
 
-def largest_face(detector: YuNetDetector, image: np.ndarray) -> tuple[Face | None, str]:
-    faces = detector.detect(image)
-    if faces:
-        return max(faces, key=lambda f: f.width), "largest"
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a dataset's MANIFEST.csv says of one file."""
+
+    repo: str = ""
+    original: str = ""
+    """The photo the file was cut from; crops of one photo share a split."""
+    box: Box | None = None
+
+
+def _padded_faces(detector: YuNetDetector, image: np.ndarray) -> list[Face]:
     border = round(RETRY_BORDER * max(image.shape[:2]))
     padded = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    faces = detector.detect(padded)
+    shifted = []
+    for face in detector.detect(padded):
+        x1, y1, x2, y2 = (v - border for v in face.box)
+        points = tuple((x - border, y - border) for x, y in face.landmarks) if face.landmarks else None
+        shifted.append(Face((x1, y1, x2, y2), face.score, points))
+    return shifted
+
+
+def _pick(faces: list[Face], annotated: Box | None) -> Face | None:
     if not faces:
-        return None, "none"
-    face = max(faces, key=lambda f: f.width)
-    x1, y1, x2, y2 = (v - border for v in face.box)
-    return Face((x1, y1, x2, y2), face.score), "padded"
+        return None
+    if annotated is None:
+        return max(faces, key=lambda f: f.width)
+    overlaps = iou_matrix([annotated], [f.box for f in faces])[0]
+    best = int(overlaps.argmax())
+    return faces[best] if overlaps[best] >= MATCH_IOU else None
+
+
+def find_face(detector: YuNetDetector, image: np.ndarray, annotated: Box | None = None) -> tuple[Face | None, str]:
+    """The face to crop and how it was found: "largest" or "matched", "padded", or "none"."""
+    face = _pick(detector.detect(image), annotated)
+    if face is not None:
+        return face, "matched" if annotated else "largest"
+    face = _pick(_padded_faces(detector, image), annotated)
+    return (face, "padded") if face is not None else (None, "none")
+
+
+def largest_face(detector: YuNetDetector, image: np.ndarray) -> tuple[Face | None, str]:
+    return find_face(detector, image)
 
 
 def difference_hash(crop: np.ndarray) -> int:
@@ -72,13 +115,27 @@ def difference_hash(crop: np.ndarray) -> int:
     return int(np.packbits(bits).view(">u8")[0])
 
 
-def source_names(dataset_dir: Path) -> dict[str, str]:
-    """file (relative to the dataset) -> source repository, from a MANIFEST.csv beside the classes if any."""
-    path = dataset_dir / "MANIFEST.csv"
-    if not path.is_file():
+def source_info(dataset_dir: Path) -> dict[str, SourceInfo]:
+    """file (relative to the dataset) -> what the MANIFEST.csv beside the classes, or one level up, says."""
+    for base in (dataset_dir, dataset_dir.parent):
+        path = base / SOURCE_MANIFEST
+        if path.is_file():
+            break
+    else:
         return {}
+    prefix = dataset_dir.relative_to(base).as_posix() + "/" if base != dataset_dir else ""
+    info = {}
     with path.open(newline="", encoding="utf-8") as handle:
-        return {row["file"]: row.get("source_repo", "") for row in csv.DictReader(handle)}
+        for row in csv.DictReader(handle):
+            name = row.get("file", "")
+            if not name.startswith(prefix):
+                continue
+            box = None
+            if row.get("x1"):
+                box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
+            repo = row.get("source_repo", "")
+            info[name[len(prefix) :]] = SourceInfo(repo, f"{repo}:{row.get('source_path', name)}", box)  # type: ignore[arg-type]
+    return info
 
 
 def assign_splits(groups: dict[str, list[list[int]]], seed: int, val: float, test: float) -> dict[int, str]:
@@ -100,8 +157,37 @@ def assign_splits(groups: dict[str, list[list[int]]], seed: int, val: float, tes
     return split_of
 
 
+def linked_groups(keys: list[tuple[object, ...]]) -> list[list[int]]:
+    """Indexes grouped so that items sharing any key (a hash, an original photo) end up in one group."""
+    parent = list(range(len(keys)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[object, int] = {}
+    for index, item_keys in enumerate(keys):
+        for key in item_keys:
+            if key in first_with:
+                parent[root(index)] = root(first_with[key])
+            else:
+                first_with[key] = index
+    members: dict[int, list[int]] = defaultdict(list)
+    for index in range(len(keys)):
+        members[root(index)].append(index)
+    return list(members.values())
+
+
+def _sample(files: list[Path], limit: int | None, rng: np.random.Generator) -> list[Path]:
+    if limit is None:
+        return files
+    return [files[i] for i in sorted(rng.permutation(len(files))[:limit])]
+
+
 def prepare(
-    dataset_dir: Path,
+    datasets: Path | list[Path],
     out_dir: Path,
     detector_model: Path,
     *,
@@ -112,67 +198,51 @@ def prepare(
     test: float = 0.1,
     limit_per_class: int | None = None,
 ) -> PrepareReport:
-    classes = class_folders(dataset_dir)
+    dataset_dirs = [datasets] if isinstance(datasets, Path) else list(datasets)
     detector = YuNetDetector(detector_model, detector_config or DetectorConfig())
-    sources = source_names(dataset_dir)
     report = PrepareReport()
     seen_bytes: set[str] = set()
     pending: list[dict] = []
     rng = np.random.default_rng(seed)
-    for label, files in classes.items():
-        if limit_per_class is not None:
-            files = [files[i] for i in sorted(rng.permutation(len(files))[:limit_per_class])]
-        (out_dir / "crops" / label).mkdir(parents=True, exist_ok=True)
-        for path in files:
-            data = path.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            if digest in seen_bytes:
-                report.duplicates[label] += 1
-                continue
-            seen_bytes.add(digest)
-            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            if image is None:
-                log.warning("skipping %s: not a readable image", path)
-                report.unreadable[label] += 1
-                continue
-            face, how = largest_face(detector, image)
-            if face is None:
-                report.no_face[label] += 1
-                continue
-            if how == "padded":
-                report.padded_retry[label] += 1
-            crop = crop_face(image, face.box, rule)
-            relative = Path("crops") / label / f"{path.stem}.jpg"
-            cv2.imwrite(str(out_dir / relative), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            pending.append(
-                {
-                    "file": relative.as_posix(),
-                    "label": label,
-                    "source_file": str(path.relative_to(dataset_dir)),
-                    "source_sha256": digest,
-                    "face_score": round(face.score, 4),
-                    "rule": how,
-                    "dhash": difference_hash(crop),
-                    "source": sources.get(path.relative_to(dataset_dir).as_posix(), "").split("/")[0],
-                }
-            )
-            report.kept[label] += 1
-    groups: dict[str, dict[int, list[int]]] = defaultdict(dict)
+    prefixes = _dataset_prefixes(dataset_dirs)
+    for dataset_dir in dataset_dirs:
+        classes = class_folders(dataset_dir, min_classes=1 if len(dataset_dirs) > 1 else 2)
+        sources = source_info(dataset_dir)
+        for label, files in classes.items():
+            (out_dir / "crops" / label).mkdir(parents=True, exist_ok=True)
+            for path in _sample(files, limit_per_class, rng):
+                item = _prepare_one(path, label, dataset_dir, prefixes[dataset_dir], sources, detector, rule, out_dir)
+                if isinstance(item, str):
+                    getattr(report, item)[label] += 1
+                    continue
+                if item["source_sha256"] in seen_bytes:
+                    report.duplicates[label] += 1
+                    (out_dir / item["file"]).unlink()
+                    continue
+                seen_bytes.add(item["source_sha256"])
+                if item["rule"] == "padded":
+                    report.padded_retry[label] += 1
+                report.kept[label] += 1
+                report.by_source[item["source"]][label] += 1
+                pending.append(item)
+    by_label: dict[str, list[int]] = defaultdict(list)
     for index, item in enumerate(pending):
-        groups[item["label"]].setdefault(item["dhash"], []).append(index)
-    split_of = assign_splits({k: list(v.values()) for k, v in groups.items()}, seed, val, test)
+        by_label[item.pop("_label_key")].append(index)
+    groups = {
+        label: [[members[i] for i in group] for group in linked_groups([pending[i].pop("_keys") for i in members])]
+        for label, members in by_label.items()
+    }
+    split_of = assign_splits(groups, seed, val, test)
     rows = []
     for index, item in enumerate(pending):
         split = split_of[index]
         report.splits[split][item["label"]] += 1
-        item.pop("dhash")
-        rows.append(
-            ManifestRow(split=split, sha256=hashlib.sha256((out_dir / item["file"]).read_bytes()).hexdigest(), **item)
-        )
+        rows.append(ManifestRow(split=split, **item))
     write_manifest(out_dir / MANIFEST_NAME, rows)
     summary = {
-        "dataset": str(dataset_dir),
-        "detector": str(detector_model),
+        "dataset": [str(d) for d in dataset_dirs],
+        "detector": detector_model.name,
+        "detector_sha256": hashlib.sha256(detector_model.read_bytes()).hexdigest(),
         "crop": rule.as_dict(),
         "seed": seed,
         "val_fraction": val,
@@ -183,3 +253,59 @@ def prepare(
     (out_dir / "prepare_report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("prepared %s", json.dumps(report.as_dict()))
     return report
+
+
+def _dataset_prefixes(dataset_dirs: list[Path]) -> dict[Path, str]:
+    """A file-name prefix per dataset ("" for one), unique even for folders of the same name."""
+    if len(dataset_dirs) == 1:
+        return {dataset_dirs[0]: ""}
+    prefixes = {}
+    for d in dataset_dirs:
+        name = d.name if d.parent.name in ("", ".", "data") else f"{d.parent.name}-{d.name}"
+        while name in prefixes.values():
+            name += "_"
+        prefixes[d] = name
+    return prefixes
+
+
+def _prepare_one(
+    path: Path,
+    label: str,
+    dataset_dir: Path,
+    prefix: str,
+    sources: dict[str, SourceInfo],
+    detector: YuNetDetector,
+    rule: CropRule,
+    out_dir: Path,
+) -> dict | str:
+    """The manifest item of one photo (its crop written), or the name of the report counter that skips it."""
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        log.warning("skipping %s: not a readable image", path)
+        return "unreadable"
+    relative_source = path.relative_to(dataset_dir).as_posix()
+    info = sources.get(relative_source, SourceInfo())
+    face, how = find_face(detector, image, info.box)
+    if face is None:
+        return "unmatched" if info.box is not None else "no_face"
+    crop = crop_face(image, face.box, rule)
+    name = f"{prefix}_{path.stem}" if prefix else path.stem
+    relative = Path("crops") / label / f"{name}.jpg"
+    cv2.imwrite(str(out_dir / relative), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    points = landmarks_in_crop(face.box, face.landmarks, rule) if face.landmarks else []
+    original = info.original or f"{prefix}:{relative_source}"
+    return {
+        "file": relative.as_posix(),
+        "label": label,
+        "sha256": hashlib.sha256((out_dir / relative).read_bytes()).hexdigest(),
+        "source_file": f"{prefix}/{relative_source}" if prefix else relative_source,
+        "source_sha256": digest,
+        "face_score": round(face.score, 4),
+        "rule": how,
+        "landmarks": " ".join(f"{v:.1f}" for point in points for v in point),
+        "source": (info.repo or prefix or dataset_dir.name).split("/")[0],
+        "_label_key": label,
+        "_keys": (("dhash", difference_hash(crop)), ("photo", original)),
+    }

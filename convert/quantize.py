@@ -1,8 +1,11 @@
 """`maskgate-convert quantize`: TFLite variants of a trained Keras model, each with its model card.
 
 int8 is full-integer: uint8 input of raw RGB pixels (scale 1, zero point 0; the MobileNetV2
-normalisation is a layer of the model), int8 inside, uint8 probabilities out, so the Pi does no
-float preprocessing. float32, float16 and dynamic-range variants are made for comparison.
+normalisation is a layer of the model), int8 inside, uint8 logits out, so the Pi does no float
+preprocessing. float32, float16 and dynamic-range variants are made for comparison.
+
+Each variant is calibrated on the validation split through the runtime's own classifier: the
+temperature and the mask threshold in its card are fitted to that very file's outputs.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from convert.calibrate import fit_temperature, logits_of, mask_threshold, reliability
 from convert.dataset import labels_of, load_crops, manifest_sha256, read_manifest
+from convert.sources import sources_record
 from edge import __version__
 
 log = logging.getLogger(__name__)
 
 VARIANTS = ("int8", "float32", "float16", "dynamic")
+MAX_BARE_PASS = 0.01
+"""Share of the validation split's faces that are not properly masked allowed to pass as mask."""
 
 
 def representative_crops(prepared_dir: Path, size: int, samples: int, seed: int = 1234) -> np.ndarray:
@@ -97,7 +104,8 @@ def build_card(
         "labels": labels,
         "file_bytes": size_bytes,
         "input": {"size": tensors["input"]["shape"][1], "colour": "RGB", "normalisation": "folded", **tensors["input"]},
-        "output": {"kind": "probabilities", **tensors["output"]},
+        "output": {"kind": train_report.get("output", "probabilities"), **tensors["output"]},
+        "decision": {"temperature": 1.0},
         "crop": prepare_report["crop"],
         "dataset": {
             "manifest_sha256": manifest_sha256(prepared_dir),
@@ -105,6 +113,7 @@ def build_card(
             "kept": prepare_report["kept"],
             "splits": prepare_report["splits"],
         },
+        "training_sources": sources_record(prepare_report.get("kept_by_source", {})),
         "training": {k: train_report.get(k) for k in ("settings", "train_seconds", "train_crops", "val_crops")},
         "metrics": {},
         "tools": tool_versions(),
@@ -125,6 +134,30 @@ def test_split_metrics(model_path: Path, prepared_dir: Path) -> dict:
     return {"test_split": classification_metrics(targets, probabilities, labels)}
 
 
+def calibrate(model_path: Path, prepared_dir: Path, card: dict, max_bare_pass: float) -> dict:
+    """The card's decision block fitted on the validation split: temperature, then the mask threshold."""
+    from convert.evaluate import tflite_probabilities
+
+    rows = read_manifest(prepared_dir)
+    labels = list(card["labels"])
+    val = [r for r in rows if r.split == "val"]
+    if not val or "mask" not in labels:
+        return card["decision"]
+    raw, targets = tflite_probabilities(model_path, prepared_dir, val, labels)
+    temperature = fit_temperature(logits_of(raw), targets) if card["output"]["kind"] == "logits" else 1.0
+    from edge.classifier import softmax
+
+    calibrated = softmax(logits_of(raw) / temperature)
+    threshold = mask_threshold(calibrated, targets, labels, max_bare_pass)
+    return {
+        "temperature": temperature,
+        "mask_threshold": round(threshold, 4),
+        "chosen_on": f"validation split ({len(val)} crops): at most {max_bare_pass:.1%} of faces not properly "
+        "masked pass as mask",
+        "validation_reliability": reliability(calibrated, targets),
+    }
+
+
 def quantize(
     model_path: Path,
     prepared_dir: Path,
@@ -132,6 +165,7 @@ def quantize(
     name: str = "mask_classifier",
     samples: int = 300,
     variants: tuple[str, ...] = VARIANTS,
+    max_bare_pass: float = MAX_BARE_PASS,
 ) -> dict[str, Path]:
     import keras
 
@@ -155,6 +189,8 @@ def quantize(
                 tensors["input"]["quantization"],
             )
         card = build_card(name, variant, labels, tensors, prepared_dir, train_report, path.stat().st_size)
+        path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        card["decision"] = calibrate(path, prepared_dir, card, max_bare_pass)
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         card["metrics"] = test_split_metrics(path, prepared_dir)
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")

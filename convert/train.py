@@ -5,6 +5,10 @@ computed once for the clean crop and `copies` augmented variants of each trainin
 is trained on pooled features, then the layers after `boundary` are fine-tuned at a low rate on
 the cached activations. That keeps a full run on a 2-core CPU to minutes. Without weights
 (`--scratch`, small variants) the whole network trains, with fresh augmentation every epoch.
+
+An augmented copy of a bare face may carry a synthetic mask and so another label (`convert.augment`).
+Classes are weighted to balance the augmented set. The model outputs logits; a temperature fitted on
+the validation split turns them into calibrated probabilities (`convert.calibrate`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.augment import augment
+from convert.augment import augment_sample
+from convert.calibrate import fit_temperature
 from convert.dataset import DatasetError, labels_of, load_crops, manifest_sha256, read_manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -97,8 +102,50 @@ def build_head(num_classes: int):
         keras.layers.GlobalAveragePooling2D(name="pool"),
         keras.layers.Dense(128, activation="relu", name="fc128"),
         keras.layers.Dropout(0.5, name="dropout"),
-        keras.layers.Dense(num_classes, activation="softmax", name="probs"),
+        keras.layers.Dense(num_classes, name="logits"),
     ]
+
+
+def _loss():
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@dataclass
+class Crops:
+    """Training or validation crops (BGR uint8), their class indices and landmarks in crop pixels (or None)."""
+
+    images: np.ndarray
+    targets: np.ndarray
+    landmarks: list[np.ndarray | None]
+
+
+def load_split(prepared_dir: Path, rows, labels: list[str], size: int) -> Crops:
+    images, targets = load_crops(prepared_dir, rows, labels, size)
+    report = prepared_dir / "prepare_report.json"
+    crop_size = json.loads(report.read_text(encoding="utf-8"))["crop"]["size"] if report.is_file() else size
+    points = []
+    for row in rows:
+        found = row.landmark_points()
+        points.append(None if found is None else found * (size / crop_size))
+    return Crops(images, targets, points)
+
+
+def augmented_copy(crops: Crops, index: slice, labels: list[str], rng: np.random.Generator):
+    """A random door-condition variant of the crops in `index`, and their labels (a bare face may be masked)."""
+    images, targets = [], []
+    positions = range(*index.indices(len(crops.images)))
+    for i in positions:
+        image, label = augment_sample(crops.images[i], rng, labels[crops.targets[i]], crops.landmarks[i], tuple(labels))
+        images.append(image)
+        targets.append(labels.index(label))
+    return np.stack(images), np.array(targets, np.int64)
+
+
+def balanced_weights(targets: np.ndarray, num_classes: int) -> dict[int, float]:
+    counts = np.bincount(targets, minlength=num_classes).astype(np.float64)
+    return {i: float(len(targets) / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
 
 
 def apply(layers, x):
@@ -121,28 +168,24 @@ def rgb_float(batch_bgr: np.ndarray) -> np.ndarray:
 
 
 def boundary_activations(
-    trunk,
-    images: np.ndarray,
-    targets: np.ndarray,
-    labels: list[str],
-    copies: int,
-    rng: np.random.Generator,
-    chunk: int = 64,
+    trunk, crops: Crops, labels: list[str], copies: int, rng: np.random.Generator, chunk: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """Trunk outputs for each crop and `copies` augmented variants, computed in chunks to bound memory."""
-    masked = np.array([labels[t] == "mask" for t in targets])
+    count = len(crops.images)
     shape = tuple(int(v) for v in trunk.output.shape[1:])
-    out = np.zeros(((copies + 1) * len(images), *shape), np.float16)
+    out = np.zeros(((copies + 1) * count, *shape), np.float16)
+    targets = np.tile(crops.targets, copies + 1)
+    started = time.perf_counter()
     for copy in range(copies + 1):
-        for start in range(0, len(images), chunk):
-            batch = images[start : start + chunk]
+        for start in range(0, count, chunk):
+            window = slice(start, min(start + chunk, count))
+            batch = crops.images[window]
+            row = copy * count + start
             if copy:
-                batch = np.stack(
-                    [augment(img, rng, m) for img, m in zip(batch, masked[start : start + chunk], strict=True)]
-                )
-            row = copy * len(images) + start
+                batch, targets[row : row + len(batch)] = augmented_copy(crops, window, labels, rng)
             out[row : row + len(batch)] = trunk.predict_on_batch(_normalised(batch))
-    return out, np.tile(targets, copies + 1)
+        log.info("cached copy %d of %d (%.0f s so far)", copy + 1, copies + 1, time.perf_counter() - started)
+    return out, targets
 
 
 def _callbacks(patience: int):
@@ -152,7 +195,16 @@ def _callbacks(patience: int):
 
 
 def _fit(
-    model, x, y, val, epochs: int, settings: TrainSettings, history: list[dict], phase: str, patience: int | None = None
+    model,
+    x,
+    y,
+    val,
+    epochs: int,
+    settings: TrainSettings,
+    history: list[dict],
+    phase: str,
+    patience: int | None = None,
+    class_weight: dict[int, float] | None = None,
 ) -> None:
     result = model.fit(
         x,
@@ -162,6 +214,7 @@ def _fit(
         batch_size=settings.batch_size,
         shuffle=True,
         callbacks=_callbacks(patience or settings.patience),
+        class_weight=class_weight,
         verbose=2,
     )
     for epoch in range(len(result.history["loss"])):
@@ -174,9 +227,12 @@ def train_pretrained(settings, base, head, train, val, labels, rng, history):
     trunk = keras.Model(base.input, base.get_layer(settings.boundary).output)
     top = keras.Model(base.get_layer(settings.boundary).output, base.output)
     started = time.perf_counter()
-    cached, y_aug = boundary_activations(trunk, *train, labels, settings.copies, rng)
-    cached_val, _ = boundary_activations(trunk, *val, labels, 0, rng)
+    cached, y_aug = boundary_activations(trunk, train, labels, settings.copies, rng)
+    cached_val, _ = boundary_activations(trunk, val, labels, 0, rng)
     log.info("cached %d boundary activations in %.0f s", len(cached) + len(cached_val), time.perf_counter() - started)
+    by_class = np.bincount(y_aug, minlength=len(labels))
+    log.info("augmented training set by class: %s", dict(zip(labels, by_class.tolist(), strict=True)))
+    weights = balanced_weights(y_aug, len(labels))
 
     for layer in base.layers:
         layer.trainable = False
@@ -186,18 +242,36 @@ def train_pretrained(settings, base, head, train, val, labels, rng, history):
     features_val = pooled_model.predict(cached_val, batch_size=128, verbose=0)
     head_input = keras.Input(features.shape[1:])
     head_model = keras.Model(head_input, apply(head[1:], head_input))
-    head_model.compile(keras.optimizers.Adam(settings.head_lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    _fit(head_model, features, y_aug, (features_val, val[1]), settings.head_epochs, settings, history, "head")
+    head_model.compile(keras.optimizers.Adam(settings.head_lr), _loss(), metrics=["accuracy"])
+    _fit(
+        head_model,
+        features,
+        y_aug,
+        (features_val, val.targets),
+        settings.head_epochs,
+        settings,
+        history,
+        "head",
+        class_weight=weights,
+    )
 
     if settings.finetune_epochs:
         for layer in top.layers:
             layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
         boundary_input = keras.Input(cached.shape[1:])
         finetune = keras.Model(boundary_input, apply(head, top(boundary_input)))
-        finetune.compile(
-            keras.optimizers.Adam(settings.finetune_lr), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        finetune.compile(keras.optimizers.Adam(settings.finetune_lr), _loss(), metrics=["accuracy"])
+        _fit(
+            finetune,
+            cached,
+            y_aug,
+            (cached_val, val.targets),
+            settings.finetune_epochs,
+            settings,
+            history,
+            "finetune",
+            class_weight=weights,
         )
-        _fit(finetune, cached, y_aug, (cached_val, val[1]), settings.finetune_epochs, settings, history, "finetune")
 
 
 def _normalised(images_bgr: np.ndarray) -> np.ndarray:
@@ -218,28 +292,32 @@ def train_distilled(settings, base, head, train, val, labels, rng, history):
     import keras
 
     teacher = keras.models.load_model(settings.teacher)
-    images, targets = train
-    masked = np.array([labels[t] == "mask" for t in targets])
-    inputs, soft = [], []
+    teacher_temperature = _teacher_temperature(settings.teacher)
+    count = len(train.images)
+    inputs, soft, hard = [], [], []
     for copy in range(settings.copies + 1):
-        for start in range(0, len(images), 64):
-            batch = images[start : start + 64]
+        for start in range(0, count, 64):
+            window = slice(start, min(start + 64, count))
+            batch, targets = train.images[window], train.targets[window]
             if copy:
-                batch = np.stack(
-                    [augment(img, rng, m) for img, m in zip(batch, masked[start : start + 64], strict=True)]
-                )
-            soft.append(teacher.predict_on_batch(rgb_float(batch)))
+                batch, targets = augmented_copy(train, window, labels, rng)
+            soft.append(_softmax(teacher.predict_on_batch(rgb_float(batch)) / teacher_temperature))
             inputs.append(resized(batch, settings.size))
+            hard.append(targets)
     one_hot = np.eye(len(labels), dtype=np.float32)
-    blended = 0.5 * np.tile(one_hot[targets], (settings.copies + 1, 1)) + 0.5 * np.concatenate(soft)
+    blended = 0.5 * one_hot[np.concatenate(hard)] + 0.5 * np.concatenate(soft)
     model = assemble(base, head, settings.size)
-    model.compile(keras.optimizers.Adam(settings.scratch_lr), "categorical_crossentropy", metrics=["accuracy"])
-    val_inputs = rgb_float(resized(val[0], settings.size))
+    model.compile(
+        keras.optimizers.Adam(settings.scratch_lr),
+        keras.losses.CategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    val_inputs = rgb_float(resized(val.images, settings.size))
     _fit(
         model,
         rgb_float(np.concatenate(inputs)),
         blended,
-        (val_inputs, one_hot[val[1]]),
+        (val_inputs, one_hot[val.targets]),
         settings.scratch_epochs,
         settings,
         history,
@@ -252,16 +330,14 @@ def train_scratch(settings, base, head, train, val, labels, rng, history):
     import keras
 
     model = assemble(base, head, settings.size)
-    model.compile(keras.optimizers.Adam(settings.scratch_lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    images, targets = train
-    masked = [labels[t] == "mask" for t in targets]
+    model.compile(keras.optimizers.Adam(settings.scratch_lr), _loss(), metrics=["accuracy"])
     best, best_loss, waited = None, np.inf, 0
     for epoch in range(settings.scratch_epochs):
-        x = np.stack([augment(img, rng, m) for img, m in zip(images, masked, strict=True)])
+        x, targets = augmented_copy(train, slice(None), labels, rng)
         result = model.fit(
             rgb_float(x),
             targets,
-            validation_data=(rgb_float(val[0]), val[1]),
+            validation_data=(rgb_float(val.images), val.targets),
             batch_size=settings.batch_size,
             epochs=1,
             shuffle=True,
@@ -276,6 +352,23 @@ def train_scratch(settings, base, head, train, val, labels, rng, history):
             break
     if best is not None:
         model.set_weights(best)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    from edge.classifier import softmax
+
+    return softmax(logits.astype(np.float64)).astype(np.float32)
+
+
+def _teacher_temperature(path: str) -> float:
+    report = Path(path).parent / "train_report.json"
+    if report.is_file():
+        return float(json.loads(report.read_text(encoding="utf-8")).get("temperature", 1.0))
+    return 1.0
+
+
+def validation_logits(model, val: Crops) -> np.ndarray:
+    return model.predict(rgb_float(val.images), batch_size=64, verbose=0)
 
 
 def _teacher_size(path: str) -> int:
@@ -333,8 +426,8 @@ def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
     rng = np.random.default_rng(settings.seed)
     started = time.perf_counter()
     load_size = _teacher_size(settings.teacher) if settings.teacher else settings.size
-    train_data = load_crops(prepared_dir, by_split["train"], labels, load_size)
-    val_data = load_crops(prepared_dir, by_split["val"], labels, load_size)
+    train_data = load_split(prepared_dir, by_split["train"], labels, load_size)
+    val_data = load_split(prepared_dir, by_split["val"], labels, load_size)
     base, head = build_base(settings), build_head(len(labels))
     history: list[dict] = []
     if settings.teacher:
@@ -344,11 +437,18 @@ def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
     else:
         train_scratch(settings, base, head, train_data, val_data, labels, rng, history)
     model = assemble(base, head, settings.size)
+    val_at_size = (
+        val_data if load_size == settings.size else Crops(resized(val_data.images, settings.size), val_data.targets, [])
+    )
+    temperature = fit_temperature(validation_logits(model, val_at_size), val_data.targets)
+    log.info("temperature fitted on the validation split: %.3f", temperature)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / MODEL_NAME)
     plot_history(history, out_dir / "training_curve.png")
     report = {
         "labels": labels,
+        "output": "logits",
+        "temperature": temperature,
         "settings": settings_record(settings),
         "manifest_sha256": manifest_sha256(prepared_dir),
         "prepared_dir": str(prepared_dir),

@@ -1,5 +1,7 @@
-"""The conversion stage end to end on real photos, CI-sized: prepare -> train -> quantize -> evaluate."""
+"""The conversion stage end to end on real photos, CI-sized: prepare -> train -> quantize -> evaluate, three classes
+from two kinds of dataset (class folders, and context crops with annotated face boxes)."""
 
+import csv
 import hashlib
 import json
 import shutil
@@ -10,6 +12,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow", reason="the conversion stage needs `pip install .[convert]`")
+
+from conftest import need_shared
 
 from convert.cli import main as convert_main
 from convert.dataset import DatasetError, class_folders, read_manifest
@@ -22,6 +26,7 @@ from edge.crop import crop_face
 from edge.detectors.yunet import YuNetDetector
 
 PER_CLASS = 40
+SCENE_CROPS_PER_CLASS = 12
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +45,31 @@ def dataset(tmp_path_factory, facemask_dir) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, dataset, yunet_model, imagenet_weights) -> dict:
+def scene_crops(tmp_path_factory) -> Path:
+    """A few context crops of the annotated scenes set, three classes, with their MANIFEST.csv one level up."""
+    shared = need_shared("data/scenes-ilc2021")
+    root = tmp_path_factory.mktemp("scenes")
+    with (shared / "MANIFEST.csv").open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["file"].startswith("train/")]
+    kept = []
+    for label in ("with_mask", "without_mask", "mask_incorrect"):
+        of_label = [r for r in rows if r["label"] == label][: SCENE_CROPS_PER_CLASS * 3 : 3]
+        for row in of_label:
+            (root / Path(row["file"]).parent).mkdir(parents=True, exist_ok=True)
+            shutil.copy(shared / row["file"], root / row["file"])
+        kept += of_label
+    with (root / "MANIFEST.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(kept[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    return root / "train"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, dataset, scene_crops, yunet_model, imagenet_weights) -> dict:
     work = tmp_path_factory.mktemp("convert")
-    report = prepare(dataset, work / "prepared", yunet_model, seed=7)
-    settings = TrainSettings(weights=str(imagenet_weights), copies=1, head_epochs=6, finetune_epochs=1, seed=7)
+    report = prepare([dataset, scene_crops], work / "prepared", yunet_model, seed=7)
+    settings = TrainSettings(weights=str(imagenet_weights), copies=2, head_epochs=6, finetune_epochs=1, seed=7)
     trained = train(work / "prepared", work / "trained", settings)
     written = quantize(
         work / "trained" / "model.keras", work / "prepared", work / "tflite", samples=16, variants=("int8", "float32")
@@ -62,16 +88,43 @@ def test_prepare_counts_bad_files_removes_duplicates_and_splits_by_class(built):
     report = built["prepare"]
     assert report.unreadable == {"mask": 2, "no_mask": 2}, "corrupt.jpg and readme.txt in each class"
     assert report.duplicates["mask"] == 1
-    assert sum(report.kept.values()) + sum(report.no_face.values()) == 2 * PER_CLASS
+    scene_faces = 3 * SCENE_CROPS_PER_CLASS
+    assert sum(report.kept.values()) + sum(report.no_face.values()) + sum(report.unmatched.values()) == (
+        2 * PER_CLASS + scene_faces
+    )
     rows = read_manifest(built["work"] / "prepared")
-    for split in ("train", "val", "test"):
-        assert {r.label for r in rows if r.split == split} == {"mask", "no_mask"}
+    for split in ("train", "val"):
+        assert {r.label for r in rows if r.split == split} == {"mask", "no_mask", "mask_incorrect"}
     assert len({r.sha256 for r in rows}) == len(rows)
+    assert report.by_source["jolignier"]["mask_incorrect"] > 0, "the scenes' source comes from their manifest"
+
+
+def test_scene_crops_keep_the_detection_that_matches_the_annotated_face(built, scene_crops, yunet_model):
+    from convert.prepare import find_face
+    from edge.tracker import iou_matrix
+
+    rows = [r for r in read_manifest(built["work"] / "prepared") if r.source == "jolignier"]
+    assert rows and all(r.rule in ("matched", "padded") for r in rows)
+    with (scene_crops.parent / "MANIFEST.csv").open(newline="") as handle:
+        boxes = {r["file"]: tuple(float(r[k]) for k in ("x1", "y1", "x2", "y2")) for r in csv.DictReader(handle)}
+    detector = YuNetDetector(yunet_model, DetectorConfig())
+    for row in rows[:6]:
+        name = row.source_file.split("/", 1)[1]
+        image = cv2.imread(str(scene_crops / name))
+        annotated = boxes[f"train/{name}"]
+        face, _ = find_face(detector, image, annotated)
+        assert iou_matrix([annotated], [face.box])[0, 0] >= 0.3
+        saved = cv2.imread(str(built["work"] / "prepared" / row.file))
+        assert np.abs(saved.astype(int) - crop_face(image, face.box).astype(int)).mean() < 3
+        points = row.landmark_points()
+        assert points is not None and points.shape == (5, 2) and (points > 0).all() and (points < 224).all()
 
 
 def test_training_crops_are_the_runtime_crops(built, dataset, yunet_model):
-    row = read_manifest(built["work"] / "prepared")[0]
-    image = cv2.imread(str(dataset / row.source_file))
+    row = next(r for r in read_manifest(built["work"] / "prepared") if r.rule == "largest")
+    prefix, relative = row.source_file.split("/", 1)
+    assert prefix.endswith(dataset.name), "each dataset's files are named after it"
+    image = cv2.imread(str(dataset / relative))
     face, _ = largest_face(YuNetDetector(yunet_model, DetectorConfig()), image)
     runtime_crop = crop_face(image, face.box)
     saved = cv2.imread(str(built["work"] / "prepared" / row.file))
@@ -82,7 +135,14 @@ def test_training_crops_are_the_runtime_crops(built, dataset, yunet_model):
 def test_quantized_model_is_full_integer_with_raw_pixel_input_and_a_card(built):
     int8 = built["tflite"]["int8"]
     card = json.loads(int8.with_suffix(".json").read_text())
-    assert card["labels"] == ["mask", "no_mask"]
+    assert card["labels"] == ["mask", "no_mask", "mask_incorrect"]
+    assert card["output"]["kind"] == "logits"
+    assert 0.05 <= card["decision"]["temperature"] <= 20 and 0.0 <= card["decision"]["mask_threshold"] < 1.0
+    sources = {s["source"]: s for s in card["training_sources"]}
+    assert len(sources) == 2 and sources["jolignier"]["licence"] == "no licence file"
+    (own,) = set(sources) - {"jolignier"}
+    assert sources[own]["licence"] == "as its owner grants", "a folder without a manifest is the user's own data"
+    assert all(s["licence"] and s["commercial_use"] for s in card["training_sources"])
     assert card["input"]["dtype"] == "uint8" and card["input"]["quantization"] == [1.0, 0]
     assert card["crop"]["size"] == 224 and card["crop"]["margin"] == 0.2
     assert len(card["dataset"]["manifest_sha256"]) == 64
@@ -112,13 +172,19 @@ def test_evaluate_compares_float_and_int8_and_they_agree(built):
     assert report["agreement_with_first"]["mask_classifier_int8.tflite"] >= 0.85
     assert "| mask_classifier_int8.tflite |" in (work / "report" / "evaluation.md").read_text()
     assert cv2.imread(str(work / "report" / "confusion.png")) is not None
+    assert cv2.imread(str(work / "report" / "reliability.png")) is not None
+    assert 0.0 <= report["results"]["mask_classifier_int8.tflite"]["reliability"]["ece"] <= 1.0
 
 
 def test_the_runtime_runs_the_produced_model_with_its_card(built):
     classifier = MaskClassifier(built["tflite"]["int8"])
     crop = cv2.imread(str(next((built["work"] / "prepared" / "crops" / "no_mask").glob("*.jpg"))))
     probabilities = classifier.classify([crop])
-    assert probabilities.shape == (1, 2) and abs(float(probabilities.sum()) - 1) < 0.02
+    assert probabilities.shape == (1, 3) and abs(float(probabilities.sum()) - 1) < 1e-4
+    assert (
+        classifier.mask_threshold
+        == json.loads(built["tflite"]["int8"].with_suffix(".json").read_text())["decision"]["mask_threshold"]
+    )
 
 
 def test_a_missing_dataset_a_single_class_and_an_empty_class_are_named(tmp_path):
@@ -126,7 +192,7 @@ def test_a_missing_dataset_a_single_class_and_an_empty_class_are_named(tmp_path)
         class_folders(tmp_path / "nope")
     (tmp_path / "with_mask").mkdir()
     (tmp_path / "with_mask" / "a.jpg").write_bytes(b"x")
-    with pytest.raises(DatasetError, match=r"1 class folder\(s\) \['mask'\]; need at least two"):
+    with pytest.raises(DatasetError, match=r"1 class folder\(s\) \['mask'\]; need at least 2"):
         class_folders(tmp_path)
     (tmp_path / "without_mask").mkdir()
     with pytest.raises(DatasetError, match=r"class folder .*without_mask is empty"):
@@ -140,3 +206,21 @@ def test_weights_of_another_shape_are_refused_clearly(imagenet_weights):
         build_base(settings)
     with pytest.raises(WeightsError, match="weights file not found"):
         build_base(TrainSettings(weights="/nonexistent.h5"))
+
+
+def test_evaluate_door_scores_the_built_three_class_models_on_real_scenes(built, tmp_path, yunet_model):
+    shared = need_shared("data/scenes-ilc2021/dev")
+    scenes = tmp_path / "scenes"
+    for xml in sorted((shared / "annotations").glob("*.xml"))[::60][:6]:
+        for path in (xml, shared / "images" / f"{xml.stem}.jpg"):
+            (scenes / path.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, scenes / path.parent.name / path.name)
+    int8, float32 = built["tflite"]["int8"], built["tflite"]["float32"]
+    out = tmp_path / "door"
+    argv = ["evaluate-door", str(scenes), str(out), "--model", str(float32), "--model", str(int8)]
+    assert convert_main([*argv, "--detector", str(yunet_model)]) == 0
+    report = json.loads((out / "door_evaluation.json").read_text())
+    assert set(report["models"]) == {float32.name, int8.name}
+    for model in report["models"].values():
+        assert set(model["buckets"]["all"]["per_class"]) == {"mask", "no_mask", "mask_incorrect"}
+        assert 0.0 <= model["buckets"]["all"]["door_accuracy"]["rate"] <= 1.0

@@ -1,0 +1,80 @@
+"""Calibrated scores: temperature scaling, the mask threshold, and reliability (expected calibration error).
+
+The model outputs logits; probabilities are softmax(logits / T) with T fitted on the validation split by
+minimising the negative log-likelihood (Guo et al., "On Calibration of Modern Neural Networks", 2017).
+The mask threshold is the lowest probability at which the validation split's faces that are not
+properly masked pass as `mask` no more often than a target rate; below it a face stays undecided.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from edge.classifier import softmax
+
+MASK = "mask"
+
+
+def negative_log_likelihood(logits: np.ndarray, targets: np.ndarray, temperature: float) -> float:
+    probabilities = softmax(logits.astype(np.float64) / temperature)
+    return float(-np.log(np.clip(probabilities[np.arange(len(targets)), targets], 1e-12, None)).mean())
+
+
+def fit_temperature(logits: np.ndarray, targets: np.ndarray, lo: float = 0.05, hi: float = 20.0) -> float:
+    """The temperature that minimises the validation NLL, by golden-section search on log T (NLL is unimodal
+    in T for a fixed set of logits)."""
+    a, b = np.log(lo), np.log(hi)
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(60):
+        c, d = b - ratio * (b - a), a + ratio * (b - a)
+        if negative_log_likelihood(logits, targets, np.exp(c)) < negative_log_likelihood(logits, targets, np.exp(d)):
+            b = d
+        else:
+            a = c
+    return round(float(np.exp((a + b) / 2)), 4)
+
+
+def logits_of(probabilities: np.ndarray) -> np.ndarray:
+    """Logits up to a per-row constant, which softmax ignores: enough to refit a temperature."""
+    return np.log(np.clip(probabilities.astype(np.float64), 1e-12, None))
+
+
+def mask_threshold(probabilities: np.ndarray, targets: np.ndarray, labels: list[str], max_pass: float) -> float:
+    """The lowest threshold at which at most `max_pass` of the faces that are not `mask` would be labelled mask
+    (argmax mask and probability at or above it). 0.0 when argmax alone already meets the target."""
+    index = labels.index(MASK)
+    bare = targets != index
+    if not bare.any():
+        return 0.0
+    passing = np.sort(probabilities[bare & (probabilities.argmax(axis=1) == index), index])[::-1]
+    allowed = int(np.floor(max_pass * bare.sum()))
+    if len(passing) <= allowed:
+        return 0.0
+    return float(np.nextafter(np.float32(passing[allowed]), np.float32(1.0)))
+
+
+def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = 10) -> dict:
+    """Confidence vs accuracy of the top label in equal-width bins, and the expected calibration error."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == targets
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows, ece = [], 0.0
+    for lo, hi in itertools.pairwise(edges):
+        inside = (confidence > lo) & (confidence <= hi)
+        if not inside.any():
+            continue
+        mean_conf, accuracy = float(confidence[inside].mean()), float(correct[inside].mean())
+        ece += inside.mean() * abs(mean_conf - accuracy)
+        rows.append(
+            {
+                "lo": round(float(lo), 2),
+                "hi": round(float(hi), 2),
+                "n": int(inside.sum()),
+                "confidence": round(mean_conf, 4),
+                "accuracy": round(accuracy, 4),
+            }
+        )
+    saturated = float((confidence >= 0.996).mean()) if len(confidence) else 0.0
+    return {"bins": rows, "ece": round(float(ece), 4), "saturated_share": round(saturated, 4)}

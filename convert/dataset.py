@@ -7,6 +7,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.errors import SetupError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CANONICAL_LABELS = {
     "with_mask": "mask",
@@ -29,7 +31,7 @@ MANIFEST_FIELDS = (
 )
 
 
-class DatasetError(ValueError):
+class DatasetError(SetupError, ValueError):
     pass
 
 

@@ -24,13 +24,14 @@ import numpy as np
 from convert.augment import augment_sample
 from convert.calibrate import fit_temperature
 from convert.dataset import DatasetError, labels_of, load_crops, manifest_sha256, read_manifest, sha256_file
+from edge.errors import SetupError
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "model.keras"
 
 
-class WeightsError(ValueError):
+class WeightsError(SetupError, ValueError):
     pass
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.errors import SetupError
 from edge.types import Frame
 
 WIDTH, HEIGHT = 640, 480
@@ -42,7 +43,7 @@ DELIVERIES = ("thread", "loop", "raw")
 QUEUE_FRAMES = 2
 
 
-class FrameSetError(ValueError):
+class FrameSetError(SetupError, ValueError):
     pass
 
 

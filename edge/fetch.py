@@ -10,6 +10,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.errors import SetupError
+
 log = logging.getLogger(__name__)
 
 
@@ -29,7 +31,7 @@ YUNET_2023MAR = PinnedFile(
 )
 
 
-class FetchError(RuntimeError):
+class FetchError(SetupError, RuntimeError):
     pass
 
 

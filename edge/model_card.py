@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.crop import CropRule
+from edge.errors import SetupError
 
 NORMALISATIONS = ("folded", "mobilenet_v2", "unit")
 """folded: the model takes raw 0..255 pixels; mobilenet_v2: x / 127.5 - 1; unit: x / 255."""
@@ -14,7 +15,7 @@ OUTPUT_KINDS = ("probabilities", "logits")
 """logits: the runtime applies softmax(logits / temperature), so scores are calibrated and never saturate."""
 
 
-class ModelCardError(ValueError):
+class ModelCardError(SetupError, ValueError):
     pass
 
 

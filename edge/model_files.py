@@ -12,15 +12,13 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from edge.errors import ModelNotFoundError
+
 SYSTEM_MODEL_DIR = Path("/var/lib/maskgate/models")
 DEFAULT_CLASSIFIER = "mask_classifier_int8.tflite"
 RES10_FILES = ("deploy.prototxt", "res10_300x300_ssd_iter_140000.caffemodel")
 ULTRAFACE_FILE = "version-RFB-320_without_postprocessing.tflite"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-
-
-class ModelNotFoundError(FileNotFoundError):
-    pass
 
 
 def user_model_dir() -> Path:

@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from edge.errors import ModelLoadError
+
 log = logging.getLogger(__name__)
 
 BACKENDS = {
@@ -19,10 +21,6 @@ BACKENDS = {
     "tflite-runtime": "tflite_runtime.interpreter",
     "tensorflow": "tensorflow.lite.python.interpreter",
 }
-
-
-class ModelLoadError(ValueError):
-    pass
 
 
 def interpreter_class(backend: str = "auto") -> tuple[str, type]:

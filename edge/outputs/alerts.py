@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from edge.config import ALERT_PINS, AlertsConfig
+from edge.errors import SetupError
 from edge.labels import DEFAULT_POLICY, DoorState, LabelPolicy
 from edge.outputs import Output
 from edge.types import Decision, Frame, TrackedFace
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 BUZZER_ALERT, RELAY_ALERT = "buzzer", "relay"
 
 
-class AlertsError(OSError):
+class AlertsError(SetupError, OSError):
     pass
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 
+from edge.errors import SetupError
 from edge.outputs import Output
 from edge.outputs.annotate import annotate
 from edge.sources import IMAGE_SUFFIXES
@@ -20,7 +21,7 @@ VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 WINDOW_TITLE = "MaskGate"
 
 
-class DisplayUnavailableError(RuntimeError):
+class DisplayUnavailableError(SetupError, RuntimeError):
     pass
 
 

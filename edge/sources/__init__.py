@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from edge.errors import SetupError
+
 if TYPE_CHECKING:
     from edge.config import SourceConfig
     from edge.types import Frame
@@ -20,7 +22,7 @@ URL_PATTERN = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNOREC
 PICAMERA_PATTERN = re.compile(r"^(picamera2?|picam|csi)(:(\d+))?$", re.IGNORECASE)
 
 
-class SourceError(ValueError):
+class SourceError(SetupError, ValueError):
     pass
 
 

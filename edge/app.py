@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,45 +66,81 @@ def build_source(config: Config) -> Source:
     return open_source(config.source.uri, config.source)
 
 
+@dataclass(frozen=True)
+class OutputPlug:
+    enabled: Callable[[Config], bool]
+    build: Callable[[Config, LabelPolicy, dict[str, Output]], Output]
+    """Gets the config, the label policy and the outputs built before it, by table name (metrics reads "mqtt");
+    imports its module inside, so a run without the output never imports it."""
+
+
+def _event_log(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
+    from edge.outputs.events import EventLog
+
+    e = config.events
+    return EventLog(config.output.events, max_bytes=e.max_bytes, keep=e.keep, fsync=e.fsync)
+
+
+def _recorder(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
+    from edge.outputs.video import Recorder
+
+    return Recorder(config.output.record, fps=min(config.source.fps, 15))
+
+
+def _window(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
+    from edge.outputs.video import Window
+
+    return Window()
+
+
+def _entrance_screen(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
+    from edge.outputs.screen import EntranceScreen
+
+    return EntranceScreen(config.screen, policy=policy)
+
+
+def _snapshots(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
+    from edge.outputs.snapshots import Snapshots, snapshot_dir
+
+    e = config.events
+    return Snapshots(snapshot_dir(e, config.output.events), e.snapshot_max_files, e.snapshot_max_days, policy=policy)
+
+
+def _gpio_alerts(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
+    from edge.outputs.alerts import GpioAlerts
+
+    return GpioAlerts(config.alerts, policy=policy)
+
+
+def _mqtt(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
+    from edge.outputs.mqtt import build_publisher
+
+    return build_publisher(config.mqtt, classifier_labels(config), policy)
+
+
+def _metrics(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
+    from edge.outputs.metrics import build_metrics
+
+    return build_metrics(config.metrics, built.get("mqtt"), policy)
+
+
+OUTPUTS: dict[str, OutputPlug] = {
+    "events": OutputPlug(lambda c: bool(c.output.events), _event_log),
+    "record": OutputPlug(lambda c: bool(c.output.record), _recorder),
+    "window": OutputPlug(lambda c: c.output.display == "window", _window),
+    "screen": OutputPlug(lambda c: c.output.display == "screen", _entrance_screen),
+    "snapshots": OutputPlug(lambda c: c.events.snapshots, _snapshots),
+    "alerts": OutputPlug(lambda c: any(getattr(c.alerts, key) for key in ALERT_PINS), _gpio_alerts),
+    "mqtt": OutputPlug(lambda c: bool(c.mqtt.broker), _mqtt),
+    "metrics": OutputPlug(lambda c: bool(c.metrics.port), _metrics),
+}
+"""Every output, in the order they are built and called; an entry is on when `enabled(config)` says so."""
+
+
 def build_outputs(config: Config) -> list[Output]:
-    outputs: list[Output] = []
     policy = build_policy(config)
-    if config.output.events:
-        from edge.outputs.events import EventLog
-
-        e = config.events
-        outputs.append(EventLog(config.output.events, max_bytes=e.max_bytes, keep=e.keep, fsync=e.fsync))
-    if config.output.record:
-        from edge.outputs.video import Recorder
-
-        outputs.append(Recorder(config.output.record, fps=min(config.source.fps, 15)))
-    if config.output.display == "window":
-        from edge.outputs.video import Window
-
-        outputs.append(Window())
-    if config.output.display == "screen":
-        from edge.outputs.screen import EntranceScreen
-
-        outputs.append(EntranceScreen(config.screen, policy=policy))
-    if config.events.snapshots:
-        from edge.outputs.snapshots import Snapshots, snapshot_dir
-
-        e = config.events
-        outputs.append(
-            Snapshots(snapshot_dir(e, config.output.events), e.snapshot_max_files, e.snapshot_max_days, policy=policy)
-        )
-    if any(getattr(config.alerts, key) for key in ALERT_PINS):
-        from edge.outputs.alerts import GpioAlerts
-
-        outputs.append(GpioAlerts(config.alerts, policy=policy))
-    publisher = None
-    if config.mqtt.broker:
-        from edge.outputs.mqtt import build_publisher
-
-        publisher = build_publisher(config.mqtt, classifier_labels(config), policy)
-        outputs.append(publisher)
-    if config.metrics.port:
-        from edge.outputs.metrics import build_metrics
-
-        outputs.append(build_metrics(config.metrics, publisher, policy))
-    return outputs
+    built: dict[str, Output] = {}
+    for name, plug in OUTPUTS.items():
+        if plug.enabled(config):
+            built[name] = plug.build(config, policy, built)
+    return list(built.values())

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge.registry import DETECTORS, TFLITE_RUNTIMES
+
 if TYPE_CHECKING:
     from edge.bench_frames import FrameSet
     from edge.config import Config
@@ -59,52 +61,41 @@ class InvokeTimer:
         self.seconds.clear()
         self.calls.clear()
 
+    def time_method(self, owner: object, method: str, key: str) -> None:
+        """Replace owner.<method> on this instance by a timed call recorded under key."""
+        setattr(owner, method, self._timed(getattr(owner, method), key))
+
     def wrap(self, owner: object, attribute: str, method: str, key: str) -> None:
-        """Replace owner.<attribute> by a proxy whose <method> is timed under key; everything else passes through."""
-        setattr(owner, attribute, _TimedProxy(getattr(owner, attribute), method, self._recorder(key)))
+        """Replace owner.<attribute> by a proxy whose <method> is timed under key; everything else passes through.
+        For objects whose methods cannot be replaced, such as OpenCV's networks."""
+        target = getattr(owner, attribute)
+        setattr(owner, attribute, _TimedProxy(target, method, self._timed(getattr(target, method), key)))
 
-    def _recorder(self, key: str) -> Callable[[float], None]:
-        def record(seconds: float) -> None:
-            self.seconds[key] += seconds
-            self.calls[key] += 1
-
-        return record
-
-
-class _TimedProxy:
-    def __init__(self, target: Any, method: str, record: Callable[[float], None]) -> None:
-        self._target = target
-        call = getattr(target, method)
-
+    def _timed(self, call: Callable[..., Any], key: str) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
             begin = time.perf_counter()
             try:
                 return call(*args, **kwargs)
             finally:
-                record(time.perf_counter() - begin)
+                self.seconds[key] += time.perf_counter() - begin
+                self.calls[key] += 1
 
+        return timed
+
+
+class _TimedProxy:
+    def __init__(self, target: Any, method: str, timed: Callable[..., Any]) -> None:
+        self._target = target
         setattr(self, method, timed)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._target, name)
 
 
-MODEL_CALLS = {
-    "YuNetDetector": ("_net", "detect"),
-    "Res10Detector": ("_net", "forward"),
-    "UltraFaceDetector": ("_interpreter", "invoke"),
-    "MaskClassifier": ("_interpreter", "invoke"),
-}
-"""Where each part keeps its model and which call runs it. YuNet's detect is OpenCV's whole C++ call
-(blob, forward, decoding, NMS); the others are the bare network run."""
-
-
 def instrument(part: object, key: str, timer: InvokeTimer) -> None:
-    name = type(part).__name__
-    if name not in MODEL_CALLS:
-        raise ValueError(f"bench: do not know how to time the model of {name}; add it to edge.bench.MODEL_CALLS")
-    attribute, method = MODEL_CALLS[name]
-    timer.wrap(part, attribute, method, key)
+    """Time the part's model call: every detector and the classifier have `run_model`, the network's own call
+    (YuNet's is OpenCV's whole FaceDetectorYN.detect: blob, forward, decoding, NMS; the others the bare run)."""
+    timer.time_method(part, "run_model", key)
 
 
 def _draw_output() -> Any:
@@ -192,17 +183,15 @@ def stage_report(stats: LoopStats) -> dict[str, dict[str, float]]:
     }
 
 
-def _config_report(config: Config, classifier: Any) -> dict[str, object]:
+def _config_report(config: Config, detector: Any, classifier: Any) -> dict[str, object]:
     import cv2
 
     from edge.tflite import interpreter_class
 
     card = classifier.card.raw or {}
-    detector = config.detector
-    detector_input = {"yunet": f"{detector.input_size}", "res10": f"{detector.input_size}x{detector.input_size}"}
     return {
-        "detector": detector.type,
-        "detector_input": detector_input.get(detector.type, "320x240"),
+        "detector": config.detector.type,
+        "detector_input": detector.input_label,
         "classifier": classifier.model_path.name,
         "classifier_path": str(classifier.model_path),
         "classifier_variant": card.get("variant", "?"),
@@ -296,7 +285,7 @@ def run(
         report = measure(run_loop, timer, frame_set, frames, warmup, delivery)
     finally:
         pipeline.close()
-    return {"tool": "maskgate bench", "config": _config_report(config, classifier), **report}
+    return {"tool": "maskgate bench", "config": _config_report(config, detector, classifier), **report}
 
 
 def load_frame_set(args: argparse.Namespace) -> FrameSet:
@@ -332,11 +321,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how frames reach the loop: decoded by a capture thread like a USB camera (default), "
         "decoded in the loop like a video file, or as arrays like picamera2",
     )
-    parser.add_argument("--detector", choices=("yunet", "res10", "ultraface"), help="override detector.type")
+    parser.add_argument("--detector", choices=DETECTORS, help="override detector.type")
     parser.add_argument("--input-size", type=int, help="override detector.input_size")
     parser.add_argument("--classifier", help="override classifier.model (a .tflite with its .json card)")
     parser.add_argument("--threads", type=int, help="override classifier.num_threads and detector.num_threads")
-    parser.add_argument("--backend", choices=("auto", "ai-edge-litert", "tflite-runtime", "tensorflow"))
+    parser.add_argument("--backend", choices=("auto", *TFLITE_RUNTIMES))
     parser.add_argument("--batch", action="store_true", help="set classifier.batch: one invoke per frame")
     parser.add_argument("--recheck-every", type=int, help="override tracker.recheck_every")
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH ('-' for stdout)")

@@ -9,9 +9,13 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from edge import __version__
+from edge.errors import ModelNotFoundError, SetupError
+from edge.registry import DETECTORS
 
 log = logging.getLogger("maskgate")
 
@@ -135,24 +139,31 @@ def cmd_models(args: argparse.Namespace) -> int:
     print("model directories, in search order:")
     for directory in [*dirs, model_files.packaged_model_dir()]:
         print(f"  {directory}{'' if directory.is_dir() else '  (absent)'}")
-    finders = {
-        "detector yunet": lambda: model_files.find_yunet(
-            config.detector.model if config.detector.type == "yunet" else "", dirs
-        ),
-        "detector res10": lambda: model_files.find_res10("", dirs)[1],
-        "detector ultraface": lambda: model_files.find_ultraface("", dirs),
-        "classifier": lambda: model_files.find_classifier(config.classifier.model, dirs),
-    }
     missing = 0
-    for name, find in finders.items():
-        try:
-            found = find()
-            print(f"{name}: {found}{'  (in use)' if config.detector.type in name or name == 'classifier' else ''}")
-        except model_files.ModelNotFoundError as exc:
-            in_use = config.detector.type in name or name == "classifier"
-            missing += in_use
-            print(f"{name}: not found{'  (in use!)' if in_use else ''}" + (f"\n  {exc}" if in_use else ""))
+    for name in DETECTORS:
+        in_use = name == config.detector.type
+        explicit = config.detector.model if in_use else ""
+        missing += not list_model(f"detector {name}", in_use, partial(detector_weights, name, explicit, dirs))
+    find_classifier = partial(model_files.find_classifier, config.classifier.model, dirs)
+    missing += not list_model("classifier", True, find_classifier)
     return 1 if missing else 0
+
+
+def detector_weights(name: str, explicit: str, dirs: list[Path]) -> Path:
+    from edge.detectors import detector_class
+
+    return detector_class(name).find_model_files(explicit, dirs)[-1]
+
+
+def list_model(name: str, in_use: bool, find: Callable[[], Path]) -> bool:
+    """Print where a model was found; False when one in use is missing or cannot run here."""
+    try:
+        print(f"{name}: {find()}{'  (in use)' if in_use else ''}")
+        return True
+    except SetupError as exc:
+        status = "not found" if isinstance(exc, ModelNotFoundError) else "unavailable"
+        print(f"{name}: {status}{'  (in use!)' if in_use else ''}" + (f"\n  {exc}" if in_use else ""))
+        return not in_use
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge.errors import SetupError
+from edge.registry import DETECTORS, SCREEN_BACKENDS, TFLITE_RUNTIMES
 
 
 class ConfigError(SetupError, ValueError):
@@ -36,7 +37,7 @@ class SourceConfig:
 
 @dataclass
 class DetectorConfig:
-    type: Literal["yunet", "res10", "ultraface"] = meta("yunet", doc="face detector backend")
+    type: Literal[tuple(DETECTORS)] = meta("yunet", doc="face detector backend")
     model: str = meta("", doc="explicit model file; empty searches the model directories")
     input_size: int = meta(320, 64, 2048, "yunet: longest side fed to the detector; res10: square input")
     score_threshold: float = meta(0.6, 0.0, 1.0, "minimum face score")
@@ -53,7 +54,7 @@ class ClassifierConfig:
     model: str = meta("", doc="explicit .tflite; empty uses the model directories, then the packaged default")
     num_threads: int = meta(2, 1, 64, "interpreter threads")
     batch: bool = meta(False, doc="invoke once for all faces of a frame instead of once per face")
-    backend: Literal["auto", "ai-edge-litert", "tflite-runtime", "tensorflow"] = meta("auto", doc="TFLite runtime")
+    backend: Literal["auto", *TFLITE_RUNTIMES] = meta("auto", doc="TFLite runtime")
     mask_threshold: float = meta(
         0.0,
         0.0,
@@ -123,7 +124,7 @@ class AlertsConfig:
 
 @dataclass
 class ScreenConfig:
-    backend: Literal["window", "framebuffer"] = meta(
+    backend: Literal[tuple(SCREEN_BACKENDS)] = meta(
         "window", doc="window: OpenCV window (needs a desktop); framebuffer: draw on screen.device (Pi OS Lite)"
     )
     fullscreen: bool = meta(True, doc="window backend: fill the monitor")

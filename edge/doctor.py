@@ -103,41 +103,48 @@ def check_models(config: Config) -> list[Check]:
 
 
 def check_camera(config: Config) -> Check:
-    from edge.sources import SourceError, describe
+    from edge.registry import resolve
+    from edge.sources import SOURCES, SourceError, describe
 
     uri = config.source.uri
     try:
         kind = describe(uri)
     except SourceError as exc:
         return Check("camera", False, str(exc), "set source.uri or --source")
-    if kind == "picamera2":
-        try:
-            import picamera2  # noqa: F401
-        except ImportError:
-            return Check(
-                "camera",
-                False,
-                "picamera2 is not importable",
-                "sudo apt install python3-picamera2 and use a venv made with --system-site-packages",
-            )
-        from edge.sources import picamera_formats
-
-        stream = picamera_formats.describe(picamera_formats.STREAM_FORMAT)
-        return Check("camera", True, f"picamera2 importable; {stream}")
-    if kind == "camera":
-        devices = sorted(glob.glob("/dev/video*"))
-        device = f"/dev/video{uri}" if uri.isdigit() else uri
-        if device not in devices:
-            return Check(
-                "camera",
-                False,
-                f"{device} does not exist (found: {', '.join(devices) or 'none'})",
-                "plug in the USB camera, or set source.uri to one of the listed devices or 'picamera2'",
-            )
-        if not os.access(device, os.R_OK | os.W_OK):
-            return Check("camera", False, f"no permission to open {device}", "add the user to the 'video' group")
-        return Check("camera", True, f"{device} present")
+    if SOURCES[kind].doctor_check:
+        return resolve(SOURCES[kind].doctor_check)(uri)
     return Check("camera", True, f"source {uri!r} is a {kind}")
+
+
+def check_picamera2(uri: str) -> Check:
+    try:
+        import picamera2  # noqa: F401
+    except ImportError:
+        return Check(
+            "camera",
+            False,
+            "picamera2 is not importable",
+            "sudo apt install python3-picamera2 and use a venv made with --system-site-packages",
+        )
+    from edge.sources import picamera_formats
+
+    stream = picamera_formats.describe(picamera_formats.STREAM_FORMAT)
+    return Check("camera", True, f"picamera2 importable; {stream}")
+
+
+def check_v4l2(uri: str) -> Check:
+    devices = sorted(glob.glob("/dev/video*"))
+    device = f"/dev/video{uri}" if uri.isdigit() else uri
+    if device not in devices:
+        return Check(
+            "camera",
+            False,
+            f"{device} does not exist (found: {', '.join(devices) or 'none'})",
+            "plug in the USB camera, or set source.uri to one of the listed devices or 'picamera2'",
+        )
+    if not os.access(device, os.R_OK | os.W_OK):
+        return Check("camera", False, f"no permission to open {device}", "add the user to the 'video' group")
+    return Check("camera", True, f"{device} present")
 
 
 def check_gpio() -> Check:

@@ -92,18 +92,25 @@ def find_res10(explicit: str, dirs: list[Path]) -> tuple[Path, Path]:
     )
 
 
-def find_ultraface(explicit: str, dirs: list[Path]) -> Path:
+def find_file(explicit: str, dirs: list[Path], pattern: str, what: str, fix: str) -> Path:
+    """The explicit path from the config, else the first file matching pattern in dirs (or one level down).
+    `what` names the model and `fix` says how to get it in the error when there is none."""
     if explicit:
-        return _explicit(explicit, "UltraFace model")
-    found = _candidates(dirs, ULTRAFACE_FILE)
+        return _explicit(explicit, what)
+    found = _candidates(dirs, pattern)
     if not found:
-        raise _not_found(
-            "UltraFace detector",
-            ULTRAFACE_FILE,
-            dirs,
-            "copy it from Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB into one of these directories",
-        )
+        raise _not_found(what, pattern, dirs, fix)
     return found[0]
+
+
+def find_ultraface(explicit: str, dirs: list[Path]) -> Path:
+    return find_file(
+        explicit,
+        dirs,
+        ULTRAFACE_FILE,
+        "UltraFace detector",
+        "copy it from Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB into one of these directories",
+    )
 
 
 def find_classifier(explicit: str, dirs: list[Path]) -> Path:

@@ -1,4 +1,4 @@
-"""Loading a TFLite interpreter from whichever runtime is installed.
+"""Loading a TFLite interpreter from whichever runtime is installed (edge.registry.TFLITE_RUNTIMES).
 
 Order: ai-edge-litert (the maintained runtime, a hard dependency), tflite-runtime (legacy wheels,
 Python <= 3.11, numpy<2), and tensorflow.lite as a last resort on build machines. The last is
@@ -7,33 +7,25 @@ imported by name only when the first two are missing, so the runtime never needs
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
 
 from edge.errors import ModelLoadError
+from edge.registry import TFLITE_RUNTIMES, resolve
 
 log = logging.getLogger(__name__)
 
-BACKENDS = {
-    "ai-edge-litert": "ai_edge_litert.interpreter",
-    "tflite-runtime": "tflite_runtime.interpreter",
-    "tensorflow": "tensorflow.lite.python.interpreter",
-}
-
 
 def interpreter_class(backend: str = "auto") -> tuple[str, type]:
-    """The Interpreter class of the named backend, or of the first one that imports."""
-    names = list(BACKENDS) if backend == "auto" else [backend]
+    """The Interpreter class of the named runtime (edge.registry.TFLITE_RUNTIMES), or of the first that imports."""
+    names = list(TFLITE_RUNTIMES) if backend == "auto" else [backend]
     errors = []
     for name in names:
         try:
-            module = importlib.import_module(BACKENDS[name])
+            return name, resolve(TFLITE_RUNTIMES[name])
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
-            continue
-        return name, module.Interpreter
     raise ModelLoadError(
         "no TFLite runtime could be imported (" + "; ".join(errors) + "); install one with: pip install ai-edge-litert"
     )

@@ -67,11 +67,12 @@ def test_a_missing_card_or_one_that_does_not_fit_the_model_is_refused(default_cl
 
 
 def test_every_installed_backend_gives_the_same_probabilities(default_classifier, facemask_dir):
-    from edge.tflite import BACKENDS, interpreter_class
+    from edge.registry import TFLITE_RUNTIMES
+    from edge.tflite import interpreter_class
 
     faces = crops(facemask_dir, "without_mask", 2, 224)
     results = {}
-    for backend in BACKENDS:
+    for backend in TFLITE_RUNTIMES:
         try:
             interpreter_class(backend)
         except ModelLoadError:

@@ -1,10 +1,14 @@
-"""Face detectors behind one small interface; one module per backend, chosen by `detector.type`."""
+"""Face detectors behind one small interface; one module per backend, named in edge.registry.DETECTORS."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from edge import registry
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
     from edge.config import DetectorConfig
@@ -12,32 +16,28 @@ if TYPE_CHECKING:
 
 
 class FaceDetector(Protocol):
+    input_label: str
+    """The input the network sees, for reports: "320" (longest side), "300x300"."""
+
+    @classmethod
+    def find_model_files(cls, explicit: str, dirs: list[Path]) -> tuple[Path, ...]:
+        """Its model files, the weights last; `explicit` is detector.model. Raises ModelNotFoundError."""
+        ...
+
+    @classmethod
+    def from_config(cls, config: DetectorConfig, dirs: list[Path]) -> FaceDetector: ...
+
     def detect(self, frame: np.ndarray) -> list[Face]: ...
 
+    def run_model(self, *args: Any) -> Any:
+        """The network's own call and nothing else (what `maskgate bench` times); detect() calls it."""
+        ...
 
-DETECTOR_TYPES = ("yunet", "res10", "ultraface")
+
+def detector_class(name: str) -> type[FaceDetector]:
+    return registry.load(registry.DETECTORS, name, "detector.type")
 
 
-def create_detector(config: DetectorConfig, model_dirs: list) -> FaceDetector:
-    """Build the configured detector; model files are looked up with edge.model_files."""
-    from edge import model_files
-
-    if config.num_threads and config.type in ("yunet", "res10"):
-        import cv2
-
-        cv2.setNumThreads(config.num_threads)  # OpenCV has one pool per process: its other calls use it too
-    if config.type == "yunet":
-        from edge.detectors.yunet import YuNetDetector
-
-        return YuNetDetector(model_files.find_yunet(config.model, model_dirs), config)
-    if config.type == "res10":
-        from edge.detectors.res10 import Res10Detector
-
-        prototxt, weights = model_files.find_res10(config.model, model_dirs)
-        return Res10Detector(prototxt, weights, config)
-    if config.type == "ultraface":
-        from edge.detectors.ultraface import UltraFaceDetector
-
-        path = model_files.find_ultraface(config.model, model_dirs)
-        return UltraFaceDetector(path, config, num_threads=config.num_threads or 1)
-    raise ValueError(f"detector.type: unknown detector {config.type!r}; allowed: {', '.join(DETECTOR_TYPES)}")
+def create_detector(config: DetectorConfig, model_dirs: list[Path]) -> FaceDetector:
+    """Build the configured detector; its model files are looked up in model_dirs."""
+    return detector_class(config.type).from_config(config, model_dirs)

@@ -39,3 +39,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, nms_thres
     xywh = np.column_stack([boxes[:, 0], boxes[:, 1], boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]])
     keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), score_threshold, nms_threshold)
     return [int(i) for i in np.asarray(keep).reshape(-1)]
+
+
+def use_opencv_threads(count: int) -> None:
+    """Size OpenCV's thread pool; 0 keeps its default. There is one pool per process: other OpenCV calls use it too."""
+    if count:
+        cv2.setNumThreads(count)

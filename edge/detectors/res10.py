@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge.detectors.common import clip_faces
+from edge import model_files
+from edge.detectors.common import clip_faces, use_opencv_threads
 from edge.types import Face
 
 if TYPE_CHECKING:
@@ -18,6 +19,16 @@ RES10_MEAN = (104.0, 177.0, 123.0)
 
 
 class Res10Detector:
+    @classmethod
+    def find_model_files(cls, explicit: str, dirs: list[Path]) -> tuple[Path, ...]:
+        return model_files.find_res10(explicit, dirs)
+
+    @classmethod
+    def from_config(cls, config: DetectorConfig, dirs: list[Path]) -> Res10Detector:
+        use_opencv_threads(config.num_threads)
+        prototxt, weights = cls.find_model_files(config.model, dirs)
+        return cls(prototxt, weights, config)
+
     def __init__(self, prototxt: Path, weights: Path, config: DetectorConfig) -> None:
         if not hasattr(cv2.dnn, "readNetFromCaffe"):
             raise RuntimeError(
@@ -29,16 +40,21 @@ class Res10Detector:
         except cv2.error as exc:
             raise ValueError(f"cannot load res10 model {weights}: {exc.msg.strip() or exc}") from exc
         self.config = config
+        self.input_label = f"{config.input_size}x{config.input_size}"
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         height, width = frame.shape[:2]
         size = self.config.input_size
         blob = cv2.dnn.blobFromImage(frame, 1.0, (size, size), RES10_MEAN)
         self._net.setInput(blob)
-        rows = self._net.forward().reshape(-1, 7)
+        rows = self.run_model().reshape(-1, 7)
         rows = rows[rows[:, 2] >= self.config.score_threshold]
         faces = [
             Face((float(r[3] * width), float(r[4] * height), float(r[5] * width), float(r[6] * height)), float(r[2]))
             for r in rows
         ]
         return clip_faces(faces, width, height, self.config.min_face_size, self.config.max_faces)
+
+    def run_model(self) -> np.ndarray:
+        """The network's forward pass on the blob set as its input."""
+        return self._net.forward()

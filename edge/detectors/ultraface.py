@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from edge import model_files
 from edge.detectors.common import clip_faces, nms
 from edge.tflite import load_interpreter
 from edge.types import Face
@@ -37,12 +38,22 @@ def prior_boxes(width: int, height: int) -> np.ndarray:
 
 
 class UltraFaceDetector:
+    @classmethod
+    def find_model_files(cls, explicit: str, dirs: list[Path]) -> tuple[Path, ...]:
+        return (model_files.find_ultraface(explicit, dirs),)
+
+    @classmethod
+    def from_config(cls, config: DetectorConfig, dirs: list[Path]) -> UltraFaceDetector:
+        (path,) = cls.find_model_files(config.model, dirs)
+        return cls(path, config, num_threads=config.num_threads or 1)
+
     def __init__(self, model_path: Path, config: DetectorConfig, num_threads: int = 1) -> None:
         self.config = config
         self._interpreter = load_interpreter(model_path, num_threads)
         detail = self._interpreter.get_input_details()[0]
         self._input_index = detail["index"]
         _, self._height, self._width, _ = (int(v) for v in detail["shape"])
+        self.input_label = f"{self._width}x{self._height}"
         outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
         self._boxes_index, self._scores_index = outputs["Identity"], outputs["Identity_1"]
         self._priors = prior_boxes(self._width, self._height)
@@ -51,7 +62,7 @@ class UltraFaceDetector:
         height, width = frame.shape[:2]
         rgb = cv2.cvtColor(cv2.resize(frame, (self._width, self._height)), cv2.COLOR_BGR2RGB)
         self._interpreter.set_tensor(self._input_index, ((rgb.astype(np.float32) - 127.0) / 128.0)[None])
-        self._interpreter.invoke()
+        self.run_model()
         raw = self._interpreter.get_tensor(self._boxes_index)[0]
         scores = self._interpreter.get_tensor(self._scores_index)[0][:, 1]
         centers = raw[:, :2] * CENTER_VARIANCE * self._priors[:, 2:] + self._priors[:, :2]
@@ -61,3 +72,7 @@ class UltraFaceDetector:
         keep = nms(boxes[candidates], scores[candidates], self.config.score_threshold, self.config.nms_threshold)
         faces = [Face(tuple(float(v) for v in boxes[candidates[i]]), float(scores[candidates[i]])) for i in keep]
         return clip_faces(faces, width, height, self.config.min_face_size, self.config.max_faces)
+
+    def run_model(self) -> None:
+        """The interpreter's invoke on the input tensor already set."""
+        self._interpreter.invoke()

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge.detectors.common import clip_faces, fit_within
+from edge import model_files
+from edge.detectors.common import clip_faces, fit_within, use_opencv_threads
 from edge.types import Face
 
 if TYPE_CHECKING:
@@ -16,8 +17,19 @@ if TYPE_CHECKING:
 
 
 class YuNetDetector:
+    @classmethod
+    def find_model_files(cls, explicit: str, dirs: list[Path]) -> tuple[Path, ...]:
+        return (model_files.find_yunet(explicit, dirs),)
+
+    @classmethod
+    def from_config(cls, config: DetectorConfig, dirs: list[Path]) -> YuNetDetector:
+        use_opencv_threads(config.num_threads)
+        (path,) = cls.find_model_files(config.model, dirs)
+        return cls(path, config)
+
     def __init__(self, model_path: Path, config: DetectorConfig) -> None:
         self.config = config
+        self.input_label = str(config.input_size)
         try:
             self._net = cv2.FaceDetectorYN.create(
                 str(model_path),
@@ -37,7 +49,7 @@ class YuNetDetector:
         if size != self._input_size:
             self._net.setInputSize(size)
             self._input_size = size
-        _, rows = self._net.detect(small)
+        rows = self.run_model(small)
         if rows is None:
             return []
         faces = []
@@ -46,3 +58,7 @@ class YuNetDetector:
             points = row[4:14].reshape(5, 2) * undo
             faces.append(Face((x, y, x + w, y + h), float(row[14]), tuple((float(px), float(py)) for px, py in points)))
         return clip_faces(faces, frame.shape[1], frame.shape[0], self.config.min_face_size, self.config.max_faces)
+
+    def run_model(self, image: np.ndarray) -> np.ndarray | None:
+        """OpenCV's whole FaceDetectorYN call: blob, network, box decoding and NMS."""
+        return self._net.detect(image)[1]

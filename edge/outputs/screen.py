@@ -23,6 +23,7 @@ from edge.config import ScreenConfig
 from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, DoorState, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import colour_for
+from edge.registry import SCREEN_BACKENDS, load
 from edge.types import Frame, TrackedFace
 
 if TYPE_CHECKING:
@@ -169,6 +170,10 @@ class Sink(Protocol):
 class WindowSink:
     """An OpenCV HighGUI window; needs an OpenCV built with GUI support and a desktop session."""
 
+    @classmethod
+    def from_config(cls, config: ScreenConfig) -> WindowSink:
+        return cls(config.width or DEFAULT_WINDOW_SIZE[0], config.height or DEFAULT_WINDOW_SIZE[1], config.fullscreen)
+
     def __init__(self, width: int, height: int, fullscreen: bool) -> None:
         from edge.outputs.video import DisplayUnavailableError
 
@@ -240,6 +245,10 @@ def framebuffer_bytes(image: np.ndarray, layout: FramebufferLayout) -> bytes:
 class FramebufferSink:
     """Writes whole frames into a Linux framebuffer device (the console's screen on Pi OS Lite)."""
 
+    @classmethod
+    def from_config(cls, config: ScreenConfig) -> FramebufferSink:
+        return cls(config.device)
+
     def __init__(self, device: str, layout: FramebufferLayout | None = None) -> None:
         self.device = Path(device)
         try:
@@ -280,11 +289,7 @@ class EntranceScreen(Output):
         self.policy = policy
         self.mirror = config.mirror
         if sink is None:
-            if config.backend == "framebuffer":
-                sink = FramebufferSink(config.device)
-            else:
-                width, height = (config.width or DEFAULT_WINDOW_SIZE[0]), (config.height or DEFAULT_WINDOW_SIZE[1])
-                sink = WindowSink(width, height, config.fullscreen)
+            sink = load(SCREEN_BACKENDS, config.backend, "screen.backend").from_config(config)
         self.sink = sink
         self.width, self.height = config.width or sink.width, config.height or sink.height
 

@@ -1,17 +1,20 @@
 """Frame sources: picamera2, OpenCV capture (USB index, /dev/videoN, stream URL), video file, image, folder.
 
-`open_source(uri, config)` picks one from the string the user gives; every source yields
-`edge.types.Frame` and has `close()`. Live sources keep only the newest frame.
+`open_source(uri, config)` picks one from the string the user gives, by the first kind in SOURCES whose
+matcher takes it; every source yields `edge.types.Frame` and has `close()`. Live sources keep only the
+newest frame. This module imports nothing heavy: `maskgate doctor` matches sources without OpenCV.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from edge.errors import SetupError
+from edge.registry import resolve
 
 if TYPE_CHECKING:
     from edge.config import SourceConfig
@@ -37,19 +40,88 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class SourceKind:
+    matches: Callable[[str], bool]
+    """Whether a source string selects this kind; opens nothing."""
+    open: str
+    """"module:function" of (uri, SourceConfig) -> Source, imported when a source of this kind is opened."""
+    doctor_check: str = ""
+    """"module:function" of (uri) -> edge.doctor.Check, what `maskgate doctor` checks for this kind."""
+
+
+def open_picamera2(uri: str, config: SourceConfig) -> Source:
+    from edge.sources.live import LatestFrameSource, Picamera2Camera
+
+    match = PICAMERA_PATTERN.match(uri)
+    index = int(match[3]) if match and match[3] else 0
+    return LatestFrameSource(lambda: Picamera2Camera(index, config), uri, config.reconnect_max_delay)
+
+
+def open_capture(uri: str, config: SourceConfig) -> Source:
+    from edge.sources.live import LatestFrameSource, OpenCVCamera
+
+    return LatestFrameSource(lambda: OpenCVCamera(uri, config), uri, config.reconnect_max_delay)
+
+
+def open_folder(uri: str, config: SourceConfig) -> Source:
+    from edge.sources.files import ImageFilesSource
+
+    return ImageFilesSource.from_folder(Path(uri).expanduser())
+
+
+def open_image(uri: str, config: SourceConfig) -> Source:
+    from edge.sources.files import ImageFilesSource
+
+    return ImageFilesSource([Path(uri).expanduser()])
+
+
+def open_video(uri: str, config: SourceConfig) -> Source:
+    from edge.sources.files import VideoFileSource
+
+    return VideoFileSource(Path(uri).expanduser())
+
+
+def _is_picamera(uri: str) -> bool:
+    return PICAMERA_PATTERN.match(uri) is not None
+
+
+def _is_video_device(uri: str) -> bool:
+    return uri.isdigit() or uri.startswith("/dev/video")
+
+
+def _is_url(uri: str) -> bool:
+    return URL_PATTERN.match(uri) is not None
+
+
+def _is_folder(uri: str) -> bool:
+    return Path(uri).expanduser().is_dir()
+
+
+def _is_file(uri: str) -> bool:
+    return Path(uri).expanduser().is_file()
+
+
+def _is_image_file(uri: str) -> bool:
+    return _is_file(uri) and Path(uri).suffix.lower() in IMAGE_SUFFIXES
+
+
+SOURCES: dict[str, SourceKind] = {
+    "picamera2": SourceKind(_is_picamera, "edge.sources:open_picamera2", "edge.doctor:check_picamera2"),
+    "camera": SourceKind(_is_video_device, "edge.sources:open_capture", "edge.doctor:check_v4l2"),
+    "stream": SourceKind(_is_url, "edge.sources:open_capture"),
+    "folder": SourceKind(_is_folder, "edge.sources:open_folder"),
+    "image": SourceKind(_is_image_file, "edge.sources:open_image"),
+    "video": SourceKind(_is_file, "edge.sources:open_video"),
+}
+"""Source kinds in the order they are tried; the first whose matcher takes the string wins."""
+
+
 def describe(uri: str) -> str:
     """Which kind of source a string selects, without opening it."""
-    if PICAMERA_PATTERN.match(uri):
-        return "picamera2"
-    if uri.isdigit() or uri.startswith("/dev/video"):
-        return "camera"
-    if URL_PATTERN.match(uri):
-        return "stream"
-    path = Path(uri).expanduser()
-    if path.is_dir():
-        return "folder"
-    if path.is_file():
-        return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
+    for kind, entry in SOURCES.items():
+        if entry.matches(uri):
+            return kind
     raise SourceError(
         f"source {uri!r} is not a camera index, /dev/videoN, picamera2, stream URL, or an existing file or folder"
     )
@@ -57,21 +129,4 @@ def describe(uri: str) -> str:
 
 def open_source(uri: str, config: SourceConfig) -> Source:
     kind = describe(uri)
-    if kind == "picamera2":
-        from edge.sources.live import LatestFrameSource, Picamera2Camera
-
-        match = PICAMERA_PATTERN.match(uri)
-        index = int(match[3]) if match and match[3] else 0
-        return LatestFrameSource(lambda: Picamera2Camera(index, config), uri, config.reconnect_max_delay)
-    if kind in ("camera", "stream"):
-        from edge.sources.live import LatestFrameSource, OpenCVCamera
-
-        return LatestFrameSource(lambda: OpenCVCamera(uri, config), uri, config.reconnect_max_delay)
-    from edge.sources.files import ImageFilesSource, VideoFileSource
-
-    path = Path(uri).expanduser()
-    if kind == "folder":
-        return ImageFilesSource.from_folder(path)
-    if kind == "image":
-        return ImageFilesSource([path])
-    return VideoFileSource(path)
+    return resolve(SOURCES[kind].open)(uri, config)

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from edge.errors import EXIT_SETUP, SetupError
+
 log = logging.getLogger("maskgate.convert")
 
 
@@ -178,15 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from convert.dataset import DatasetError
-    from convert.train import WeightsError
-    from edge.model_files import ModelNotFoundError
-
     try:
         return args.run(args)
-    except (DatasetError, WeightsError, ModelNotFoundError) as exc:
+    except SetupError as exc:
         log.error("%s", exc)
-        return 2
+        return EXIT_SETUP
 
 
 if __name__ == "__main__":

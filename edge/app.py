@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from edge import model_files
 from edge.config import ALERT_PINS, Config
+from edge.errors import ModelLoadError, OutputError, os_errors_as, third_party_imports
 from edge.labels import LabelPolicy
 
 if TYPE_CHECKING:
@@ -18,11 +19,15 @@ if TYPE_CHECKING:
     from edge.sources import Source
     from edge.tracker import Tracker
 
+OUTPUT_FIX = "change that setting in the config, or let this user open what it names"
+MODEL_FIX = "let this user read the model files (the service runs as maskgate)"
+
 
 def build_detector(config: Config) -> FaceDetector:
     from edge.detectors import create_detector
 
-    return create_detector(config.detector, model_files.model_dirs(config.models.dir))
+    with os_errors_as(ModelLoadError, f"detector.type = {config.detector.type!r}", fix=MODEL_FIX):
+        return create_detector(config.detector, model_files.model_dirs(config.models.dir))
 
 
 def classifier_path(config: Config) -> Path:
@@ -30,16 +35,18 @@ def classifier_path(config: Config) -> Path:
 
 
 def build_classifier(config: Config) -> MaskClassifier:
-    from edge.classifier import MaskClassifier
+    with third_party_imports("MaskClassifier"):
+        from edge.classifier import MaskClassifier
 
     c = config.classifier
-    return MaskClassifier(
-        classifier_path(config),
-        num_threads=c.num_threads,
-        batch=c.batch,
-        backend=c.backend,
-        mask_threshold=c.mask_threshold or None,
-    )
+    with os_errors_as(ModelLoadError, "classifier", fix=MODEL_FIX):
+        return MaskClassifier(
+            classifier_path(config),
+            num_threads=c.num_threads,
+            batch=c.batch,
+            backend=c.backend,
+            mask_threshold=c.mask_threshold or None,
+        )
 
 
 def build_policy(config: Config) -> LabelPolicy:
@@ -142,5 +149,6 @@ def build_outputs(config: Config) -> list[Output]:
     built: dict[str, Output] = {}
     for name, plug in OUTPUTS.items():
         if plug.enabled(config):
-            built[name] = plug.build(config, policy, built)
+            with os_errors_as(OutputError, f"output {name}", fix=OUTPUT_FIX):
+                built[name] = plug.build(config, policy, built)
     return list(built.values())

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge.errors import UsageError, os_errors_as, third_party_imports
 from edge.registry import DETECTORS, TFLITE_RUNTIMES
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def measure(
     """
     warmup = len(frame_set) if warmup is None else warmup
     if frames < 1 or warmup < 0:
-        raise ValueError(f"bench: --frames must be >= 1 and --warmup >= 0, got {frames} and {warmup}")
+        raise UsageError(f"bench: --frames must be >= 1 and --warmup >= 0, got {frames} and {warmup}")
     if warmup:
         run_loop(frame_set.frames(warmup, delivery=delivery))
     timer.reset()
@@ -376,17 +377,20 @@ def run_command(args: argparse.Namespace) -> int:
     """The `maskgate bench` handler."""
     config = args.loaded_config
     apply_overrides(config, args)
-    frame_set = load_frame_set(args)
-    if args.save_frames:
-        saved = frame_set.save(Path(args.save_frames).expanduser())
-        log.info("wrote %d frames to %s", len(saved), args.save_frames)
-    report = run(config, frame_set, frames=args.frames, warmup=args.warmup, delivery=args.delivery)
+    with third_party_imports("maskgate bench"):
+        frame_set = load_frame_set(args)
+        if args.save_frames:
+            with os_errors_as(UsageError, f"--save-frames {args.save_frames}"):
+                saved = frame_set.save(Path(args.save_frames).expanduser())
+            log.info("wrote %d frames to %s", len(saved), args.save_frames)
+        report = run(config, frame_set, frames=args.frames, warmup=args.warmup, delivery=args.delivery)
     text = json.dumps(report, indent=2)
     if args.json == "-":
         print(text)
         return 0
     if args.json:
-        Path(args.json).expanduser().write_text(text + "\n", encoding="utf-8")
+        with os_errors_as(UsageError, f"--json {args.json}"):
+            Path(args.json).expanduser().write_text(text + "\n", encoding="utf-8")
         log.info("wrote %s", args.json)
     print("\n".join(summary_lines(report)))
     return 0

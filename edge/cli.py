@@ -14,12 +14,10 @@ from functools import partial
 from pathlib import Path
 
 from edge import __version__
-from edge.errors import ModelNotFoundError, SetupError
+from edge.errors import EXIT_SETUP, ModelNotFoundError, SetupError, os_errors_as, third_party_imports
 from edge.registry import DETECTORS
 
 log = logging.getLogger("maskgate")
-
-EXIT_USAGE = 2
 
 
 def setup_logging(level: str) -> None:
@@ -31,7 +29,9 @@ def setup_logging(level: str) -> None:
 def load_config(args: argparse.Namespace):
     from edge import config as cfg
 
-    config = cfg.load(Path(args.config) if args.config else None)
+    path = Path(args.config) if args.config else None
+    with os_errors_as(cfg.ConfigError, f"config file {path}", fix="pass --config a TOML file this user may read"):
+        config = cfg.load(path)
     for flag, key in (
         ("source", "source.uri"),
         ("display", "output.display"),
@@ -48,9 +48,10 @@ def load_config(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.app import build_classifier, build_detector, build_outputs, build_source, build_tracker
-    from edge.pipeline import Pipeline
-    from edge.service import ServiceMonitor
+    with third_party_imports("maskgate run"):
+        from edge.app import build_classifier, build_detector, build_outputs, build_source, build_tracker
+        from edge.pipeline import Pipeline
+        from edge.service import ServiceMonitor
 
     config = args.loaded_config
     monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
@@ -91,10 +92,11 @@ def cmd_alerts_off(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from edge.app import build_classifier
-    from edge.crop import CropRule, crop_face
-    from edge.sources import IMAGE_SUFFIXES
-    from edge.sources.files import read_image
+    with third_party_imports("maskgate classify"):
+        from edge.app import build_classifier
+        from edge.crop import CropRule, crop_face
+        from edge.sources import IMAGE_SUFFIXES
+        from edge.sources.files import read_image
 
     classifier = build_classifier(args.loaded_config)
     whole = CropRule(size=classifier.input_size, margin=0.0)
@@ -125,7 +127,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     config = args.loaded_config
     if args.action == "fetch":
-        from edge.fetch import YUNET_2023MAR, PinnedFile, fetch
+        from edge.fetch import YUNET_2023MAR, FetchError, PinnedFile, fetch
 
         pinned = YUNET_2023MAR
         if args.sha256:
@@ -133,7 +135,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 pinned.name if not args.url else Path(args.url).name, args.url or pinned.url, args.sha256, 0
             )
         dest = Path(args.dest) if args.dest else model_files.user_model_dir()
-        print(fetch(pinned, dest, url=args.url))
+        with os_errors_as(FetchError, f"model directory {dest}", fix="pass --dest a directory this user may write"):
+            print(fetch(pinned, dest, url=args.url))
         return 0
     dirs = model_files.model_dirs(config.models.dir)
     print("model directories, in search order:")
@@ -235,40 +238,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from edge.config import ConfigError
-
     setup_logging(args.log_level or "INFO")
     try:
         args.loaded_config = load_config(args)
-    except ConfigError as exc:
+    except SetupError as exc:
         log.error("config error: %s", exc)
-        return EXIT_USAGE
+        return EXIT_SETUP
     setup_logging(args.loaded_config.logging.level)
     return run_handler(args)
 
 
 def run_handler(args: argparse.Namespace) -> int:
-    from edge.fetch import FetchError
-    from edge.model_card import ModelCardError
-    from edge.model_files import ModelNotFoundError
-    from edge.outputs.video import DisplayUnavailableError
-    from edge.sources import SourceError
-    from edge.tflite import ModelLoadError
-
+    """The edge.errors contract: a SetupError is logged and exits 2; anything else propagates (traceback, exit 1)."""
     try:
         return args.handler(args)
-    except (
-        ModelNotFoundError,
-        ModelLoadError,
-        ModelCardError,
-        SourceError,
-        FetchError,
-        DisplayUnavailableError,
-        OSError,
-        ValueError,
-    ) as exc:
+    except SetupError as exc:
         log.error("%s", exc)
-        return EXIT_USAGE
+        return EXIT_SETUP
 
 
 if __name__ == "__main__":

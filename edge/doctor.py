@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.config import Config
+from edge.errors import BackendUnavailableError
 
 
 @dataclass
@@ -91,13 +92,9 @@ def check_models(config: Config) -> list[Check]:
             detail = f"{config.detector.type} loaded" if name == "face detector" else f"{part.model_path} loaded"
             checks.append(Check(name, True, detail))
         except Exception as exc:
+            fix = "maskgate models fetch (for YuNet); maskgate models lists where files are searched"
             checks.append(
-                Check(
-                    name,
-                    False,
-                    str(exc).replace("\n", " "),
-                    "maskgate models fetch (for YuNet); maskgate models lists where files are searched",
-                )
+                Check(name, False, str(exc).replace("\n", " "), "" if isinstance(exc, BackendUnavailableError) else fix)
             )
     return checks
 

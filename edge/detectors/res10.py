@@ -10,6 +10,7 @@ import numpy as np
 
 from edge import model_files
 from edge.detectors.common import clip_faces, use_opencv_threads
+from edge.errors import BackendUnavailableError, ModelLoadError
 from edge.types import Face
 
 if TYPE_CHECKING:
@@ -31,14 +32,14 @@ class Res10Detector:
 
     def __init__(self, prototxt: Path, weights: Path, config: DetectorConfig) -> None:
         if not hasattr(cv2.dnn, "readNetFromCaffe"):
-            raise RuntimeError(
+            raise BackendUnavailableError(
                 f"OpenCV {cv2.__version__} cannot read Caffe models (dropped in 5.0); "
                 'install opencv-python-headless<5 or use detector.type = "yunet"'
             )
         try:
             self._net = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
         except cv2.error as exc:
-            raise ValueError(f"cannot load res10 model {weights}: {exc.msg.strip() or exc}") from exc
+            raise ModelLoadError(f"cannot load res10 model {weights}: {exc.msg.strip() or exc}") from exc
         self.config = config
         self.input_label = f"{config.input_size}x{config.input_size}"
 

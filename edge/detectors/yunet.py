@@ -10,6 +10,7 @@ import numpy as np
 
 from edge import model_files
 from edge.detectors.common import clip_faces, fit_within, use_opencv_threads
+from edge.errors import ModelLoadError
 from edge.types import Face
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class YuNetDetector:
                 5000,
             )
         except cv2.error as exc:
-            raise ValueError(f"cannot load YuNet model {model_path}: {exc.msg.strip() or exc}") from exc
+            raise ModelLoadError(f"cannot load YuNet model {model_path}: {exc.msg.strip() or exc}") from exc
         self._input_size: tuple[int, int] | None = None
 
     def detect(self, frame: np.ndarray) -> list[Face]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from edge.errors import SetupError
+from edge.errors import SetupError, os_errors_as, third_party_imports
 from edge.registry import resolve
 
 if TYPE_CHECKING:
@@ -129,4 +129,8 @@ def describe(uri: str) -> str:
 
 def open_source(uri: str, config: SourceConfig) -> Source:
     kind = describe(uri)
-    return resolve(SOURCES[kind].open)(uri, config)
+    with (
+        third_party_imports(f"source {uri!r} ({kind})"),
+        os_errors_as(SourceError, f"source {uri!r}", fix="check that it exists and this user may read it"),
+    ):
+        return resolve(SOURCES[kind].open)(uri, config)

@@ -440,13 +440,10 @@ def parse_values(text: str, kind: type, flag: str) -> list:
 
 def detector_files(config: Config) -> list[Path]:
     from edge import model_files
+    from edge.detectors import detector_class
 
-    dirs, d = model_files.model_dirs(config.models.dir), config.detector
-    if d.type == "res10":
-        return list(model_files.find_res10(d.model, dirs))
-    if d.type == "ultraface":
-        return [model_files.find_ultraface(d.model, dirs)]
-    return [model_files.find_yunet(d.model, dirs)]
+    d = config.detector
+    return list(detector_class(d.type).find_model_files(d.model, model_files.model_dirs(config.models.dir)))
 
 
 def file_record(path: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from convert.door_eval import detector_files
 from edge import app, registry, sources
 from edge.bench import InvokeTimer, instrument
 from edge.cli import build_parser, main
@@ -123,6 +124,8 @@ def test_a_new_detector_is_one_module_and_one_table_line(monkeypatch, tmp_path: 
 
     assert main(["models", "--config", str(config_file)]) == 0
     assert f"detector fake: {models / 'fake_faces.bin'}  (in use)" in capsys.readouterr().out
+
+    assert detector_files(config) == [models / "fake_faces.bin"], "maskgate-convert's door reports name its files"
 
     detector = create_detector(config.detector, [models])
     timer = InvokeTimer()

@@ -55,7 +55,7 @@ def fetch(pinned: PinnedFile, dest_dir: Path, url: str | None = None, timeout: f
                 f"{source}: sha256 {digest.hexdigest()} does not match the pinned {pinned.sha256}; file discarded"
             )
         os.replace(temporary, target)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: urllib refuses the URL itself
         raise FetchError(f"cannot download {source}: {exc}") from exc
     finally:
         if os.path.exists(temporary):

@@ -125,3 +125,8 @@ def test_run_without_opencv_is_a_setup_error(broken_opencv: Path, tmp_path: Path
     result = maskgate("run", "--source", str(tmp_path), pythonpath=broken_opencv)
     assert result.returncode == 2
     assert "cv2 cannot be imported" in result.stderr and "fix: pip install" in result.stderr
+
+
+def test_a_url_that_is_not_one_exits_2(tmp_path: Path, capsys) -> None:
+    assert main(["models", "fetch", "--url", "not-a-url", "--sha256", "0" * 64, "--dest", str(tmp_path)]) == 2
+    assert "cannot download not-a-url: unknown url type" in capsys.readouterr().err

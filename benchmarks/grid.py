@@ -30,13 +30,14 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import report  # noqa: E402
 from edge import bench, bench_frames  # noqa: E402
+from edge.config import DetectorConfig  # noqa: E402
 from edge.model_files import DEFAULT_CLASSIFIER, packaged_model_dir  # noqa: E402
 from edge.shared_dir import shared_path  # noqa: E402
 
 log = logging.getLogger("grid")
 
-YUNET_SIZES = (160, 240, 320, 480, 640)
-DEFAULT_YUNET_SIZE = 320
+YUNET_SIZES = (160, 240, 320, 416, 480, 640)
+DEFAULT_YUNET_SIZE = DetectorConfig().input_size
 
 
 def find_variants(variants_dir: Path) -> list[tuple[str, Path]]:
@@ -82,7 +83,7 @@ def plan(args: argparse.Namespace) -> list[dict[str, object]]:
     for size in YUNET_SIZES:
         add("detector", f"yunet {size}", input_size=size)
     add("detector", "res10 300", detector="res10", input_size=300)
-    add("detector", "ultraface 320x240", detector="ultraface", input_size=DEFAULT_YUNET_SIZE)
+    add("detector", "ultraface 320x240", detector="ultraface", input_size=320)
     add("options", "batch (one invoke per frame)", batch=True)
     add("options", "classify every face in every frame (recheck_every 1)", recheck_every=1)
     add("options", "JPEG decoded in the loop (a video file)", delivery="loop")

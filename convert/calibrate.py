@@ -3,7 +3,9 @@
 The model outputs logits; probabilities are softmax(logits / T) with T fitted on the validation split by
 minimising the negative log-likelihood (Guo et al., "On Calibration of Modern Neural Networks", 2017).
 The mask threshold is the lowest probability at which the validation split's faces that are not
-properly masked pass as `mask` no more often than a target rate; below it a face stays undecided.
+properly masked pass as `mask` no more often than a target rate, and never below MIN_MASK_PROBABILITY
+(a mask needs the majority of the probability, not only the largest share of three); below it a face
+stays undecided.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from edge.classifier import softmax
 
 MASK = "mask"
+MIN_MASK_PROBABILITY = 0.5
 
 
 def negative_log_likelihood(logits: np.ndarray, targets: np.ndarray, temperature: float) -> float:
@@ -43,16 +46,16 @@ def logits_of(probabilities: np.ndarray) -> np.ndarray:
 
 def mask_threshold(probabilities: np.ndarray, targets: np.ndarray, labels: list[str], max_pass: float) -> float:
     """The lowest threshold at which at most `max_pass` of the faces that are not `mask` would be labelled mask
-    (argmax mask and probability at or above it). 0.0 when argmax alone already meets the target."""
+    (argmax mask and probability at or above it), and at least MIN_MASK_PROBABILITY."""
     index = labels.index(MASK)
     bare = targets != index
     if not bare.any():
-        return 0.0
+        return MIN_MASK_PROBABILITY
     passing = np.sort(probabilities[bare & (probabilities.argmax(axis=1) == index), index])[::-1]
     allowed = int(np.floor(max_pass * bare.sum()))
     if len(passing) <= allowed:
-        return 0.0
-    return float(np.nextafter(np.float32(passing[allowed]), np.float32(1.0)))
+        return MIN_MASK_PROBABILITY
+    return max(MIN_MASK_PROBABILITY, float(np.nextafter(np.float32(passing[allowed]), np.float32(1.0))))
 
 
 def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = 10) -> dict:

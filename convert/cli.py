@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-bare-pass",
         type=float,
-        default=0.01,
+        default=0.02,
         help="mask threshold: share of the validation split's faces that are not properly masked allowed to pass",
     )
     p.set_defaults(run=_quantize)

@@ -26,7 +26,7 @@ from edge import __version__
 log = logging.getLogger(__name__)
 
 VARIANTS = ("int8", "float32", "float16", "dynamic")
-MAX_BARE_PASS = 0.01
+MAX_BARE_PASS = 0.02
 """Share of the validation split's faces that are not properly masked allowed to pass as mask."""
 
 

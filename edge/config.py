@@ -39,8 +39,8 @@ class SourceConfig:
 class DetectorConfig:
     type: Literal[tuple(DETECTORS)] = meta("yunet", doc="face detector backend")
     model: str = meta("", doc="explicit model file; empty searches the model directories")
-    input_size: int = meta(320, 64, 2048, "yunet: longest side fed to the detector; res10: square input")
-    score_threshold: float = meta(0.6, 0.0, 1.0, "minimum face score")
+    input_size: int = meta(416, 64, 2048, "yunet: longest side fed to the detector; res10: square input")
+    score_threshold: float = meta(0.5, 0.0, 1.0, "minimum face score")
     nms_threshold: float = meta(0.3, 0.0, 1.0, "overlap above which boxes are merged")
     min_face_size: int = meta(20, 1, 4096, "smaller faces (pixels) are ignored")
     max_faces: int = meta(32, 1, 1000, "most faces classified per frame (highest scores kept)")

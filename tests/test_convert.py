@@ -137,7 +137,7 @@ def test_quantized_model_is_full_integer_with_raw_pixel_input_and_a_card(built):
     card = json.loads(int8.with_suffix(".json").read_text())
     assert card["labels"] == ["mask", "no_mask", "mask_incorrect"]
     assert card["output"]["kind"] == "logits"
-    assert 0.05 <= card["decision"]["temperature"] <= 20 and 0.0 <= card["decision"]["mask_threshold"] < 1.0
+    assert 0.05 <= card["decision"]["temperature"] <= 20 and 0.5 <= card["decision"]["mask_threshold"] < 1.0
     sources = {s["source"]: s for s in card["training_sources"]}
     assert len(sources) == 2 and sources["jolignier"]["licence"] == "no licence file"
     (own,) = set(sources) - {"jolignier"}

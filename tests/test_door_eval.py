@@ -30,6 +30,7 @@ from convert.door_eval import (
     match,
     read_scenes,
 )
+from edge.config import DetectorConfig
 from edge.labels import DEFAULT_POLICY, LabelPolicy
 
 SCENES = 12
@@ -211,7 +212,11 @@ def test_evaluate_door_end_to_end_on_real_scenes(
     settings = report["settings"]
     assert settings["detector"]["files"][0]["file"] == yunet_model.name
     assert len(settings["detector"]["files"][0]["sha256"]) == 64
-    assert (settings["detector"]["input_size"], settings["detector"]["score_threshold"]) == (320, 0.6)
+    default = DetectorConfig()
+    assert (settings["detector"]["input_size"], settings["detector"]["score_threshold"]) == (
+        default.input_size,
+        default.score_threshold,
+    )
     (name, model), *_ = report["models"].items()
     assert name == default_classifier.name and len(model["sha256"]) == 64 and "mask_threshold" in model
     annotated = {b: sum(c.values()) for b, c in report["annotated_faces"].items()}

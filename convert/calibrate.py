@@ -18,6 +18,8 @@ from edge.classifier import softmax
 
 MASK = "mask"
 MIN_MASK_PROBABILITY = 0.5
+UINT8_CEILING = 255 / 256
+"""The highest probability a uint8 softmax output can say: a model whose scores sit there cannot rank them."""
 
 
 def negative_log_likelihood(logits: np.ndarray, targets: np.ndarray, temperature: float) -> float:
@@ -59,7 +61,8 @@ def mask_threshold(probabilities: np.ndarray, targets: np.ndarray, labels: list[
 
 
 def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = 10) -> dict:
-    """Confidence vs accuracy of the top label in equal-width bins, and the expected calibration error."""
+    """Confidence vs accuracy of the top label in equal-width bins, the expected calibration error, and the share
+    of top scores stuck at the uint8 ceiling 255/256."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == targets
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -79,5 +82,5 @@ def reliability(probabilities: np.ndarray, targets: np.ndarray, bins: int = 10) 
                 "accuracy": round(accuracy, 4),
             }
         )
-    saturated = float((confidence >= 0.996).mean()) if len(confidence) else 0.0
-    return {"bins": rows, "ece": round(float(ece), 4), "saturated_share": round(saturated, 4)}
+    capped = float(np.isclose(confidence, UINT8_CEILING, rtol=0, atol=1e-6).mean()) if len(confidence) else 0.0
+    return {"bins": rows, "ece": round(float(ece), 4), "capped_share": round(capped, 4)}

@@ -36,7 +36,7 @@ def test_the_mask_threshold_lets_at_most_the_target_share_of_bare_faces_through(
     assert mask_threshold(masked, np.zeros(100, int), LABELS, 0.02) == MIN_MASK_PROBABILITY
 
 
-def test_reliability_counts_saturated_scores():
-    probabilities = np.array([[0.999, 0.001, 0.0], [0.6, 0.4, 0.0]])
-    result = reliability(probabilities, np.array([0, 1]))
-    assert result["saturated_share"] == 0.5 and sum(b["n"] for b in result["bins"]) == 2
+def test_reliability_counts_scores_stuck_at_the_uint8_ceiling():
+    probabilities = np.array([[255 / 256, 1 / 256, 0.0], [0.999, 0.001, 0.0], [0.6, 0.4, 0.0]])
+    result = reliability(probabilities, np.array([0, 0, 1]))
+    assert result["capped_share"] == round(1 / 3, 4) and sum(b["n"] for b in result["bins"]) == 3

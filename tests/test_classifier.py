@@ -25,7 +25,9 @@ def copy_model(model: Path, tmp_path: Path) -> Path:
 
 def test_default_model_reads_its_quantization_and_labels_from_model_and_card(default_classifier):
     classifier = MaskClassifier(default_classifier)
-    assert classifier.labels == ("mask", "no_mask")
+    assert classifier.labels == ("mask", "no_mask", "mask_incorrect")
+    assert classifier.card.output_kind == "logits" and classifier.card.temperature > 0
+    assert classifier.mask_threshold is not None and 0.5 <= classifier.mask_threshold < 1
     assert classifier._input["dtype"] == np.uint8
     assert tuple(classifier._input["quantization"]) == (1.0, 0), "raw pixels in: no float preprocessing on the Pi"
 
@@ -34,10 +36,13 @@ def test_probabilities_are_a_distribution_and_batch_equals_per_face(default_clas
     faces = crops(facemask_dir, "with_mask", 3, 224) + crops(facemask_dir, "without_mask", 3, 224)
     single = MaskClassifier(default_classifier, num_threads=1).classify(faces)
     batched = MaskClassifier(default_classifier, num_threads=2, batch=True).classify(faces)
-    assert single.shape == (6, 2)
-    np.testing.assert_allclose(single.sum(axis=1), 1.0, atol=0.02)
+    assert single.shape == (6, 3)
+    np.testing.assert_allclose(single.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(single, batched, atol=1e-6)
-    assert MaskClassifier(default_classifier).classify([]).shape == (0, 2)
+    assert MaskClassifier(default_classifier).classify([]).shape == (0, 3)
+    top = single.max(axis=1)
+    assert len(set(np.round(top, 6).tolist())) == len(top), "logits softmaxed in the runtime: no shared 255/256 cap"
+    assert not np.any(np.isclose(top, 255 / 256, atol=1e-7))
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
@@ -58,8 +63,8 @@ def test_a_missing_card_or_one_that_does_not_fit_the_model_is_refused(default_cl
     model.with_suffix(".json").write_text(json.dumps({**card, "input": {**card["input"], "size": 160}}))
     with pytest.raises(ModelLoadError, match=r"does not fit crops of 160x160x3"):
         MaskClassifier(model)
-    model.with_suffix(".json").write_text(json.dumps({**card, "labels": ["mask", "no_mask", "scarf"]}))
-    with pytest.raises(ModelLoadError, match="output has 2 classes but the model card names 3"):
+    model.with_suffix(".json").write_text(json.dumps({**card, "labels": ["mask", "no_mask"]}))
+    with pytest.raises(ModelLoadError, match="output has 3 classes but the model card names 2"):
         MaskClassifier(model)
     model.with_suffix(".json").write_text("{labels")
     with pytest.raises(ModelCardError, match="not valid JSON"):

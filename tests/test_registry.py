@@ -116,7 +116,8 @@ def test_a_new_detector_is_one_module_and_one_table_line(monkeypatch, tmp_path: 
     monkeypatch.setenv("MASKGATE_MODEL_DIR", str(models))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     config_file = tmp_path / "fake.toml"
-    config_file.write_text('[detector]\ntype = "fake"\n')
+    # a grey square is no sure mask: a near-zero mask threshold lets the run decide it either way
+    config_file.write_text('[detector]\ntype = "fake"\n[classifier]\nmask_threshold = 0.01\n')
 
     config = from_dict({"detector": {"type": "fake"}})
     assert "'fake'" in next(row for row in markdown_reference().splitlines() if "`detector.type`" in row)

@@ -49,7 +49,7 @@ def test_the_classifier_runs_without_tensorflow(default_classifier):
         """
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "(1, 2)"
+    assert result.stdout.strip() == "(1, 3)"
 
 
 def test_importing_edge_and_its_cli_stays_light():

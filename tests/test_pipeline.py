@@ -22,7 +22,8 @@ def held_out_photos(facemask_dir: Path, per_class: int) -> list[tuple[Path, str]
     rows = [line.split(",") for line in HELD_OUT.read_text().split()]
     picked = []
     for folder, label in (("with_mask", "mask"), ("without_mask", "no_mask")):
-        files = [facemask_dir / name for name, lab in rows if lab == label and name.startswith(folder + "/")]
+        prefix = f"facemask/{folder}/"
+        files = [facemask_dir / name.removeprefix("facemask/") for name, lab in rows if lab == label and name.startswith(prefix)]
         picked += [(f, label) for f in files[:per_class]]
     return picked
 

@@ -166,6 +166,7 @@ def plot_confusions(results: dict[str, dict], labels: list[str], path: Path) -> 
             ylabel="true",
             title=name,
         )
+        axis.tick_params(axis="x", labelrotation=30)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

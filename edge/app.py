@@ -15,6 +15,7 @@ from edge.labels import LabelPolicy
 if TYPE_CHECKING:
     from edge.classifier import MaskClassifier
     from edge.detectors import FaceDetector
+    from edge.gate import ChangeGate
     from edge.outputs import Output
     from edge.sources import Source
     from edge.tracker import Tracker
@@ -65,6 +66,17 @@ def build_tracker(config: Config, per_frame: bool = False) -> Tracker:
 
     t = config.tracker
     return Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed, per_frame, t.recheck_every)
+
+
+def build_gate(config: Config, per_frame: bool = False) -> ChangeGate | None:
+    """The change gate, or None when it is off or every frame is its own scene (image folders)."""
+    from edge.gate import ChangeGate, GateSettings
+
+    g = config.gate
+    if not g.enabled or per_frame:
+        return None
+    settings = GateSettings(g.thumb_width, g.cell_threshold, g.min_changed_cells, g.empty_check_every, g.decided_every)
+    return ChangeGate(settings, config.tracker.recheck_every)
 
 
 def build_source(config: Config) -> Source:

@@ -49,7 +49,7 @@ def load_config(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
-        from edge.app import build_classifier, build_detector, build_outputs, build_source, build_tracker
+        from edge.app import build_classifier, build_detector, build_gate, build_outputs, build_source, build_tracker
         from edge.pipeline import Pipeline
         from edge.service import ServiceMonitor
 
@@ -59,7 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     detector, classifier = build_detector(config), build_classifier(config)
     source = build_source(config)
     tracker = build_tracker(config, per_frame=source.per_frame_decisions)
-    pipeline = Pipeline(detector, classifier, tracker, build_outputs(config))
+    gate = build_gate(config, per_frame=source.per_frame_decisions)
+    pipeline = Pipeline(detector, classifier, tracker, build_outputs(config), gate=gate)
     monitor.attach(pipeline.stats, config.source.uri)
     stop = threading.Event()
 

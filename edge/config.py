@@ -76,6 +76,16 @@ class TrackerConfig:
 
 
 @dataclass
+class GateConfig:
+    enabled: bool = meta(True, doc="skip the face detector while the scene is unchanged; false = detect every frame")
+    thumb_width: int = meta(40, 8, 320, "width of the grey thumbnail the change test compares")
+    cell_threshold: float = meta(12.0, 1.0, 255.0, "grey levels a thumbnail cell must change by to count as changed")
+    min_changed_cells: int = meta(2, 1, 10000, "changed cells that make a frame a change (detector runs)")
+    empty_check_every: int = meta(30, 1, 10000, "with nobody in view and no change, still detect every n frames")
+    decided_every: int = meta(3, 1, 1000, "with all faces decided and no change, detect every n frames")
+
+
+@dataclass
 class OutputConfig:
     display: Literal["none", "window", "screen"] = meta(
         "none", doc="window: annotated frames for debugging; screen: the entrance screen ([screen])"
@@ -200,6 +210,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)

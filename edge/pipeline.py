@@ -19,6 +19,7 @@ from edge.types import Decision, Frame, TrackedFace
 if TYPE_CHECKING:
     from edge.classifier import MaskClassifier
     from edge.detectors import FaceDetector
+    from edge.gate import ChangeGate
     from edge.outputs import Output
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Pipeline:
         tracker: Tracker,
         outputs: Iterable[Output] = (),
         max_consecutive_errors: int = 100,
+        gate: ChangeGate | None = None,
     ) -> None:
         self.detector = detector
         self.classifier = classifier
@@ -62,11 +64,21 @@ class Pipeline:
         self.outputs = list(outputs)
         self.stats = LoopStats()
         self.max_consecutive_errors = max_consecutive_errors
+        self.gate = gate
+        self.stats.gate = gate
+        self._carried: list[TrackedFace] = []
 
     def process(self, frame: Frame) -> tuple[list[TrackedFace], list[Decision]]:
         """Detect and track the faces of one frame, classifying those whose track asks for a label."""
         stats, tracker = self.stats, self.tracker
         image = as_bgr(frame.image)
+        if self.gate is not None:
+            with stats.stage("gate"):
+                detect = self.gate.should_detect(image, tracker.tracks)
+                if not detect:
+                    self.gate.carried(tracker.tracks)
+                    return self._carried, []
+                self.gate.detected()
         with stats.stage("detect"):
             faces = self.detector.detect(image)
         with stats.stage("track"):
@@ -91,7 +103,7 @@ class Pipeline:
             scores: list[float | None] = [None] * len(kept)
             for row, position in enumerate(labelled):
                 labels[position], scores[position] = self.classifier.label_of(probabilities[row])
-            return tracker.update(
+            tracked, decisions = tracker.update(
                 frame.id,
                 frame.timestamp,
                 [faces[i] for i in kept],
@@ -99,6 +111,8 @@ class Pipeline:
                 scores,
                 [matched[i] for i in kept],
             )
+        self._carried = tracked
+        return tracked, decisions
 
     def _emit(self, frame: Frame, tracked: list[TrackedFace], decisions: list[Decision]) -> None:
         with self.stats.stage("outputs"):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STAGES = ("source", "detect", "track", "crop", "classify", "decide", "outputs")
+STAGES = ("source", "gate", "detect", "track", "crop", "classify", "decide", "outputs")
 WINDOW = 2000
 """Recent samples kept per stage for percentiles."""
 
@@ -28,6 +28,16 @@ class LoopStats:
     frame_seconds: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     source: object | None = field(default=None, repr=False)
     """The frame source; a live one counts camera reconnects and dropped frames (LatestFrameSource)."""
+    gate: object | None = field(default=None, repr=False)
+    """The pipeline's ChangeGate, None when the gate is off; it counts frames carried without detection."""
+
+    @property
+    def gate_skipped_frames(self) -> int:
+        return getattr(self.gate, "skipped", 0)
+
+    @property
+    def gate_skipping(self) -> bool:
+        return bool(getattr(self.gate, "skipping", False))
 
     @property
     def camera_reconnects(self) -> int:
@@ -76,6 +86,7 @@ class LoopStats:
             "skipped_frames": self.skipped_frames,
             "camera_reconnects": self.camera_reconnects,
             "camera_dropped_frames": self.camera_dropped_frames,
+            "gate_skipped_frames": self.gate_skipped_frames,
             "decisions": dict(self.decisions),
             "fps": round(self.fps, 2),
             "mean_ms_per_frame": {k: round(v, 2) for k, v in per_frame.items()},
@@ -83,4 +94,8 @@ class LoopStats:
 
     def status_line(self) -> str:
         labels = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items())) or "no decisions"
-        return f"{self.fps:.1f} FPS, {self.frames} frames, {self.faces} faces, {labels}"
+        line = f"{self.fps:.1f} FPS, {self.frames} frames, {self.faces} faces, {labels}"
+        if self.gate is not None:
+            state = "skipping" if self.gate_skipping else "detecting"
+            line += f", gate {state} ({self.gate_skipped_frames} frames skipped)"
+        return line

@@ -108,6 +108,8 @@ def test_endpoint_serves_loop_camera_decision_and_queue_metrics(tmp_path: Path) 
         expected = {"outputs": 2, "gate": 0}.get(stage, 3)  # this pipeline runs without the change gate
         assert metrics[("maskgate_stage_seconds_count", (("stage", stage),))] == expected, stage
     assert metrics[("maskgate_stage_seconds_bucket", (("le", "+Inf"), ("stage", "detect")))] == 3
+    assert metrics[("maskgate_gate_skipped_frames_total", ())] == 0
+    assert metrics[("maskgate_gate_skipping", ())] == 0
     assert metrics[("maskgate_mqtt_connected", ())] == 0
     assert metrics[("maskgate_mqtt_queue_depth", ())] == 3
     assert metrics[("maskgate_mqtt_dropped_total", ())] == 0

@@ -119,6 +119,16 @@ class _LoopCollector:
         yield counter(
             "camera_dropped_frames", "Camera frames replaced by newer ones", stats.camera_dropped_frames if stats else 0
         )
+        yield counter(
+            "gate_skipped_frames",
+            "Frames the change gate carried without running the detector",
+            stats.gate_skipped_frames if stats else 0,
+        )
+        yield GaugeMetricFamily(
+            "maskgate_gate_skipping",
+            "1 while the change gate skips the detector",
+            value=bool(stats and stats.gate_skipping),
+        )
         decisions = endpoint.decisions()
         by_label = CounterMetricFamily("maskgate_decisions", "Confirmed decisions by label", labels=["label"])
         for label, count in sorted(decisions.items()):

@@ -282,7 +282,7 @@ def override(config: Config, key: str, value: Any) -> None:
 
 
 def reference() -> list[tuple[str, str, Any, str]]:
-    """(key, type, default, doc) for every key: the README's config reference is made from this."""
+    """(key, type, default, doc) for every key: docs/configuration.md is made from this."""
     rows = []
     for section_name, section_cls in typing.get_type_hints(Config).items():
         hints = typing.get_type_hints(section_cls)

@@ -167,8 +167,10 @@ def check_gpio() -> Check:
     return Check("gpio", True, f"pin factory {factory}")
 
 
-def run_checks(config: Config) -> list[Check]:
+def run_checks(config: Config, config_checks: list[Check] | None = None) -> list[Check]:
+    """`config_checks`: how the config file and flags fared (edge.cli loads them before anything else)."""
     steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: config_checks or [],
         check_python,
         lambda: check_runtime(config),
         check_opencv,

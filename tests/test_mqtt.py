@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from mqtt_broker import Mosquitto, Subscriber, free_port, make_certificates, wait_until
 
-from edge.config import ConfigError, MqttConfig
+from edge.config import ConfigError, MqttConfig, from_dict
 from edge.labels import MASK, NO_MASK
 from edge.outputs.mqtt import MqttPublisher, parse_broker
 from edge.types import Decision, Face, TrackedFace
@@ -317,16 +317,35 @@ def test_bad_broker_urls_name_the_key(url: str, message: str) -> None:
         parse_broker(url)
 
 
-def test_bad_settings_name_the_key(tmp_path: Path) -> None:
-    outbox = str(tmp_path / "o.sqlite3")
-    with pytest.raises(ConfigError, match=r"mqtt\.device_id"):
-        MqttPublisher(MqttConfig(broker="mqtt://127.0.0.1", device_id="door/1", outbox=outbox))
-    with pytest.raises(ConfigError, match=r"mqtt\.password_file"):
-        MqttPublisher(MqttConfig(broker="mqtt://127.0.0.1", username="u", password_file="/nonexistent", outbox=outbox))
-    with pytest.raises(ConfigError, match=r"mqtt\.topic_prefix"):
-        MqttPublisher(MqttConfig(broker="mqtt://127.0.0.1", topic_prefix="doors/#", outbox=outbox))
-    with pytest.raises(ConfigError, match=r"mqtt\.tls_ca_file"):
-        MqttPublisher(MqttConfig(broker="mqtts://127.0.0.1", tls_ca_file="/nonexistent", outbox=outbox))
+def test_bad_settings_name_the_key_before_anything_starts(tmp_path: Path) -> None:
+    """Checked with the whole config (edge.config_checks), not when the publisher is built after the models."""
+    on = {"broker": "mqtt://127.0.0.1"}
+    cases = [
+        ({**on, "device_id": "door/1"}, r"mqtt\.device_id: 'door/1' may hold only"),
+        ({**on, "username": "u", "password_file": "/nonexistent"}, r"mqtt\.password_file: cannot read /nonexistent"),
+        ({**on, "topic_prefix": "doors/#"}, r"mqtt\.topic_prefix: 'doors/#' must be a non-empty topic"),
+        ({"broker": "mqtts://127.0.0.1", "tls_ca_file": "/nonexistent"}, r"mqtt\.tls_ca_file: cannot read"),
+        ({**on, "tls_ca_file": str(tmp_path)}, r"mqtt\.tls_ca_file: TLS file set but mqtt\.broker .* is not mqtts"),
+        ({"broker": "mqtts://127.0.0.1", "tls_cert_file": __file__}, r"mqtt\.tls_key_file: .* set both or neither"),
+        ({"broker": "http://host"}, r"mqtt\.broker: 'http://host' is not mqtt://"),
+    ]
+    for settings, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            from_dict({"mqtt": settings})
+    from_dict({"mqtt": {"device_id": "door/1", "topic_prefix": "#"}})  # MQTT off: its settings are not used
+
+
+def test_a_password_needs_a_user_name_and_a_private_file(tmp_path: Path) -> None:
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("hunter2\n")
+    secret.chmod(0o640)  # root:maskgate 0640, like the config: allowed
+    settings = {"broker": "mqtt://127.0.0.1", "password_file": str(secret)}
+    with pytest.raises(ConfigError, match=r"mqtt\.username: is empty but a password is given"):
+        from_dict({"mqtt": settings})
+    assert from_dict({"mqtt": {**settings, "username": "door"}}).mqtt.username == "door"
+    secret.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file: .* is open to every user \(mode 0644\); fix: chmod"):
+        from_dict({"mqtt": {**settings, "username": "door"}})
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import ScreenConfig
+from edge.config import ConfigError, ScreenConfig, from_dict
 from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, DoorState, LabelPolicy
 from edge.outputs.screen import (
     BANNER_COLOURS,
@@ -186,9 +186,11 @@ def test_a_regular_file_is_not_a_framebuffer(tmp_path: Path) -> None:
         EntranceScreen(ScreenConfig(backend="framebuffer", device=str(tmp_path / "fb0")))
 
 
-def test_non_ascii_banner_text_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"screen\.no_mask_text: .*ASCII"):
-        EntranceScreen(ScreenConfig(no_mask_text="Bitte Maske tragen \u2013 danke"), sink=object())
+def test_non_ascii_banner_text_is_refused_with_the_config() -> None:
+    german = {"no_mask_text": "Bitte Maske tragen \u2013 danke"}
+    with pytest.raises(ConfigError, match=r"screen\.no_mask_text: .*ASCII"):
+        from_dict({"output": {"display": "screen"}, "screen": german})
+    assert from_dict({"screen": german}).screen.no_mask_text == german["no_mask_text"]  # no screen, no check
 
 
 def test_window_backend_without_a_gui_says_what_to_do() -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
-from edge.config import ConfigError, ScreenConfig
+from edge.config import ScreenConfig
 from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, DoorState, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import colour_for
@@ -282,9 +282,6 @@ class EntranceScreen(Output):
     name = "screen"
 
     def __init__(self, config: ScreenConfig, sink: Sink | None = None, policy: LabelPolicy = DEFAULT_POLICY) -> None:
-        for key in ("mask_text", "no_mask_text", "mask_incorrect_text", "idle_text"):
-            if not getattr(config, key).isascii():
-                raise ConfigError(f"screen.{key}: OpenCV's built-in font draws ASCII characters only")
         self.texts = banner_texts(config)
         self.policy = policy
         self.mirror = config.mirror

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from edge.config import ConfigError, EventsConfig
+from edge.config_checks import snapshot_dir  # noqa: F401  (app and tests import it from here)
 from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import annotate
@@ -99,12 +99,3 @@ class Snapshots(Output):
             path.unlink(missing_ok=True)
         if doomed:
             log.info("snapshots: deleted %d past the retention limit", len(doomed))
-
-
-def snapshot_dir(config: EventsConfig, event_log: str) -> Path:
-    """events.snapshot_dir, or snapshots/ beside the event log file."""
-    if config.snapshot_dir:
-        return Path(config.snapshot_dir).expanduser()
-    if event_log and event_log != "-":
-        return Path(event_log).expanduser().parent / "snapshots"
-    raise ConfigError("events.snapshots is on but has no folder: set events.snapshot_dir, or output.events to a file")

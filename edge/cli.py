@@ -133,7 +133,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         pinned = YUNET_2023MAR
         if args.sha256:
             pinned = PinnedFile(
-                pinned.name if not args.url else Path(args.url).name, args.url or pinned.url, args.sha256, 0
+                pinned.name if not args.url else Path(args.url).name, args.url or pinned.url, args.sha256
             )
         dest = Path(args.dest) if args.dest else model_files.user_model_dir()
         with os_errors_as(FetchError, f"model directory {dest}", fix="pass --dest a directory this user may write"):

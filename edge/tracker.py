@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,8 +37,6 @@ class Track:
     unlabelled: int = 0
     """Frames since the classifier last labelled this track."""
     decision: str | None = None
-    decided_score: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
 
     def vote(self, vote_min: int) -> tuple[str, float] | None:
         """The label with at least vote_min of the window's votes, and its mean score; UNSURE votes never win."""
@@ -137,7 +135,7 @@ class Tracker:
                 track.votes.append((label, score))
                 result = track.vote(self.vote_min)
                 if result is not None and result[0] != track.decision:
-                    track.decision, track.decided_score = result
+                    track.decision = result[0]
                     decisions.append(Decision(frame_id, timestamp, track.id, face.box, *result))
             tracked.append(TrackedFace(face, track.id, label, score, track.decision))
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]

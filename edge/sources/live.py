@@ -111,7 +111,6 @@ class Picamera2Camera:
 class LatestFrameSource:
     """Yields the newest frame only; frames that arrive while the pipeline is busy are dropped."""
 
-    live = True
     per_frame_decisions = False
 
     def __init__(

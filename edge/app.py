@@ -63,8 +63,7 @@ def classifier_labels(config: Config) -> tuple[str, ...]:
 def build_tracker(config: Config, per_frame: bool = False) -> Tracker:
     from edge.tracker import Tracker
 
-    t = config.tracker
-    return Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed, per_frame, t.recheck_every)
+    return Tracker(config.tracker, per_frame)
 
 
 def build_source(config: Config) -> Source:

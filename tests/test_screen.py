@@ -208,10 +208,10 @@ def test_real_image_through_the_real_pipeline(
     from edge import app
     from edge.config import Config
     from edge.pipeline import Pipeline
-    from edge.tracker import Tracker
 
     config = Config()
-    pipeline = Pipeline(app.build_detector(config), app.build_classifier(config), Tracker(per_frame=True))
+    tracker = app.build_tracker(config, per_frame=True)
+    pipeline = Pipeline(app.build_detector(config), app.build_classifier(config), tracker)
     for name in ("with_mask/chandrikadeb7_2b367ad6f66d.jpg", "without_mask/chandrikadeb7_1bee6f2399e1.jpg"):
         image = cv2.imread(str(facemask_dir / name))
         faces, _ = pipeline.process(Frame(name, time.time(), image))

@@ -84,7 +84,7 @@ def _event_log(config: Config, policy: LabelPolicy, built: dict[str, Output]) ->
     from edge.outputs.events import EventLog
 
     e = config.events
-    return EventLog(config.output.events, max_bytes=e.max_bytes, keep=e.keep, fsync=e.fsync)
+    return EventLog(config.output.events, e)
 
 
 def _recorder(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
@@ -109,7 +109,7 @@ def _snapshots(config: Config, policy: LabelPolicy, built: dict[str, Output]) ->
     from edge.outputs.snapshots import Snapshots, snapshot_dir
 
     e = config.events
-    return Snapshots(snapshot_dir(e, config.output.events), e.snapshot_max_files, e.snapshot_max_days, policy=policy)
+    return Snapshots(snapshot_dir(e, config.output.events), e, policy=policy)
 
 
 def _gpio_alerts(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.config import Config, ScreenConfig, SourceConfig
+from edge.config import Config, EventsConfig, ScreenConfig, SourceConfig
 from edge.doctor import check_camera
 from edge.outputs.screen import EntranceScreen, FramebufferLayout, FramebufferSink
 from edge.outputs.snapshots import Snapshots
@@ -436,7 +436,7 @@ def test_recorded_frame_images_show_the_scene_colour(scene_frame, tmp_path) -> N
 
 def test_snapshots_show_the_scene_colour(scene_frame, tmp_path) -> None:
     frame, tolerance = scene_frame
-    snapshots = Snapshots(tmp_path / "snapshots")
+    snapshots = Snapshots(tmp_path / "snapshots", EventsConfig())
     snapshots.on_decision(Decision(frame.id, time.time(), FACE.track, FACE.face.box, BARE, 0.9))
     snapshots.on_frame(frame, [FACE], LoopStats())
     (jpeg,) = snapshots.files()

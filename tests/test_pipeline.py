@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.classifier import MaskClassifier
-from edge.config import DetectorConfig, TrackerConfig
+from edge.config import DetectorConfig, EventsConfig, TrackerConfig
 from edge.detectors import create_detector
 from edge.outputs.events import EventLog
 from edge.pipeline import Pipeline, TooManyErrorsError
@@ -42,7 +42,8 @@ def test_end_to_end_on_held_out_photos_through_yunet_and_the_int8_model(pipeline
     photos = held_out_photos(facemask_dir, 25)
     truth = {path.name: label for path, label in photos}
     events = tmp_path / "events.jsonl"
-    pipeline = Pipeline(*pipeline_parts, Tracker(TrackerConfig(), per_frame=True), [EventLog(str(events))])
+    event_log = EventLog(str(events), EventsConfig())
+    pipeline = Pipeline(*pipeline_parts, Tracker(TrackerConfig(), per_frame=True), [event_log])
     stats = pipeline.run(ImageFilesSource([p for p, _ in photos]))
     pipeline.close()
     lines = [json.loads(line) for line in events.read_text().splitlines()]
@@ -113,7 +114,8 @@ def test_hundreds_of_faces_are_capped_at_max_faces(model_env, default_classifier
 def test_events_are_on_disk_as_soon_as_they_are_decided(pipeline_parts, facemask_dir, tmp_path):
     events = tmp_path / "events.jsonl"
     photos = sorted((facemask_dir / "without_mask").glob("*.jpg"))[:2]
-    pipeline = Pipeline(*pipeline_parts, Tracker(TrackerConfig(), per_frame=True), [EventLog(str(events))])
+    event_log = EventLog(str(events), EventsConfig())
+    pipeline = Pipeline(*pipeline_parts, Tracker(TrackerConfig(), per_frame=True), [event_log])
     pipeline.run(ImageFilesSource(photos))
     assert len(events.read_text().splitlines()) >= 2, "lines must be flushed before close()"
     pipeline.close()

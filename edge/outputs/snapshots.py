@@ -20,6 +20,7 @@ from edge.outputs.annotate import annotate
 from edge.types import Decision, Frame, TrackedFace
 
 if TYPE_CHECKING:
+    from edge.config import EventsConfig
     from edge.stats import LoopStats
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,13 @@ class Snapshots(Output):
     def __init__(
         self,
         directory: Path,
-        max_files: int = 500,
-        max_days: float = 7.0,
+        config: EventsConfig,
         clock: Callable[[], float] = time.time,
         policy: LabelPolicy = DEFAULT_POLICY,
     ) -> None:
         self.policy = policy
         self.directory = Path(directory).expanduser()
-        self.max_files, self.max_days = max_files, max_days
+        self.max_files, self.max_days = config.snapshot_max_files, config.snapshot_max_days
         self._clock = clock
         self._pending: list[Decision] = []
         try:

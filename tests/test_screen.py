@@ -19,6 +19,7 @@ from edge.outputs.screen import (
     EntranceScreen,
     FramebufferLayout,
     FramebufferSink,
+    banner_texts,
     framebuffer_bytes,
     render_screen,
 )
@@ -27,6 +28,7 @@ from edge.stats import LoopStats
 from edge.types import Face, Frame, TrackedFace
 
 W, H = 1280, 720
+DEFAULT_TEXTS = banner_texts(ScreenConfig())
 BANNER_TOP = H - round(H * BANNER_FRACTION)
 
 
@@ -78,16 +80,16 @@ def test_banner_colour_follows_the_confirmed_decisions(decisions: list, status, 
 )
 def test_each_confirmed_class_gets_its_own_banner_text(decision: str, expected: str) -> None:
     faces = [tracked((100, 100, 250, 300), decision, 1)]
-    assert BannerTexts().for_label(DEFAULT_POLICY.worst_label(f.decision for f in faces)) == expected
+    assert DEFAULT_TEXTS.for_label(DEFAULT_POLICY.worst_label(f.decision for f in faces)) == expected
     with_wrong_mask = [*faces, tracked((300, 100, 450, 300), NO_MASK, 2)]
-    assert BannerTexts().for_label(DEFAULT_POLICY.worst_label(f.decision for f in with_wrong_mask)) == (
+    assert DEFAULT_TEXTS.for_label(DEFAULT_POLICY.worst_label(f.decision for f in with_wrong_mask)) == (
         "Please wear a mask"
     ), "a bare face in view outranks any other label"
 
 
-@pytest.mark.parametrize("text", [BannerTexts().mask, BannerTexts().no_mask, BannerTexts().idle])
+@pytest.mark.parametrize("text", [DEFAULT_TEXTS.mask, DEFAULT_TEXTS.no_mask, DEFAULT_TEXTS.idle])
 def test_banner_text_is_large_and_centred(text: str) -> None:
-    texts = BannerTexts(mask=text, no_mask=text, idle=text)
+    texts = BannerTexts(mask=text, no_mask=text, idle=text, mask_incorrect=text)
     screen = render_screen(camera_image(), [], W, H, texts)
     rows, cols = white_rows_and_cols(banner(screen))
     assert rows.size and cols.size, "no text in the banner"

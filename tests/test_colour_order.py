@@ -17,6 +17,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -294,7 +295,8 @@ def open_picamera2(stream_format: str) -> Callable[[Path], Source]:
         config = SourceConfig(width=WIDTH, height=HEIGHT)
         if stream_format == STREAM_FORMAT:
             return open_source("picamera2", config)
-        return LatestFrameSource(lambda: Picamera2Camera(0, config, stream_format), f"picamera2 {stream_format}")
+        camera = partial(Picamera2Camera, 0, config, stream_format)
+        return LatestFrameSource(camera, f"picamera2 {stream_format}", config.reconnect_max_delay)
 
     return make
 
@@ -306,7 +308,7 @@ def open_video_file(tmp_path: Path) -> Source:
 def open_capture(tmp_path: Path) -> Source:
     """The USB camera / stream path: cv2.VideoCapture in the live source's grab thread."""
     video = str(write_scene_video(tmp_path / "scene.avi"))
-    return LatestFrameSource(lambda: OpenCVCamera(video, SourceConfig()), "capture")
+    return LatestFrameSource(lambda: OpenCVCamera(video, SourceConfig()), "capture", 30.0)
 
 
 def write_scene_png(folder: Path) -> Path:

@@ -75,7 +75,7 @@ def test_endpoint_serves_loop_camera_decision_and_queue_metrics(tmp_path: Path) 
         MqttConfig(broker=f"mqtt://127.0.0.1:{away}", device_id="door1", outbox=str(tmp_path / "outbox.sqlite3")),
         drain_timeout=0,
     )
-    endpoint = MetricsEndpoint(port=0, publisher=publisher)
+    endpoint = MetricsEndpoint(port=0, address="127.0.0.1", publisher=publisher)
     source = LatestFrameSource(OneFrameCamera, "flaky", reconnect_max_delay=0.1, first_delay=0.01)
     pipeline = Pipeline(NoFaces(), NoFaces(), Tracker(TrackerConfig()), [endpoint, publisher])
     try:

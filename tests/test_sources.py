@@ -115,7 +115,7 @@ def test_a_live_source_hands_out_only_the_newest_frame():
         def close(self):
             pass
 
-    source = LatestFrameSource(FastCamera, "fast")
+    source = LatestFrameSource(FastCamera, "fast", reconnect_max_delay=30.0)
     try:
         iterator = iter(source)
         first = next(iterator)

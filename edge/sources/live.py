@@ -114,7 +114,7 @@ class LatestFrameSource:
     per_frame_decisions = False
 
     def __init__(
-        self, open_camera: Callable[[], Camera], name: str, reconnect_max_delay: float = 30.0, first_delay: float = 0.5
+        self, open_camera: Callable[[], Camera], name: str, reconnect_max_delay: float, first_delay: float = 0.5
     ) -> None:
         self.name = name
         self.reconnects = 0

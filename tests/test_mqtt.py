@@ -18,7 +18,9 @@ from mqtt_broker import Mosquitto, Subscriber, free_port, make_certificates, wai
 
 from edge.config import ConfigError, MqttConfig, from_dict
 from edge.labels import MASK, NO_MASK
-from edge.outputs.mqtt import MqttPublisher, parse_broker
+from edge.outputs.homeassistant import discovery_messages
+from edge.outputs.mqtt import MqttPublisher
+from edge.outputs.mqtt_settings import parse_broker
 from edge.types import Decision, Face, TrackedFace
 
 pytest.importorskip("paho.mqtt.client", reason="needs the mqtt extra: pip install -e '.[mqtt]'")
@@ -429,3 +431,17 @@ def test_tls_broker_with_an_unknown_ca_is_a_clear_warning(tmp_path: Path, publis
         assert publisher.status().queued == 1
     finally:
         secure.stop()
+
+
+def test_home_assistant_discovery_has_a_counter_per_label_and_the_door_availability() -> None:
+    topics = {name: f"maskgate/door1/{name}" for name in ("event", "state", "counts", "bare_face")}
+    messages = discovery_messages("homeassistant", "door1", topics, ("mask", "no_mask", "mask_incorrect", "hat"))
+    counters = {topic: payload["name"] for topic, payload in messages.items() if "/sensor/" in topic}
+    assert counters == {
+        "homeassistant/sensor/maskgate_door1/mask_count/config": "Masked faces",
+        "homeassistant/sensor/maskgate_door1/no_mask_count/config": "Bare faces",
+        "homeassistant/sensor/maskgate_door1/mask_incorrect_count/config": "Masks worn wrong",
+        "homeassistant/sensor/maskgate_door1/hat_count/config": "Faces labelled hat",
+    }
+    assert {payload["availability_topic"] for payload in messages.values()} == {"maskgate/door1/state"}
+    assert messages["homeassistant/binary_sensor/maskgate_door1/bare_face/config"]["state_topic"] == topics["bare_face"]

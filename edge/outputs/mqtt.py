@@ -1,5 +1,6 @@
-"""MQTT output: every confirmed decision as JSON on PREFIX/DEVICE/event (QoS 1), a retained online/offline
-state with a Last Will, and Home Assistant MQTT discovery for a bare-face binary sensor and two counters.
+"""MQTT output, the client: every confirmed decision as JSON on PREFIX/DEVICE/event (QoS 1), a retained
+online/offline state with a Last Will, and the Home Assistant discovery messages (edge.outputs.homeassistant).
+What the [mqtt] settings mean and their rules: edge.outputs.mqtt_settings.
 
 Events go through the on-disk outbox (edge.outbox): `on_decision` only writes to SQLite and wakes the
 sender thread, so the frame loop never waits for the network. paho's network loop runs in its own
@@ -22,11 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge import __version__
-from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, LabelPolicy
+from edge.labels import DEFAULT_POLICY, MASK, NO_MASK, LabelPolicy
 from edge.outbox import Outbox
 from edge.outputs import Output
-from edge.outputs.mqtt_settings import default_outbox_path, parse_broker, read_password, resolve_device_id, tls_context
+from edge.outputs.homeassistant import discovery_messages
+from edge.outputs.mqtt_settings import (
+    OFFLINE,
+    ONLINE,
+    default_outbox_path,
+    parse_broker,
+    read_password,
+    resolve_device_id,
+    tls_context,
+)
 
 if TYPE_CHECKING:
     from edge.config import MqttConfig
@@ -40,8 +49,6 @@ WINDOW = 32
 BARE_FACE_HOLD_SECONDS = 2.0
 """The bare-face sensor stays ON this long after the last bare face left the picture."""
 TICK_SECONDS = 1.0
-COUNT_TITLES = {MASK: "Masked faces", NO_MASK: "Bare faces", MASK_INCORRECT: "Masks worn wrong"}
-ONLINE, OFFLINE = "online", "offline"
 
 
 class _NotConnectedNoise(logging.Filter):
@@ -253,7 +260,8 @@ class MqttPublisher(Output):
             self._announce = False
             self._client.publish(self.topics["state"], ONLINE, qos=1, retain=True)
             if self._discovery_prefix:
-                for topic, payload in self.discovery_messages().items():
+                discovery = discovery_messages(self._discovery_prefix, self.device_id, self.topics, self.labels)
+                for topic, payload in discovery.items():
                     self._client.publish(topic, json.dumps(payload), qos=1, retain=True)
             self._sent_counts = self._sent_bare_face = None
         with self._status_lock:
@@ -276,46 +284,6 @@ class MqttPublisher(Output):
             info = self._client.publish(message.topic, message.payload, qos=1)
             self._handed[info.mid] = message.id
             self._last_handed = self.outbox.sending_upto = message.id
-
-    def discovery_messages(self) -> dict[str, dict[str, object]]:
-        """Home Assistant MQTT discovery: a bare-face binary sensor and counters of both decisions."""
-        node = f"maskgate_{self.device_id}"
-        common = {
-            "availability_topic": self.topics["state"],
-            "payload_available": ONLINE,
-            "payload_not_available": OFFLINE,
-            "device": {
-                "identifiers": [node],
-                "name": f"MaskGate {self.device_id}",
-                "manufacturer": "MaskGate",
-                "model": "MaskGate door",
-                "sw_version": __version__,
-            },
-        }
-        prefix = self._discovery_prefix
-        messages: dict[str, dict[str, object]] = {
-            f"{prefix}/binary_sensor/{node}/bare_face/config": {
-                "name": "Bare face detected",
-                "unique_id": f"{node}_bare_face",
-                "state_topic": self.topics["bare_face"],
-                "payload_on": "ON",
-                "payload_off": "OFF",
-                "icon": "mdi:emoticon-outline",
-                **common,
-            }
-        }
-        for label in self.labels:
-            title = COUNT_TITLES.get(label, f"Faces labelled {label}")
-            messages[f"{prefix}/sensor/{node}/{label}_count/config"] = {
-                "name": title,
-                "unique_id": f"{node}_{label}_count",
-                "state_topic": self.topics["counts"],
-                "value_template": f"{{{{ value_json.{label} }}}}",
-                "state_class": "total_increasing",
-                "icon": "mdi:counter",
-                **common,
-            }
-        return messages
 
     # --- shutdown ---
 

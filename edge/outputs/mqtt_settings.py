@@ -24,6 +24,8 @@ TOPIC_PREFIX_PATTERN = re.compile(r"^[^+#\x00]+$")
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 TLS_FILES = ("tls_ca_file", "tls_cert_file", "tls_key_file")
+ONLINE, OFFLINE = "online", "offline"
+"""Payloads of the retained state topic; Home Assistant reads them as the door's availability."""
 
 
 @dataclass(frozen=True, slots=True)

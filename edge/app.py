@@ -106,7 +106,8 @@ def _entrance_screen(config: Config, policy: LabelPolicy, built: dict[str, Outpu
 
 
 def _snapshots(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
-    from edge.outputs.snapshots import Snapshots, snapshot_dir
+    from edge.config_checks import snapshot_dir
+    from edge.outputs.snapshots import Snapshots
 
     e = config.events
     return Snapshots(snapshot_dir(e, config.output.events), e, policy=policy)

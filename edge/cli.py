@@ -171,26 +171,14 @@ def list_model(name: str, in_use: bool, find: Callable[[], Path]) -> bool:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from edge.doctor import run_checks
+    from edge.doctor import check_config, run_checks
 
-    checks = run_checks(args.loaded_config, check_config_loaded(args))
+    checks = run_checks(args.loaded_config, check_config(args.config, args.config_problem))
     for check in checks:
         print(check.render())
     failed = [c for c in checks if c.ok is False]
     print(f"\n{len(failed)} problem(s) found" if failed else "\nall checks passed")
     return 1 if failed else 0
-
-
-def check_config_loaded(args: argparse.Namespace):
-    """doctor's first line(s): the config file and flags passed every check, or each problem under its key."""
-    from edge.doctor import Check
-
-    where = args.config or "built-in defaults"
-    problem = args.config_problem
-    if problem is None:
-        return [Check("config", True, f"{where}: every setting passes")]
-    checks = [Check("config", False, f"{where}: {p}") for p in problem.problems]
-    return [*checks, Check("config", None, "the checks below use the built-in defaults", "fix the config file")]
 
 
 def cmd_config(args: argparse.Namespace) -> int:

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from edge.config import Config, ConfigError, EventsConfig
+from edge.config_checks import snapshot_dir
 from edge.labels import MASK, NO_MASK
 from edge.outputs.events import EventLog
-from edge.outputs.snapshots import Snapshots, snapshot_dir, snapshot_name
+from edge.outputs.snapshots import Snapshots, snapshot_name
 from edge.stats import LoopStats
 from edge.types import Decision, Face, Frame, TrackedFace
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from edge.config_checks import snapshot_dir  # noqa: F401  (app and tests import it from here)
 from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import annotate

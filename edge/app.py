@@ -63,8 +63,7 @@ def classifier_labels(config: Config) -> tuple[str, ...]:
 def build_tracker(config: Config, per_frame: bool = False) -> Tracker:
     from edge.tracker import Tracker
 
-    t = config.tracker
-    return Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed, per_frame, t.recheck_every)
+    return Tracker(config.tracker, per_frame)
 
 
 def build_source(config: Config) -> Source:
@@ -85,7 +84,7 @@ def _event_log(config: Config, policy: LabelPolicy, built: dict[str, Output]) ->
     from edge.outputs.events import EventLog
 
     e = config.events
-    return EventLog(config.output.events, max_bytes=e.max_bytes, keep=e.keep, fsync=e.fsync)
+    return EventLog(config.output.events, e)
 
 
 def _recorder(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
@@ -107,10 +106,11 @@ def _entrance_screen(config: Config, policy: LabelPolicy, built: dict[str, Outpu
 
 
 def _snapshots(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
-    from edge.outputs.snapshots import Snapshots, snapshot_dir
+    from edge.config_checks import snapshot_dir
+    from edge.outputs.snapshots import Snapshots
 
     e = config.events
-    return Snapshots(snapshot_dir(e, config.output.events), e.snapshot_max_files, e.snapshot_max_days, policy=policy)
+    return Snapshots(snapshot_dir(e, config.output.events), e, policy=policy)
 
 
 def _gpio_alerts(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from edge.errors import SetupError
+from edge.sources import IMAGE_SUFFIXES
 from edge.types import Frame
 
 WIDTH, HEIGHT = 640, 480
@@ -38,7 +39,6 @@ FACE_SIDE = (90, 170)
 """Range of the pasted photo's longer side at the start of a scene, in pixels."""
 JPEG_QUALITY = 90
 CLASS_FOLDERS = ("with_mask", "without_mask")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DELIVERIES = ("thread", "loop", "raw")
 QUEUE_FRAMES = 2
 
@@ -254,7 +254,7 @@ def from_folder(folder: Path) -> FrameSet:
     """A frame set from any folder of images (sorted by name), letterboxed to 640x480: for boards without ../shared."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FrameSetError(f"frames folder {folder} has no {', '.join(IMAGE_SUFFIXES)} images")
+        raise FrameSetError(f"frames folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     encoded = []
     for path in files:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)

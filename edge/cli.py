@@ -26,25 +26,26 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
 
 
+OVERRIDE_FLAGS = {
+    "source": "source.uri",
+    "display": "output.display",
+    "record": "output.record",
+    "events": "output.events",
+    "mqtt": "mqtt.broker",
+    "device_id": "mqtt.device_id",
+    "log_level": "logging.level",
+}
+
+
 def load_config(args: argparse.Namespace):
+    """The config file with the CLI flags over it, every setting checked; a ConfigError lists every problem."""
     from edge import config as cfg
 
     path = Path(args.config) if args.config else None
+    flags = {key: getattr(args, flag, None) for flag, key in OVERRIDE_FLAGS.items()}
+    overrides = {key: value for key, value in flags.items() if value is not None}
     with os_errors_as(cfg.ConfigError, f"config file {path}", fix="pass --config a TOML file this user may read"):
-        config = cfg.load(path)
-    for flag, key in (
-        ("source", "source.uri"),
-        ("display", "output.display"),
-        ("record", "output.record"),
-        ("events", "output.events"),
-        ("mqtt", "mqtt.broker"),
-        ("device_id", "mqtt.device_id"),
-        ("log_level", "logging.level"),
-    ):
-        value = getattr(args, flag, None)
-        if value is not None:
-            cfg.override(config, key, value)
-    return config
+        return cfg.load(path, overrides)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -132,7 +133,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         pinned = YUNET_2023MAR
         if args.sha256:
             pinned = PinnedFile(
-                pinned.name if not args.url else Path(args.url).name, args.url or pinned.url, args.sha256, 0
+                pinned.name if not args.url else Path(args.url).name, args.url or pinned.url, args.sha256
             )
         dest = Path(args.dest) if args.dest else model_files.user_model_dir()
         with os_errors_as(FetchError, f"model directory {dest}", fix="pass --dest a directory this user may write"):
@@ -170,9 +171,9 @@ def list_model(name: str, in_use: bool, find: Callable[[], Path]) -> bool:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from edge.doctor import run_checks
+    from edge.doctor import check_config, run_checks
 
-    checks = run_checks(args.loaded_config)
+    checks = run_checks(args.loaded_config, check_config(args.config, args.config_problem))
     for check in checks:
         print(check.render())
     failed = [c for c in checks if c.ok is False]
@@ -183,7 +184,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     from edge.config_docs import default_toml, markdown_reference
 
+    if args.check:
+        return check_config(Path(args.check))
     print(markdown_reference() if args.markdown else default_toml(), end="")
+    return 0
+
+
+def check_config(path: Path) -> int:
+    """Every problem of the config file, one line each with its key; exit 2 if there is any."""
+    from edge.config import ConfigError, check_file
+
+    with os_errors_as(ConfigError, f"config file {path}", fix="give a TOML file this user may read"):
+        problems = check_file(path)
+    for problem in problems:
+        print(f"{path}: {problem}")
+    if problems:
+        print(f"{len(problems)} problem(s) in {path}")
+        return EXIT_SETUP
+    print(f"{path}: OK")
     return 0
 
 
@@ -221,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", parents=[common], help="print a commented default config file")
     config.add_argument("--markdown", action="store_true", help="the config reference as a Markdown table")
+    config.add_argument("--check", metavar="FILE", help="check FILE: print every problem with its key, exit 2 if any")
     config.set_defaults(handler=cmd_config)
 
     alerts_off = commands.add_parser(
@@ -239,11 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level or "INFO")
+    args.config_problem = None
     try:
         args.loaded_config = load_config(args)
     except SetupError as exc:
-        log.error("config error: %s", exc)
-        return EXIT_SETUP
+        if args.command != "doctor" or not getattr(exc, "problems", None):
+            log.error("config error: %s", exc)
+            return EXIT_SETUP
+        from edge.config import Config  # doctor shows the settings' problems and checks the rest with the defaults
+
+        args.config_problem, args.loaded_config = exc, Config()
     setup_logging(args.loaded_config.logging.level)
     return run_handler(args)
 

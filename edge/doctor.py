@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.config import Config
+from edge.config import Config, ConfigError
 from edge.errors import BackendUnavailableError
 
 
@@ -32,6 +32,15 @@ def _version(distribution: str) -> str:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "?"
+
+
+def check_config(path: str | None, problem: ConfigError | None) -> list[Check]:
+    """The config file and flags pass every rule, or each problem under its key (edge.cli loaded them)."""
+    where = path or "built-in defaults"
+    if problem is None:
+        return [Check("config", True, f"{where}: every setting passes")]
+    checks = [Check("config", False, f"{where}: {p}") for p in problem.problems]
+    return [*checks, Check("config", None, "the checks below use the built-in defaults", "fix the config file")]
 
 
 def check_python() -> Check:
@@ -167,8 +176,10 @@ def check_gpio() -> Check:
     return Check("gpio", True, f"pin factory {factory}")
 
 
-def run_checks(config: Config) -> list[Check]:
+def run_checks(config: Config, config_checks: list[Check] | None = None) -> list[Check]:
+    """`config_checks`: check_config's, for the config edge.cli loaded before anything else."""
     steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: config_checks or [],
         check_python,
         lambda: check_runtime(config),
         check_opencv,

@@ -20,14 +20,12 @@ class PinnedFile:
     name: str
     url: str
     sha256: str
-    size: int
 
 
 YUNET_2023MAR = PinnedFile(
     name="face_detection_yunet_2023mar.onnx",
     url="https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
     sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
-    size=232_589,
 )
 
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.labels import UNSURE
 from edge.types import Box, Decision, Face, TrackedFace
+
+if TYPE_CHECKING:
+    from edge.config import TrackerConfig
 
 
 def iou_matrix(a: list[Box], b: list[Box]) -> np.ndarray:
@@ -37,8 +41,6 @@ class Track:
     unlabelled: int = 0
     """Frames since the classifier last labelled this track."""
     decision: str | None = None
-    decided_score: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
 
     def vote(self, vote_min: int) -> tuple[str, float] | None:
         """The label with at least vote_min of the window's votes, and its mean score; UNSURE votes never win."""
@@ -59,22 +61,12 @@ class Tracker:
     None as the label of the others to `update`.
     """
 
-    def __init__(
-        self,
-        iou_threshold: float = 0.3,
-        vote_window: int = 5,
-        vote_min: int = 3,
-        max_missed: int = 15,
-        per_frame: bool = False,
-        recheck_every: int = 1,
-    ) -> None:
-        if recheck_every < 1:
-            raise ValueError(f"recheck_every must be >= 1 (1 = classify every frame), got {recheck_every}")
-        self.iou_threshold = iou_threshold
-        self.vote_window, self.vote_min = (1, 1) if per_frame else (vote_window, vote_min)
-        self.max_missed = 0 if per_frame else max_missed
+    def __init__(self, config: TrackerConfig, per_frame: bool = False) -> None:
+        self.iou_threshold = config.iou_threshold
+        self.vote_window, self.vote_min = (1, 1) if per_frame else (config.vote_window, config.vote_min)
+        self.max_missed = 0 if per_frame else config.max_missed
         self.per_frame = per_frame
-        self.recheck_every = recheck_every
+        self.recheck_every = config.recheck_every
         self.tracks: list[Track] = []
         self._next_id = 1
 
@@ -137,7 +129,7 @@ class Tracker:
                 track.votes.append((label, score))
                 result = track.vote(self.vote_min)
                 if result is not None and result[0] != track.decision:
-                    track.decision, track.decided_score = result
+                    track.decision = result[0]
                     decisions.append(Decision(frame_id, timestamp, track.id, face.box, *result))
             tracked.append(TrackedFace(face, track.id, label, score, track.decision))
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]

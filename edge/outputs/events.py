@@ -15,10 +15,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from edge.outputs import Output
 from edge.types import Decision
+
+if TYPE_CHECKING:
+    from edge.config import EventsConfig
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +30,8 @@ class EventLog(Output):
     name = "events"
     wants_frames = False
 
-    def __init__(self, target: str, max_bytes: int = 0, keep: int = 5, fsync: bool = False) -> None:
-        self.max_bytes, self.keep, self.fsync = max_bytes, keep, fsync
+    def __init__(self, target: str, config: EventsConfig) -> None:
+        self.max_bytes, self.keep, self.fsync = config.max_bytes, config.keep, config.fsync
         self.path: Path | None = None
         if target == "-":
             self._stream: TextIO = sys.stdout

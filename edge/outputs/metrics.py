@@ -42,7 +42,7 @@ class MetricsEndpoint(Output):
     def __init__(
         self,
         port: int,
-        address: str = "127.0.0.1",
+        address: str,
         publisher: MqttPublisher | None = None,
         policy: LabelPolicy = DEFAULT_POLICY,
     ) -> None:

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from edge.config import ConfigError, EventsConfig
 from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import annotate
 from edge.types import Decision, Frame, TrackedFace
 
 if TYPE_CHECKING:
+    from edge.config import EventsConfig
     from edge.stats import LoopStats
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,13 @@ class Snapshots(Output):
     def __init__(
         self,
         directory: Path,
-        max_files: int = 500,
-        max_days: float = 7.0,
+        config: EventsConfig,
         clock: Callable[[], float] = time.time,
         policy: LabelPolicy = DEFAULT_POLICY,
     ) -> None:
         self.policy = policy
         self.directory = Path(directory).expanduser()
-        self.max_files, self.max_days = max_files, max_days
+        self.max_files, self.max_days = config.snapshot_max_files, config.snapshot_max_days
         self._clock = clock
         self._pending: list[Decision] = []
         try:
@@ -99,12 +98,3 @@ class Snapshots(Output):
             path.unlink(missing_ok=True)
         if doomed:
             log.info("snapshots: deleted %d past the retention limit", len(doomed))
-
-
-def snapshot_dir(config: EventsConfig, event_log: str) -> Path:
-    """events.snapshot_dir, or snapshots/ beside the event log file."""
-    if config.snapshot_dir:
-        return Path(config.snapshot_dir).expanduser()
-    if event_log and event_log != "-":
-        return Path(event_log).expanduser().parent / "snapshots"
-    raise ConfigError("events.snapshots is on but has no folder: set events.snapshot_dir, or output.events to a file")

@@ -30,8 +30,6 @@ class SourceError(SetupError, ValueError):
 
 
 class Source(Protocol):
-    live: bool
-    """True for cameras and streams (frames may be dropped); False for files (every frame processed)."""
     per_frame_decisions: bool
     """True when each frame is an unrelated picture (image folder): no tracking across frames."""
 

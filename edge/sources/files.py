@@ -32,7 +32,6 @@ def read_image(path: Path) -> np.ndarray | None:
 class ImageFilesSource:
     """One frame per image file; the frame id is the file name. Each file is its own decision."""
 
-    live = False
     per_frame_decisions = True
 
     def __init__(self, files: list[Path]) -> None:
@@ -61,7 +60,6 @@ class ImageFilesSource:
 class VideoFileSource:
     """Every frame of a video file in order; the frame id is the frame number from 0."""
 
-    live = False
     per_frame_decisions = False
 
     def __init__(self, path: Path) -> None:

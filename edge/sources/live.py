@@ -111,11 +111,10 @@ class Picamera2Camera:
 class LatestFrameSource:
     """Yields the newest frame only; frames that arrive while the pipeline is busy are dropped."""
 
-    live = True
     per_frame_decisions = False
 
     def __init__(
-        self, open_camera: Callable[[], Camera], name: str, reconnect_max_delay: float = 30.0, first_delay: float = 0.5
+        self, open_camera: Callable[[], Camera], name: str, reconnect_max_delay: float, first_delay: float = 0.5
     ) -> None:
         self.name = name
         self.reconnects = 0

@@ -110,7 +110,13 @@ def _snapshots(config: Config, policy: LabelPolicy, built: dict[str, Output]) ->
     from edge.outputs.snapshots import Snapshots, snapshot_dir
 
     e = config.events
-    return Snapshots(snapshot_dir(e, config.output.events), e.snapshot_max_files, e.snapshot_max_days, policy=policy)
+    return Snapshots(
+        snapshot_dir(e, config.output.events),
+        e.snapshot_max_files,
+        e.snapshot_max_days,
+        policy=policy,
+        min_free_bytes=e.snapshot_min_free_mb * 2**20,
+    )
 
 
 def _gpio_alerts(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:

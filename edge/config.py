@@ -167,6 +167,9 @@ class EventsConfig:
     snapshot_dir: str = meta("", doc="snapshot folder; empty = snapshots/ beside the event log file")
     snapshot_max_files: int = meta(500, 1, 10_000_000, "newest snapshots kept; older ones are deleted")
     snapshot_max_days: float = meta(7.0, 0, 3650, "snapshots older than this many days are deleted; 0 = no age limit")
+    snapshot_min_free_mb: int = meta(
+        200, 0, 10**7, "no snapshot is written while less than this many MB are free (the event log comes first)"
+    )
 
 
 @dataclass

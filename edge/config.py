@@ -33,6 +33,12 @@ class SourceConfig:
     height: int = meta(480, 16, 8192, "requested camera height")
     fps: int = meta(30, 1, 240, "requested camera frame rate")
     reconnect_max_delay: float = meta(30.0, 0.1, 3600, "longest wait between camera reconnect attempts, seconds")
+    max_image_pixels: int = meta(
+        25_000_000,
+        0,
+        10**10,
+        "image files larger than this (width x height, from the header) are skipped; 0 = no limit",
+    )
 
 
 @dataclass

@@ -38,6 +38,11 @@ class LoopStats:
         """Frames the camera delivered while the loop was busy, replaced by newer ones."""
         return getattr(self.source, "dropped", 0)
 
+    @property
+    def skipped_files(self) -> int:
+        """Image files a file source skipped: unreadable, not an image, or over the pixel budget."""
+        return getattr(self.source, "skipped", 0)
+
     @contextmanager
     def stage(self, name: str):
         begin = time.perf_counter()
@@ -74,6 +79,7 @@ class LoopStats:
             "faces": self.faces,
             "frame_errors": self.frame_errors,
             "skipped_frames": self.skipped_frames,
+            "skipped_files": self.skipped_files,
             "camera_reconnects": self.camera_reconnects,
             "camera_dropped_frames": self.camera_dropped_frames,
             "decisions": dict(self.decisions),

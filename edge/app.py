@@ -64,7 +64,16 @@ def build_tracker(config: Config, per_frame: bool = False) -> Tracker:
     from edge.tracker import Tracker
 
     t = config.tracker
-    return Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed, per_frame, t.recheck_every)
+    return Tracker(
+        t.iou_threshold,
+        t.vote_window,
+        t.vote_min,
+        t.max_missed,
+        per_frame,
+        t.recheck_every,
+        t.same_face_min,
+        t.return_face_min,
+    )
 
 
 def build_source(config: Config) -> Source:

@@ -76,6 +76,12 @@ class TrackerConfig:
     vote_window: int = meta(5, 1, 100, "last n frames of a track that vote")
     vote_min: int = meta(3, 1, 100, "k votes for one label confirm it")
     max_missed: int = meta(15, 0, 10000, "frames a track survives without a matching face")
+    same_face_min: float = meta(
+        0.5, 0.0, 1.0, "appearance likeness (0-1) a face seen frame after frame needs to keep its track; 0 = off"
+    )
+    return_face_min: float = meta(
+        0.7, 0.0, 1.0, "likeness a face needs to continue a track whose spot was empty: else a new person, new vote"
+    )
     recheck_every: int = meta(
         5, 1, 1000, "a decided face is classified again every n frames (1 = every frame); new or doubtful ones always"
     )

@@ -70,7 +70,7 @@ class Pipeline:
         with stats.stage("detect"):
             faces = self.detector.detect(image)
         with stats.stage("track"):
-            matched = tracker.match(faces)
+            matched = tracker.match(faces, image)
         with stats.stage("crop"):
             kept: list[int] = []  # indexes of the faces that stay: all but those whose crop is empty
             labelled: list[int] = []  # positions in `kept` of the faces the classifier sees

@@ -190,3 +190,78 @@ def test_one_person_turning_their_head_keeps_one_track(door_parts, masked_people
     scenes = [door_scene(masked_people[0], squash, tilt) for squash, tilt in turn * 2]
     decisions, openings = walk_past_the_door(door_parts, scenes)
     assert len(decisions) == 1 and openings == 1, decisions
+
+
+# --- full disks and special files ----------------------------------------------------------------------------
+
+DISK_FULL_CHILD = """
+import json, logging, resource, signal, sys
+import numpy as np
+from edge.labels import NO_MASK
+from edge.outputs.events import EventLog
+from edge.outputs.snapshots import Snapshots
+from edge.pipeline import Pipeline
+from edge.types import Decision, Face, Frame, TrackedFace
+
+folder, limit, frames = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, write() fails with EFBIG like a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+outputs = [EventLog(folder + "/events.jsonl", fsync=True), Snapshots(folder + "/snaps", max_days=0)]
+pipeline = Pipeline(None, None, None, outputs)
+image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+for number in range(frames):
+    box = (10.0, 20.0, 110.0, 140.0)
+    decision = Decision(str(number), 1.7e9 + number, number, box, NO_MASK, 0.9)
+    face = TrackedFace(Face(box, 0.9), number, NO_MASK, 0.9, NO_MASK)
+    pipeline._emit(Frame(str(number), decision.time, image), [face], [decision])
+pipeline.close()
+print(json.dumps(dict(pipeline.stats.output_failures)))
+"""
+
+
+def test_a_full_disk_is_a_state_not_a_flood_and_leaves_no_torn_line_or_temp_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    frames, limit = 1500, 20_000
+    child = subprocess.run(
+        [sys.executable, "-c", DISK_FULL_CHILD, str(tmp_path), str(limit), str(frames)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    failures = json.loads(child.stdout)
+    lines = (tmp_path / "events.jsonl").read_bytes().split(b"\n")
+    assert lines[-1] == b"", "the log ends with a whole line"
+    written = [json.loads(line) for line in lines[:-1]]
+    assert len(written) + failures["events"] == frames, "every event is either written whole or counted as dropped"
+    assert failures["events"] > 1000 and failures["snapshots"] > 1000
+    assert not list((tmp_path / "snaps").glob(".*")), "no temp files left by failed snapshot writes"
+    errors = [line for line in child.stderr.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) <= 4, errors
+    assert "Traceback" not in child.stderr
+    assert any("output events on_decision failed: [Errno 27] File too large" in line for line in errors)
+
+
+def test_dev_null_is_a_working_event_log(tmp_path: Path) -> None:
+    from edge.labels import MASK
+    from edge.outputs.events import EventLog
+    from edge.types import Decision
+
+    log = EventLog("/dev/null", max_bytes=10, fsync=True)
+    for number in range(3):
+        log.on_decision(Decision(str(number), 1.7e9, number, (0.0, 0.0, 1.0, 1.0), MASK, 0.9))
+    log.close()
+
+
+def test_the_event_log_does_not_follow_a_symlink(tmp_path: Path) -> None:
+    from edge.outputs.events import EventLog
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / "events.jsonl").symlink_to(victim)
+    with pytest.raises(OSError, match="cannot open event log"):
+        EventLog(str(tmp_path / "events.jsonl"))
+    assert victim.read_text() == "keep"

@@ -47,6 +47,11 @@ def load_config(args: argparse.Namespace):
     return config
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+"""Each stops the loop with every output switched off; SIGHUP comes with a closed SSH terminal, and SIGUSR1
+would otherwise kill the process with the relay or LEDs left as they were."""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
         from edge.app import build_classifier, build_detector, build_outputs, build_source, build_tracker
@@ -69,8 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         monitor.stopping()
         source.close()
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, request_stop)
     log.info(
         "running: source %s, detector %s, classifier %s", config.source.uri, config.detector.type, classifier.model_path
     )

@@ -391,3 +391,26 @@ def test_record_to_an_unknown_video_suffix_is_refused_not_made_a_folder(tmp_path
     assert not (tmp_path / "out.webm").exists()
     Recorder(str(tmp_path / "frames"))
     assert (tmp_path / "frames").is_dir()
+
+
+def test_a_long_folder_run_reports_progress_on_a_log_and_a_terminal(caplog) -> None:
+    import io
+    import logging
+
+    from edge.progress import with_progress
+
+    ticks = iter(range(0, 1000, 3))
+    caplog.set_level(logging.INFO, logger="edge.progress")
+    assert list(with_progress(range(10), 10, "images", interval=10.0, clock=lambda: next(ticks))) == list(range(10))
+    assert [r.getMessage() for r in caplog.records][:2] == [
+        "progress: 4/10 images (40%)",
+        "progress: 8/10 images (80%)",
+    ]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    list(with_progress(range(4), 4, "images", stream=terminal))
+    assert terminal.getvalue().endswith("\r[" + "#" * 30 + "] 4/4 images\n")

@@ -85,7 +85,10 @@ class ImageFilesSource:
         return cls(files, max_pixels)
 
     def __iter__(self) -> Iterator[Frame]:
-        for path in self.files:
+        from edge.progress import with_progress
+
+        files = with_progress(self.files, len(self.files), "images") if len(self.files) > 1 else self.files
+        for path in files:
             try:
                 image = read_image(path, self.max_pixels)
             except UnreadableImageError as exc:

@@ -175,8 +175,11 @@ def detector_weights(name: str, explicit: str, dirs: list[Path]) -> Path:
 
 def list_model(name: str, in_use: bool, find: Callable[[], Path]) -> bool:
     """Print where a model was found; False when one in use is missing or cannot run here."""
+    from edge import model_files
+
     try:
-        print(f"{name}: {find()}{'  (in use)' if in_use else ''}")
+        path = find()
+        print(f"{name}: {path}{'  (in use)' if in_use else ''}  [{model_files.origin(path)}]")
         return True
     except SetupError as exc:
         status = "not found" if isinstance(exc, ModelNotFoundError) else "unavailable"

@@ -46,6 +46,13 @@ def packaged_model_dir() -> Path:
     return Path(str(resources.files("edge") / "models"))
 
 
+def origin(path: Path) -> str:
+    """How `maskgate models`, doctor and the log describe where a model file comes from."""
+    if path.parent == packaged_model_dir():
+        return "packaged"
+    return f"NOT the packaged default: from {path.parent}"
+
+
 def _candidates(dirs: list[Path], pattern: str) -> list[Path]:
     found = []
     for directory in dirs:

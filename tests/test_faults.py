@@ -414,3 +414,43 @@ def test_a_long_folder_run_reports_progress_on_a_log_and_a_terminal(caplog) -> N
     terminal = Terminal()
     list(with_progress(range(4), 4, "images", stream=terminal))
     assert terminal.getvalue().endswith("\r[" + "#" * 30 + "] 4/4 images\n")
+
+
+# --- trust in model files --------------------------------------------------------------------------------------
+
+
+def test_a_classifier_dropped_into_a_model_folder_is_announced_and_must_match_its_card(
+    default_classifier: Path, monkeypatch, tmp_path: Path, capsys, caplog
+) -> None:
+    import logging
+    import shutil
+
+    from edge.app import build_classifier
+    from edge.config import Config
+    from edge.model_card import ModelCardError
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("MASKGATE_MODEL_DIR", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert build_classifier(Config()).model_path == default_classifier, "the packaged one verifies"
+
+    dropped = folder / default_classifier.name
+    shutil.copy(default_classifier, dropped)
+    shutil.copy(default_classifier.with_suffix(".json"), dropped.with_suffix(".json"))
+    caplog.set_level(logging.WARNING, logger="edge.app")
+    assert build_classifier(Config()).model_path == dropped
+    assert f"is NOT the packaged default: from {folder}" in caplog.text
+    assert main(["models"]) == 0
+    assert f"{dropped}  (in use)  [NOT the packaged default: from {folder}]" in capsys.readouterr().out
+
+    dropped.write_bytes(dropped.read_bytes()[:-16] + bytes(16))  # same card, other model
+    with pytest.raises(ModelCardError, match="the model or its card was replaced or damaged"):
+        build_classifier(Config())
+    assert main(["classify", str(dropped)]) == 2
+
+    card = json.loads(dropped.with_suffix(".json").read_text())
+    del card["model_sha256"]
+    dropped.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ModelCardError, match="has no model_sha256"):
+        build_classifier(Config())

@@ -193,7 +193,7 @@ def main() -> int:
     )
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     result = {
-        "commit": commit.stdout.strip(),
+        "commit": commit.stdout.strip() or os.environ.get("SOAK_COMMIT", "unknown (not run from a git checkout)"),
         "minutes_planned": args.minutes,
         "schedule": {"run": args.run, "stall": args.stall, "down": args.down, "fps": args.fps},
         "work_dir": str(work),

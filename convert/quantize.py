@@ -10,6 +10,7 @@ temperature and the mask threshold in its card are fitted to that very file's ou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
@@ -189,6 +190,7 @@ def quantize(
                 tensors["input"]["quantization"],
             )
         card = build_card(name, variant, labels, tensors, prepared_dir, train_report, path.stat().st_size)
+        card["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()  # checked by the runtime at load
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         card["decision"] = calibrate(path, prepared_dir, card, max_bare_pass)
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")

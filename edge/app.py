@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from edge.sources import Source
     from edge.tracker import Tracker
 
+log = logging.getLogger(__name__)
+
 OUTPUT_FIX = "change that setting in the config, or let this user open what it names"
 MODEL_FIX = "let this user read the model files (the service runs as maskgate)"
 
@@ -35,13 +38,22 @@ def classifier_path(config: Config) -> Path:
 
 
 def build_classifier(config: Config) -> MaskClassifier:
+    """The classifier, whose model must match the sha256 its card names; one that is not the packaged default
+    is announced in the log."""
     with third_party_imports("MaskClassifier"):
         from edge.classifier import MaskClassifier
+    from edge.model_card import ModelCard
 
     c = config.classifier
     with os_errors_as(ModelLoadError, "classifier", fix=MODEL_FIX):
+        path = classifier_path(config)
+        card = ModelCard.for_model(path)
+        digest = card.verify_model(path)
+        if model_files.origin(path) != "packaged":
+            log.warning("classifier %s is %s (sha256 %s, as its card says)", path, model_files.origin(path), digest)
         return MaskClassifier(
-            classifier_path(config),
+            path,
+            card=card,
             num_threads=c.num_threads,
             batch=c.batch,
             backend=c.backend,

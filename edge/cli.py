@@ -48,6 +48,11 @@ def load_config(args: argparse.Namespace):
         return cfg.load(path, overrides)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+"""Each stops the loop with every output switched off; SIGHUP comes with a closed SSH terminal, and SIGUSR1
+would otherwise kill the process with the relay or LEDs left as they were."""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
         from edge.app import build_classifier, build_detector, build_outputs, build_source, build_tracker
@@ -70,8 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         monitor.stopping()
         source.close()
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, request_stop)
     log.info(
         "running: source %s, detector %s, classifier %s", config.source.uri, config.detector.type, classifier.model_path
     )
@@ -82,6 +87,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         pipeline.close()  # outputs off: GPIO alerts switch off here on exit, SIGTERM or an unhandled error
         monitor.stop()
     log.info("done: %s", json.dumps(stats.summary()))
+    if stats.skipped_files and not stats.frames:
+        from edge.sources import SourceError
+
+        raise SourceError(f"none of the {stats.skipped_files} image file(s) of {config.source.uri} could be read")
     return 0
 
 
@@ -95,24 +104,28 @@ def cmd_alerts_off(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate classify"):
         from edge.app import build_classifier
-        from edge.crop import CropRule, crop_face
+        from edge.crop import CropRule, EmptyCropError, crop_face
         from edge.sources import IMAGE_SUFFIXES
-        from edge.sources.files import read_image
+        from edge.sources.files import UnreadableImageError, read_image
 
-    classifier = build_classifier(args.loaded_config)
+    config = args.loaded_config
+    classifier = build_classifier(config)
     whole = CropRule(size=classifier.input_size, margin=0.0)
     failed = 0
     for name in args.images:
         path = Path(name)
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
         for file in files:
-            image = read_image(file) if file.is_file() else None
-            if image is None:
-                log.error("cannot classify %s: missing or not a readable image", file)
+            try:
+                image = read_image(file, config.source.max_image_pixels)
+                height, width = image.shape[:2]
+                if min(height, width) < 2:
+                    raise UnreadableImageError(f"{width}x{height} is too small to classify")
+                probabilities = classifier.classify([crop_face(image, (0, 0, width, height), whole)])[0]
+            except (UnreadableImageError, EmptyCropError) as exc:
+                log.error("cannot classify %s: %s", file, exc)
                 failed += 1
                 continue
-            height, width = image.shape[:2]
-            probabilities = classifier.classify([crop_face(image, (0, 0, width, height), whole)])[0]
             best = int(probabilities.argmax())
             print(
                 json.dumps(
@@ -120,6 +133,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 ),
                 flush=True,
             )
+    if failed:
+        log.error("%d file(s) could not be classified", failed)
     return 1 if failed else 0
 
 
@@ -161,8 +176,11 @@ def detector_weights(name: str, explicit: str, dirs: list[Path]) -> Path:
 
 def list_model(name: str, in_use: bool, find: Callable[[], Path]) -> bool:
     """Print where a model was found; False when one in use is missing or cannot run here."""
+    from edge import model_files
+
     try:
-        print(f"{name}: {find()}{'  (in use)' if in_use else ''}")
+        path = find()
+        print(f"{name}: {path}{'  (in use)' if in_use else ''}  [{model_files.origin(path)}]")
         return True
     except SetupError as exc:
         status = "not found" if isinstance(exc, ModelNotFoundError) else "unavailable"

@@ -53,6 +53,12 @@ class SourceConfig:
     height: int = meta(480, 16, 8192, "requested camera height")
     fps: int = meta(30, 1, 240, "requested camera frame rate")
     reconnect_max_delay: float = meta(30.0, 0.1, 3600, "longest wait between camera reconnect attempts, seconds")
+    max_image_pixels: int = meta(
+        25_000_000,
+        0,
+        10**10,
+        "image files larger than this (width x height, from the header) are skipped; 0 = no limit",
+    )
 
 
 @dataclass
@@ -90,6 +96,12 @@ class TrackerConfig:
     vote_window: int = meta(5, 1, 100, "last n frames of a track that vote")
     vote_min: int = meta(3, 1, 100, "k votes for one label confirm it")
     max_missed: int = meta(15, 0, 10000, "frames a track survives without a matching face")
+    same_face_min: float = meta(
+        0.5, 0.0, 1.0, "appearance likeness (0-1) a face seen frame after frame needs to keep its track; 0 = off"
+    )
+    return_face_min: float = meta(
+        0.7, 0.0, 1.0, "likeness a face needs to continue a track whose spot was empty: else a new person, new vote"
+    )
     recheck_every: int = meta(
         5, 1, 1000, "a decided face is classified again every n frames (1 = every frame); new or doubtful ones always"
     )
@@ -179,6 +191,9 @@ class EventsConfig:
     snapshot_dir: str = meta("", doc="snapshot folder; empty = snapshots/ beside the event log file")
     snapshot_max_files: int = meta(500, 1, 10_000_000, "newest snapshots kept; older ones are deleted")
     snapshot_max_days: float = meta(7.0, 0, 3650, "snapshots older than this many days are deleted; 0 = no age limit")
+    snapshot_min_free_mb: int = meta(
+        200, 0, 10**7, "no snapshot is written while less than this many MB are free (the event log comes first)"
+    )
 
 
 @dataclass

@@ -92,13 +92,18 @@ def check_opencv() -> list[Check]:
 
 
 def check_models(config: Config) -> list[Check]:
+    from edge import model_files
     from edge.app import build_classifier, build_detector
 
     checks = []
     for name, build in (("face detector", build_detector), ("classifier", build_classifier)):
         try:
             part = build(config)
-            detail = f"{config.detector.type} loaded" if name == "face detector" else f"{part.model_path} loaded"
+            detail = (
+                f"{config.detector.type} loaded"
+                if name == "face detector"
+                else f"{part.model_path} loaded, sha256 as its card says [{model_files.origin(part.model_path)}]"
+            )
             checks.append(Check(name, True, detail))
         except Exception as exc:
             fix = "maskgate models fetch (for YuNet); maskgate models lists where files are searched"

@@ -98,7 +98,9 @@ install_files() {
   files install -m 0644 "$SOURCE_DIR/systemd/maskgate.sysusers" "$R/etc/sysusers.d/maskgate.conf"
   # systemd-sysusers creates the user and its groups idempotently; gpio and video exist on Pi OS.
   run systemd-sysusers /etc/sysusers.d/maskgate.conf
-  files install -d -m 0750 "$R/etc/maskgate" "$R/var/lib/maskgate" "$R/var/lib/maskgate/models"
+  files install -d -m 0750 "$R/etc/maskgate" "$R/var/lib/maskgate"
+  # Models are root's: the service may read them but not swap them (a planted model would decide the door).
+  files install -d -m 0755 "$R/var/lib/maskgate/models"
   run chown "root:$USER_NAME" /etc/maskgate
   files install -m 0640 "$SOURCE_DIR/systemd/maskgate.toml" "$R/etc/maskgate/maskgate.toml.default"
   if [ -e "$R/etc/maskgate/maskgate.toml" ]; then
@@ -116,7 +118,9 @@ install_code() {
   run "$PREFIX/venv/bin/pip" install --quiet --upgrade "${SOURCE_DIR}[pi]"
   # The detector, downloaded and checked against the sha256 pinned in edge/fetch.py.
   run "$PREFIX/venv/bin/maskgate" models fetch --dest /var/lib/maskgate/models
-  run chown -R "$USER_NAME:$USER_NAME" /var/lib/maskgate
+  run chown "$USER_NAME:$USER_NAME" /var/lib/maskgate
+  run chown -R root:root /var/lib/maskgate/models
+  run chmod -R u=rwX,go=rX /var/lib/maskgate/models
 }
 
 start_service() {

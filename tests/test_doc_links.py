@@ -38,4 +38,4 @@ def test_relative_links_resolve(page):
 def test_readme_keeps_the_two_set_up_commands():
     readme = (ROOT / "README.md").read_text()
     assert "bash .ci/run" in readme
-    assert ".venv/bin/maskgate models fetch && .venv/bin/maskgate run --source" in readme
+    assert ".venv/bin/pip install . && .venv/bin/maskgate run --source" in readme

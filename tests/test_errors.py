@@ -53,10 +53,12 @@ def test_success_exits_0() -> None:
 
 def test_a_setup_error_exits_2_naming_the_problem_and_the_fix(tmp_path: Path) -> None:
     models = {"MASKGATE_MODEL_DIR": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
-    result = maskgate("run", "--source", str(tmp_path), env=models)
+    config = tmp_path / "ultraface.toml"
+    config.write_text('[detector]\ntype = "ultraface"\n')  # YuNet ships in the package; UltraFace does not
+    result = maskgate("run", "--config", str(config), "--source", str(tmp_path), env=models)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "YuNet face detector not found" in result.stderr and "Fix: run `maskgate models fetch`" in result.stderr
+    assert "UltraFace detector not found" in result.stderr and "Fix: copy it from Linzaer" in result.stderr
 
 
 @pytest.mark.parametrize("bug", ["{}['no such key']", "int('not a number')", "open('/nonexistent/file')"])

@@ -18,7 +18,7 @@ from edge.config import Config, ConfigError, EventsConfig
 from edge.config_checks import snapshot_dir
 from edge.labels import MASK, NO_MASK
 from edge.outputs.events import EventLog
-from edge.outputs.snapshots import Snapshots, snapshot_name
+from edge.outputs.snapshots import SNAPSHOT_NAME, Snapshots, snapshot_name
 from edge.stats import LoopStats
 from edge.types import Decision, Face, Frame, TrackedFace
 
@@ -220,3 +220,54 @@ def test_snapshot_names_sort_by_time() -> None:
     names = [snapshot_name(decision(n)) for n in (9, 10, 11)]
     assert names == sorted(names)
     assert names[0] == time.strftime("%Y%m%dT%H%M%S", time.gmtime(T0 + 9)) + ".000Z-track9.jpg"
+
+
+def test_retention_never_touches_files_it_did_not_write_nor_the_folder_mode(tmp_path: Path) -> None:
+    (tmp_path / "holiday.jpg").write_bytes(b"\xff\xd8")
+    (tmp_path / "zzz-last-by-name.jpg").write_bytes(b"\xff\xd8")
+    (tmp_path / ".20260101T000000.000Z-track1.jpg.part").write_bytes(b"")  # a crashed write of ours
+    old = T0 - 30 * 86400
+    for path in tmp_path.iterdir():
+        os.utime(path, (old, old))
+    tmp_path.chmod(0o755)
+    now = T0 + 100
+    snapshots = Snapshots(tmp_path, EventsConfig(snapshot_max_files=2, snapshot_max_days=7.0), clock=lambda: now)
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
+    assert not list(tmp_path.glob(".*.part"))
+    for number in range(1, 4):
+        feed(snapshots, number, NO_MASK)
+    assert sorted(p.name for p in tmp_path.iterdir() if not SNAPSHOT_NAME.fullmatch(p.name)) == [
+        "holiday.jpg",
+        "zzz-last-by-name.jpg",
+    ]
+    assert [f.name for f in snapshots.files()] == [snapshot_name(decision(n)) for n in (2, 3)]
+
+
+def test_the_newest_snapshot_survives_the_age_limit(tmp_path: Path) -> None:
+    snapshots = Snapshots(
+        tmp_path, EventsConfig(snapshot_max_files=5, snapshot_max_days=1.0), clock=lambda: T0 + 10 * 86400
+    )
+    feed(snapshots, 1, NO_MASK)  # written now, but the clock says it is ten days old by its mtime
+    os.utime(snapshots.files()[0], (T0, T0))
+    snapshots.prune()
+    assert [f.name for f in snapshots.files()] == [snapshot_name(decision(1))]
+
+
+def test_a_symlink_under_the_temp_name_is_not_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    folder = tmp_path / "snaps"
+    snapshots = Snapshots(folder, EventsConfig(snapshot_max_days=0))
+    (folder / f".{snapshot_name(decision(1))}.part").symlink_to(victim)
+    with pytest.raises(OSError):
+        feed(snapshots, 1, NO_MASK)
+    assert victim.read_text() == "keep"
+
+
+def test_snapshots_pause_below_the_free_space_floor(tmp_path: Path) -> None:
+    import shutil
+
+    free_mb = shutil.disk_usage(tmp_path).free // 2**20
+    snapshots = Snapshots(tmp_path, EventsConfig(snapshot_max_days=0, snapshot_min_free_mb=free_mb + 1024))
+    feed(snapshots, 1, NO_MASK)
+    assert snapshots.files() == [] and snapshots.skipped_low_space == 1

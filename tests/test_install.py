@@ -38,7 +38,7 @@ def test_dry_run_installs_the_files_into_the_root_and_prints_the_rest(tmp_path: 
     assert (config.stat().st_mode & 0o777) == 0o640, "the config may hold broker credentials"
     assert (tmp_path / "etc/maskgate").stat().st_mode & 0o777 == 0o750
     assert (tmp_path / "etc/sysusers.d/maskgate.conf").is_file()
-    assert (tmp_path / "var/lib/maskgate/models").is_dir()
+    assert (tmp_path / "var/lib/maskgate/models").stat().st_mode & 0o777 == 0o755
 
     run = commands(result.stdout)
     apt = next(c for c in run if "apt-get install" in c)
@@ -47,6 +47,8 @@ def test_dry_run_installs_the_files_into_the_root_and_prints_the_rest(tmp_path: 
     assert any(c.startswith("/opt/maskgate/venv/bin/pip install") and c.endswith(f"{REPO}[pi]") for c in run)
     assert "/opt/maskgate/venv/bin/maskgate models fetch --dest /var/lib/maskgate/models" in run
     assert "systemd-sysusers /etc/sysusers.d/maskgate.conf" in run
+    assert "chown -R root:root /var/lib/maskgate/models" in run, "the service cannot swap its models"
+    assert not any(c.startswith("chown -R maskgate") for c in run)
     assert run[-2:] == ["systemctl enable maskgate.service", "systemctl restart maskgate.service"]
 
 

@@ -119,6 +119,17 @@ class _LoopCollector:
         yield counter(
             "camera_dropped_frames", "Camera frames replaced by newer ones", stats.camera_dropped_frames if stats else 0
         )
+        yield counter(
+            "skipped_files",
+            "Image files skipped: unreadable or over the pixel budget",
+            getattr(stats, "skipped_files", 0),
+        )
+        failures = CounterMetricFamily(
+            "maskgate_output_failures", "Failed output calls (event log, snapshots: writes dropped)", labels=["output"]
+        )
+        for output, count in sorted((stats.output_failures if stats else {}).items()):
+            failures.add_metric([output], count)
+        yield failures
         decisions = endpoint.decisions()
         by_label = CounterMetricFamily("maskgate_decisions", "Confirmed decisions by label", labels=["label"])
         for label, count in sorted(decisions.items()):

@@ -49,6 +49,8 @@ WINDOW = 32
 BARE_FACE_HOLD_SECONDS = 2.0
 """The bare-face sensor stays ON this long after the last bare face left the picture."""
 TICK_SECONDS = 1.0
+SILENT_BROKER_SECONDS = 15.0
+"""A broker that took the TCP connection but sent no CONNACK for this long is reported (once per outage)."""
 
 
 class _NotConnectedNoise(logging.Filter):
@@ -117,6 +119,8 @@ class MqttPublisher(Output):
         self._resending = False
         self._problem_logged: str | None = None
         self._was_connected = False
+        self._waiting_since: float | None = time.monotonic()
+        self.silent_after = SILENT_BROKER_SECONDS
         self.published = 0
 
         self._client = mqtt.Client(
@@ -189,12 +193,29 @@ class MqttPublisher(Output):
                     except queue.Empty:
                         break
                 self.outbox.delete(acked)
+                self._report_silence()
                 if self._connected:
                     self._publish_status()
                     self._send_more()
             except Exception:  # a full disk or a broken file must not end the sender; the next event retries
                 log.exception("MQTT sender failed; retrying on the next event")
                 time.sleep(1.0)
+
+    def _report_silence(self) -> None:
+        """paho waits without a word for a CONNACK that a hung broker or a non-MQTT server never sends."""
+        if self._connected or self._waiting_since is None:
+            return
+        waited = time.monotonic() - self._waiting_since
+        if waited >= self.silent_after:
+            self._waiting_since = None
+            self._problem_logged = "silent"
+            log.error(
+                "MQTT: %s took the connection but has not answered for %.0f s (not an MQTT broker, or hung); "
+                "events are kept in %s",
+                self.broker,
+                waited,
+                self.outbox.path,
+            )
 
     def _handle(self, kind: str, value: object, acked: list[int]) -> None:
         if kind == "ack":
@@ -214,8 +235,9 @@ class MqttPublisher(Output):
                 )
             self._connected, self._unreachable = False, True
             self._resending = bool(self._handed)
+            self._waiting_since = time.monotonic()
         elif kind == "unreachable":
-            self._unreachable = True
+            self._unreachable, self._waiting_since = True, None
             text = str(value) if value else "connection failed"
             if text != self._problem_logged:
                 self._problem_logged = text
@@ -228,6 +250,7 @@ class MqttPublisher(Output):
 
     def _on_connect(self, reason: object) -> None:
         if getattr(reason, "is_failure", False):
+            self._waiting_since = None  # it answered: not silent
             text = str(reason)
             if text != self._problem_logged:
                 self._problem_logged = text
@@ -247,6 +270,7 @@ class MqttPublisher(Output):
             return
         self._problem_logged = None
         self._connected, self._unreachable, self._announce = True, False, True
+        self._waiting_since = None
         log.info(
             "MQTT: %s %s; %d event(s) queued",
             "reconnected to" if self._was_connected else "connected to",

@@ -65,13 +65,13 @@ def open_capture(uri: str, config: SourceConfig) -> Source:
 def open_folder(uri: str, config: SourceConfig) -> Source:
     from edge.sources.files import ImageFilesSource
 
-    return ImageFilesSource.from_folder(Path(uri).expanduser())
+    return ImageFilesSource.from_folder(Path(uri).expanduser(), config.max_image_pixels)
 
 
 def open_image(uri: str, config: SourceConfig) -> Source:
     from edge.sources.files import ImageFilesSource
 
-    return ImageFilesSource([Path(uri).expanduser()])
+    return ImageFilesSource([Path(uri).expanduser()], config.max_image_pixels)
 
 
 def open_video(uri: str, config: SourceConfig) -> Source:

@@ -9,6 +9,7 @@ import platform
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from edge.config import Config
 from edge.errors import BackendUnavailableError
@@ -86,9 +87,10 @@ def check_models(config: Config) -> list[Check]:
     from edge.app import build_classifier, build_detector
 
     checks = []
+    built = {}
     for name, build in (("face detector", build_detector), ("classifier", build_classifier)):
         try:
-            part = build(config)
+            built[name] = part = build(config)
             detail = f"{config.detector.type} loaded" if name == "face detector" else f"{part.model_path} loaded"
             checks.append(Check(name, True, detail))
         except Exception as exc:
@@ -96,6 +98,23 @@ def check_models(config: Config) -> list[Check]:
             checks.append(
                 Check(name, False, str(exc).replace("\n", " "), "" if isinstance(exc, BackendUnavailableError) else fix)
             )
+    if len(built) == 2:
+        checks += check_self_test(built["face detector"], config.detector.type, built["classifier"])
+    return checks
+
+
+def check_self_test(detector: Any, detector_type: str, classifier: Any) -> list[Check]:
+    """The known-answer self-test `maskgate run` does at start, with what it costs."""
+    from edge.self_test import cpu_description, run_self_test, runtime_description
+
+    checks = []
+    for result in run_self_test(detector, detector_type, classifier):
+        detail = f"{result.detail} ({1000 * result.seconds:.0f} ms)"
+        fix = ""
+        if result.ok is False:
+            detail += f"; runtime {runtime_description()}, CPU {cpu_description()}"
+            fix = "maskgate run refuses to start: try another ai-edge-litert release, or report these numbers"
+        checks.append(Check(f"self-test {result.part}", result.ok, detail, fix))
     return checks
 
 

@@ -6,6 +6,7 @@ import glob
 import importlib.metadata
 import os
 import platform
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,12 +164,43 @@ def check_v4l2(uri: str) -> Check:
     return Check("camera", True, f"{device} present")
 
 
+BOARD_MODEL_FILE = "/sys/firmware/devicetree/base/model"
+"""What /proc/device-tree/model links to: the board's name on a Raspberry Pi."""
+
+
+FACTORY_LIBRARIES = {"LGPIOFactory": "lgpio", "RPiGPIOFactory": "RPi.GPIO", "PiGPIOFactory": "pigpio"}
+"""The library each gpiozero pin factory drives, whose install source doctor shows."""
+
+
+def check_board(model_file: str = BOARD_MODEL_FILE) -> Check:
+    try:
+        with open(model_file, "rb") as file:
+            model = file.read().rstrip(b"\0").decode(errors="replace")
+    except OSError:
+        return Check("board", None, f"no board model in {model_file} (not a Raspberry Pi)")
+    ok = True if model.startswith("Raspberry Pi") else None
+    return Check("board", ok, model)
+
+
+def package_source(module_file: str) -> str:
+    """Where a module was installed from, by its path: apt puts packages into /usr/lib/python3/dist-packages."""
+    if module_file.startswith("/usr/lib/python3/dist-packages/"):
+        return "apt"
+    if "site-packages" in module_file:
+        return "pip"
+    return "source checkout"
+
+
 def check_gpio() -> Check:
     try:
+        import gpiozero
         from gpiozero import Device
         from gpiozero.exc import BadPinFactory
     except ImportError as exc:
         return Check("gpio", False, str(exc), "pip install gpiozero")
+    source = f"gpiozero {_version('gpiozero')} from {package_source(gpiozero.__file__)}"
+    chosen = os.environ.get("GPIOZERO_PIN_FACTORY")
+    how = f"named by GPIOZERO_PIN_FACTORY={chosen}" if chosen else "auto-detected"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # gpiozero warns once per backend it falls back from
@@ -177,18 +209,24 @@ def check_gpio() -> Check:
         return Check(
             "gpio",
             None,
-            "no usable pin factory (not a Raspberry Pi, or lgpio missing)",
+            f"no usable pin factory (not a Raspberry Pi, or lgpio missing); {source}",
             "on a Pi: sudo apt install python3-lgpio; elsewhere GPIOZERO_PIN_FACTORY=mock for tests",
         )
-    factory = type(Device.pin_factory).__name__
-    Device.pin_factory.close()
+    factory = Device.pin_factory
+    backend = type(factory).__name__
+    library = FACTORY_LIBRARIES.get(backend)
+    module = sys.modules.get(library) if library else None
+    if library and module is not None and getattr(module, "__file__", None):
+        backend += f" ({library} {_version(library.replace('.', '-'))} from {package_source(module.__file__)})"
+    factory.close()
     Device.pin_factory = None
-    return Check("gpio", True, f"pin factory {factory}")
+    return Check("gpio", True, f"pin factory {backend}, {how}; {source}")
 
 
 def run_checks(config: Config) -> list[Check]:
     steps: list[Callable[[], Check | list[Check]]] = [
         check_python,
+        check_board,
         lambda: check_runtime(config),
         check_opencv,
         lambda: check_models(config),

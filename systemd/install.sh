@@ -173,8 +173,15 @@ install_code() {
   run python3 -m venv --system-site-packages "$VENV"
   # The pi extra installs lgpio from pip only where a wheel exists (Python < 3.13); elsewhere apt's python3-lgpio.
   run "$VENV/bin/pip" install --quiet --upgrade "${SOURCE_DIR}[pi]"
-  # The detector, downloaded and checked against the sha256 pinned in edge/fetch.py.
-  run "$VENV/bin/maskgate" models fetch --dest /var/lib/maskgate/models
+  # The detector, downloaded and checked against the sha256 pinned in edge/fetch.py, unless a YuNet file
+  # is there already (an offline Pi: copy one in by hand first).
+  local present
+  present="$(find "$R/var/lib/maskgate/models" -maxdepth 1 -name 'face_detection_yunet_*.onnx' -print -quit 2>/dev/null || true)"
+  if [ -n "$present" ]; then
+    echo "keeping the face detector ${present#"$R"}"
+  else
+    run "$VENV/bin/maskgate" models fetch --dest /var/lib/maskgate/models
+  fi
   run chown -R "$USER_NAME:$USER_NAME" /var/lib/maskgate
 }
 

@@ -140,6 +140,15 @@ def test_the_os_release_checked_is_the_machines_not_the_roots(tmp_path: Path, ta
     assert "this is 'bullseye'" in install("--root", str(tmp_path), "--dry-run").stderr
 
 
+def test_a_face_detector_already_there_is_kept_instead_of_downloaded(tmp_path: Path) -> None:
+    models = tmp_path / "var/lib/maskgate/models"
+    models.mkdir(parents=True)
+    (models / "face_detection_yunet_2023mar.onnx").write_bytes(b"onnx")
+    result = install("--root", str(tmp_path), "--dry-run")
+    assert "keeping the face detector /var/lib/maskgate/models/face_detection_yunet_2023mar.onnx" in result.stdout
+    assert not any("models fetch" in c for c in commands(result.stdout))
+
+
 def test_a_second_run_keeps_an_edited_config(tmp_path: Path) -> None:
     install("--root", str(tmp_path), "--dry-run")
     config = tmp_path / "etc/maskgate/maskgate.toml"

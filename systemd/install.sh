@@ -185,10 +185,20 @@ install_code() {
   run chown -R "$USER_NAME:$USER_NAME" /var/lib/maskgate
 }
 
+# systemd runs as PID 1 (sd_booted); not in a chroot or an image build, where units can only be enabled.
+systemd_running() {
+  [ "$DRY_RUN" = 1 ] || [ -d /run/systemd/system ]
+}
+
 start_service() {
-  run systemctl daemon-reload
-  if [ "$START" = 1 ]; then
+  if ! systemd_running; then
     run systemctl enable "$SERVICE"
+    echo "systemd is not running here (a chroot or an image build): MaskGate is enabled and starts at boot"
+    return
+  fi
+  run systemctl daemon-reload
+  run systemctl enable "$SERVICE"
+  if [ "$START" = 1 ]; then
     run systemctl restart "$SERVICE"
     if [ "$DRY_RUN" = 1 ]; then
       echo "dry run: nothing was installed or started"
@@ -196,18 +206,21 @@ start_service() {
       echo "MaskGate is running: systemctl status maskgate; journalctl -u maskgate -f"
     fi
   else
-    run systemctl enable "$SERVICE"
     echo "MaskGate is installed and enabled; start it with: sudo systemctl start maskgate"
   fi
 }
 
 uninstall() {
-  if [ "$DRY_RUN" = 1 ] || systemctl cat "$SERVICE" >/dev/null 2>&1; then
-    run systemctl disable --now "$SERVICE"
+  if [ "$DRY_RUN" = 1 ] || [ -e "/etc/systemd/system/$SERVICE" ]; then
+    if systemd_running; then
+      run systemctl disable --now "$SERVICE"
+    else
+      run systemctl disable "$SERVICE"
+    fi
   fi
   files rm -f "$R/etc/systemd/system/$SERVICE"
   files rm -rf "$R$DROP_IN_DIR"
-  run systemctl daemon-reload
+  if systemd_running; then run systemctl daemon-reload; fi
   # Only what install.sh made: the venv, and /opt/maskgate if that leaves it empty. Never a checkout.
   run rm -rf "$VENV"
   if [ "$DRY_RUN" = 1 ] || [ -d "$PREFIX" ]; then

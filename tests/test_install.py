@@ -50,9 +50,10 @@ def commands(output: str) -> list[str]:
     return [line[2:] for line in output.splitlines() if line.startswith("+ ")]
 
 
-def test_shellcheck_is_clean() -> None:
+@pytest.mark.parametrize("script", [INSTALL, REPO / ".ci" / "emulated-pi"], ids=["install.sh", "emulated-pi"])
+def test_shellcheck_is_clean(script: Path) -> None:
     shellcheck = need_tool("shellcheck")
-    result = subprocess.run([shellcheck, str(INSTALL)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import importlib
 import importlib.metadata
 import os
 import platform
@@ -191,6 +192,17 @@ def package_source(module_file: str) -> str:
     return "source checkout"
 
 
+def library_source(name: str) -> str:
+    """`name version from apt|pip`, or that it is not importable (without importing it twice)."""
+    module = sys.modules.get(name)
+    if module is None:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            return f"{name} not importable"
+    return f"{name} {_version(name.replace('.', '-'))} from {package_source(getattr(module, '__file__', '') or '')}"
+
+
 def check_gpio() -> Check:
     try:
         import gpiozero
@@ -209,15 +221,14 @@ def check_gpio() -> Check:
         return Check(
             "gpio",
             None,
-            f"no usable pin factory (not a Raspberry Pi, or lgpio missing); {source}",
+            f"no usable pin factory (not a Raspberry Pi, or lgpio missing); {source}; {library_source('lgpio')}",
             "on a Pi: sudo apt install python3-lgpio; elsewhere GPIOZERO_PIN_FACTORY=mock for tests",
         )
     factory = Device.pin_factory
     backend = type(factory).__name__
     library = FACTORY_LIBRARIES.get(backend)
-    module = sys.modules.get(library) if library else None
-    if library and module is not None and getattr(module, "__file__", None):
-        backend += f" ({library} {_version(library.replace('.', '-'))} from {package_source(module.__file__)})"
+    if library:
+        backend += f" ({library_source(library)})"
     factory.close()
     Device.pin_factory = None
     return Check("gpio", True, f"pin factory {backend}, {how}; {source}")

@@ -12,7 +12,7 @@ import gpiozero
 import pytest
 
 from edge.cli import main
-from edge.doctor import check_board, check_gpio, package_source
+from edge.doctor import check_board, check_gpio, library_source, package_source
 from edge.self_test import REFERENCE_DIR
 
 
@@ -31,6 +31,11 @@ def test_package_source_tells_apt_from_pip() -> None:
     assert package_source("/usr/lib/python3/dist-packages/lgpio.py") == "apt"
     assert package_source("/opt/maskgate/venv/lib/python3.13/site-packages/gpiozero/__init__.py") == "pip"
     assert package_source(gpiozero.__file__) == "pip", "the test venv's gpiozero is pip's"
+
+
+def test_library_source_names_a_missing_library() -> None:
+    assert library_source("no_such_gpio_library") == "no_such_gpio_library not importable"
+    assert library_source("gpiozero").startswith("gpiozero 2.") and library_source("gpiozero").endswith("from pip")
 
 
 def test_gpio_names_the_factory_how_it_was_chosen_and_the_gpiozero_source(monkeypatch: pytest.MonkeyPatch) -> None:

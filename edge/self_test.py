@@ -107,22 +107,27 @@ def check_classifier(classifier: MaskClassifier) -> SelfTestResult:
         return SelfTestResult(
             "classifier", None, f"the model card of {classifier.model_path} records no reference answers", 0.0
         )
-    images = block["images"]
-    tolerance = float(block["tolerance"])
-    outputs = raw_answers(classifier, [image["file"] for image in images])
+    try:
+        images = [(str(i["file"]), str(i["label"]), [float(v) for v in i["output"]]) for i in block["images"]]
+        tolerance = float(block["tolerance"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SelfTestError(
+            f"model card {classifier.model_path.with_suffix('.json')}: self_test lacks or garbles {exc}; "
+            "record it again with maskgate-convert self-test"
+        ) from None
+    outputs = raw_answers(classifier, [file for file, _, _ in images])
     wrong = []
-    for image, row in zip(images, outputs, strict=True):
+    for (file, expected_label, expected), row in zip(images, outputs, strict=True):
         label = classifier.labels[int(np.argmax(row))]
-        expected = np.asarray(image["output"], np.float64)
-        off = float(np.max(np.abs(row.astype(np.float64) - expected)))
+        off = float(np.max(np.abs(row.astype(np.float64) - np.asarray(expected))))
         if off > tolerance:
             wrong.append(
-                f"{image['file']}: {label} {row.tolist()}, recorded {image['label']} {image['output']} "
+                f"{file}: {label} {row.tolist()}, recorded {expected_label} {expected} "
                 f"(off by {off:g}, tolerance {tolerance:g})"
             )
-        elif label != image["label"]:
+        elif label != expected_label:
             wrong.append(
-                f"{image['file']}: the recorded outputs {image['output']} but {label} instead of {image['label']}: "
+                f"{file}: the recorded outputs {expected} but {label} instead of {expected_label}: "
                 "the card's labels do not fit the model file"
             )
     seconds = time.perf_counter() - started

@@ -104,6 +104,16 @@ def test_a_card_without_answers_is_not_checked_and_says_so(default_classifier: P
     assert result.ok is None and "records no reference answers" in result.detail
 
 
+def test_a_garbled_self_test_block_is_a_setup_error_naming_the_card(default_classifier: Path, tmp_path: Path) -> None:
+    copy = tmp_path / default_classifier.name
+    shutil.copy(default_classifier, copy)
+    card = json.loads(default_classifier.with_suffix(".json").read_text())
+    del card["self_test"]["tolerance"]
+    copy.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(SelfTestError, match=r"mask_classifier_int8.json: self_test lacks or garbles 'tolerance'"):
+        check_classifier(MaskClassifier(copy))
+
+
 @pytest.mark.parametrize("detector_type", ["yunet", "ultraface", "res10"])
 def test_the_detectors_find_the_recorded_reference_faces(shared_models: Path, detector_type: str) -> None:
     detector = create_detector(DetectorConfig(type=detector_type), [shared_models])

@@ -115,6 +115,8 @@ def check_classifier(classifier: MaskClassifier) -> SelfTestResult:
             f"model card {classifier.model_path.with_suffix('.json')}: self_test lacks or garbles {exc}; "
             "record it again with maskgate-convert self-test"
         ) from None
+    if not images:
+        return SelfTestResult("classifier", None, "its model card records no reference answers sure enough", 0.0)
     outputs = raw_answers(classifier, [file for file, _, _ in images])
     wrong = []
     for (file, expected_label, expected), row in zip(images, outputs, strict=True):

@@ -23,7 +23,11 @@ def held_out_photos(facemask_dir: Path, per_class: int) -> list[tuple[Path, str]
     picked = []
     for folder, label in (("with_mask", "mask"), ("without_mask", "no_mask")):
         prefix = f"facemask/{folder}/"
-        files = [facemask_dir / name.removeprefix("facemask/") for name, lab in rows if lab == label and name.startswith(prefix)]
+        files = [
+            facemask_dir / name.removeprefix("facemask/")
+            for name, lab in rows
+            if lab == label and name.startswith(prefix)
+        ]
         picked += [(f, label) for f in files[:per_class]]
     return picked
 

@@ -109,6 +109,7 @@ def check_classifier(classifier: MaskClassifier) -> SelfTestResult:
         )
     try:
         images = [(str(i["file"]), str(i["label"]), [float(v) for v in i["output"]]) for i in block["images"]]
+        shown = {file: "[" + ", ".join(f"{v:g}" for v in output) + "]" for file, _, output in images}
         tolerance = float(block["tolerance"])
     except (KeyError, TypeError, ValueError) as exc:
         raise SelfTestError(
@@ -124,12 +125,12 @@ def check_classifier(classifier: MaskClassifier) -> SelfTestResult:
         off = float(np.max(np.abs(row.astype(np.float64) - np.asarray(expected))))
         if off > tolerance:
             wrong.append(
-                f"{file}: {label} {row.tolist()}, recorded {expected_label} {expected} "
+                f"{file}: {label} {row.tolist()}, recorded {expected_label} {shown[file]} "
                 f"(off by {off:g}, tolerance {tolerance:g})"
             )
         elif label != expected_label:
             wrong.append(
-                f"{file}: the recorded outputs {expected} but {label} instead of {expected_label}: "
+                f"{file}: the recorded outputs {shown[file]} but {label} instead of {expected_label}: "
                 "the card's labels do not fit the model file"
             )
     seconds = time.perf_counter() - started

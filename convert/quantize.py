@@ -21,6 +21,7 @@ import numpy as np
 
 from convert.calibrate import fit_temperature, logits_of, mask_threshold, reliability
 from convert.dataset import labels_of, load_crops, manifest_sha256, read_manifest
+from convert.self_test import record_classifier
 from convert.sources import sources_record
 from edge import __version__
 
@@ -196,6 +197,7 @@ def quantize(
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         card["metrics"] = test_split_metrics(path, prepared_dir)
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        record_classifier(path)
         log.info(
             "%s: %d bytes in %.0f s, test accuracy %s",
             path,

@@ -66,6 +66,18 @@ class FrameSet:
             sha.update(data)
         return sha.hexdigest()
 
+    def faces_in(self, count: int, start: int = 0) -> int | None:
+        """Faces pasted into the `count` frames from number `start` on (cycling); None for a folder of frames."""
+        if not self.pasted_faces:
+            return None
+        return sum(self.pasted_faces[(start + i) % len(self.pasted_faces)] for i in range(count))
+
+    def frames_to_first_face(self, start: int = 0) -> int | None:
+        """How many frames from number `start` on must be measured to include a face; None if unknown."""
+        if not any(self.pasted_faces):
+            return None
+        return next(i + 1 for i in range(len(self.pasted_faces)) if self.pasted_faces[(start + i) % len(self)])
+
     def frames(self, count: int, start: int = 0, delivery: str = "thread") -> FrameFeed:
         """`count` frames from number `start` on, cycling through the set, delivered as `delivery` says."""
         return FrameFeed(self, count, start, delivery)

@@ -57,12 +57,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
         from edge.app import build_classifier, build_detector, build_outputs, build_source, build_tracker
         from edge.pipeline import Pipeline
+        from edge.self_test import require_passed, run_self_test
         from edge.service import ServiceMonitor
 
     config = args.loaded_config
     monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
     monitor.start()
     detector, classifier = build_detector(config), build_classifier(config)
+    require_passed(run_self_test(detector, config.detector.type, classifier), classifier, config.detector.type)
     source = build_source(config)
     tracker = build_tracker(config, per_frame=source.per_frame_decisions)
     pipeline = Pipeline(detector, classifier, tracker, build_outputs(config))

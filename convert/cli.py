@@ -66,6 +66,24 @@ def _quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reference_images(args: argparse.Namespace) -> int:
+    from convert.reference_faces import write_reference_images
+    from convert.self_test import record_detectors
+    from edge.model_files import model_dirs
+
+    write_reference_images()
+    record_detectors(model_dirs(args.models_dir))
+    return 0
+
+
+def _self_test(args: argparse.Namespace) -> int:
+    from convert.self_test import record_classifier
+
+    for model in args.models:
+        record_classifier(Path(model))
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from convert.evaluate import evaluate
 
@@ -144,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="mask threshold: share of the validation split's faces that are not properly masked allowed to pass",
     )
     p.set_defaults(run=_quantize)
+
+    p = commands.add_parser(
+        "reference-images", help="redraw the self-test's reference faces and record each detector's boxes on them"
+    )
+    p.add_argument("--models-dir", default="", help="where the detectors' model files are (else the usual search)")
+    p.set_defaults(run=_reference_images)
+
+    p = commands.add_parser("self-test", help="record a classifier's answers on the reference faces in its card")
+    p.add_argument("models", nargs="+", help=".tflite files; their model cards get a self_test block")
+    p.set_defaults(run=_self_test)
 
     p = commands.add_parser("evaluate", help="metrics of Keras and TFLite models side by side")
     p.add_argument("models", nargs="+", help=".keras and/or .tflite files (each .tflite with its card)")

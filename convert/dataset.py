@@ -9,7 +9,6 @@ from pathlib import Path
 
 from edge.errors import SetupError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CANONICAL_LABELS = {
     "with_mask": "mask",
     "without_mask": "no_mask",

@@ -202,11 +202,12 @@ def load_images(scene_set: SceneSet) -> Iterator[tuple[Scene, np.ndarray]]:
     """Each scene with its BGR image, decoded as `maskgate run` decodes an image folder; scenes whose image
     is unreadable or not the size the annotation was made on are skipped and counted."""
     from edge.pipeline import BadFrameError, as_bgr
-    from edge.sources.files import read_image
+    from edge.sources.files import UnreadableImageError, read_image
 
     for scene in scene_set.scenes:
-        image = read_image(scene.image)
-        if image is None:
+        try:
+            image = read_image(scene.image)
+        except UnreadableImageError:
             scene_set.skip("unreadable image", scene.name)
             continue
         try:

@@ -15,7 +15,6 @@ import numpy as np
 
 from convert.calibrate import reliability
 from convert.dataset import (
-    IMAGE_SUFFIXES,
     MANIFEST_NAME,
     DatasetError,
     ManifestRow,
@@ -25,6 +24,7 @@ from convert.dataset import (
     read_manifest,
 )
 from convert.metrics import classification_metrics
+from edge.sources import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ temperature and the mask threshold in its card are fitted to that very file's ou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
@@ -20,6 +21,7 @@ import numpy as np
 
 from convert.calibrate import fit_temperature, logits_of, mask_threshold, reliability
 from convert.dataset import labels_of, load_crops, manifest_sha256, read_manifest
+from convert.self_test import record_classifier
 from convert.sources import sources_record
 from edge import __version__
 
@@ -189,11 +191,13 @@ def quantize(
                 tensors["input"]["quantization"],
             )
         card = build_card(name, variant, labels, tensors, prepared_dir, train_report, path.stat().st_size)
+        card["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()  # checked by the runtime at load
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         card["decision"] = calibrate(path, prepared_dir, card, max_bare_pass)
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         card["metrics"] = test_split_metrics(path, prepared_dir)
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        record_classifier(path)
         log.info(
             "%s: %d bytes in %.0f s, test accuracy %s",
             path,

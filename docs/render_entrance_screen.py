@@ -17,7 +17,6 @@ from edge import app
 from edge.config import load
 from edge.outputs.screen import banner_texts, render_screen
 from edge.pipeline import Pipeline
-from edge.tracker import Tracker
 from edge.types import Frame
 
 log = logging.getLogger("render_entrance_screen")
@@ -36,7 +35,8 @@ def main() -> None:
     image = cv2.imread(str(args.image))
     if image is None:
         raise SystemExit(f"cannot read image {args.image}")
-    pipeline = Pipeline(app.build_detector(config), app.build_classifier(config), Tracker(per_frame=True))
+    tracker = app.build_tracker(config, per_frame=True)
+    pipeline = Pipeline(app.build_detector(config), app.build_classifier(config), tracker)
     faces, _ = pipeline.process(Frame(args.image.name, time.time(), image))
     for face in faces:
         log.info("face #%d %s %.3f at %s", face.track, face.decision, face.score, [round(v) for v in face.face.box])

@@ -4,4 +4,9 @@ Importing this package is cheap: OpenCV, numpy and the TFLite interpreter are im
 modules that need them, so `maskgate --help` stays fast on a Raspberry Pi.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("maskgate")  # pyproject.toml holds the one version
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

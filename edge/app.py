@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from edge.sources import Source
     from edge.tracker import Tracker
 
+log = logging.getLogger(__name__)
+
 OUTPUT_FIX = "change that setting in the config, or let this user open what it names"
 MODEL_FIX = "let this user read the model files (the service runs as maskgate)"
 
@@ -36,13 +39,22 @@ def classifier_path(config: Config) -> Path:
 
 
 def build_classifier(config: Config) -> MaskClassifier:
+    """The classifier, whose model must match the sha256 its card names; one that is not the packaged default
+    is announced in the log."""
     with third_party_imports("MaskClassifier"):
         from edge.classifier import MaskClassifier
+    from edge.model_card import ModelCard
 
     c = config.classifier
     with os_errors_as(ModelLoadError, "classifier", fix=MODEL_FIX):
+        path = classifier_path(config)
+        card = ModelCard.for_model(path)
+        digest = card.verify_model(path)
+        if model_files.origin(path) != "packaged":
+            log.warning("classifier %s is %s (sha256 %s, as its card says)", path, model_files.origin(path), digest)
         return MaskClassifier(
-            classifier_path(config),
+            path,
+            card=card,
             num_threads=c.num_threads,
             batch=c.batch,
             backend=c.backend,
@@ -64,19 +76,16 @@ def classifier_labels(config: Config) -> tuple[str, ...]:
 def build_tracker(config: Config, per_frame: bool = False) -> Tracker:
     from edge.tracker import Tracker
 
-    t = config.tracker
-    return Tracker(t.iou_threshold, t.vote_window, t.vote_min, t.max_missed, per_frame, t.recheck_every)
+    return Tracker(config.tracker, per_frame)
 
 
 def build_gate(config: Config, per_frame: bool = False) -> ChangeGate | None:
     """The change gate, or None when it is off or every frame is its own scene (image folders)."""
-    from edge.gate import ChangeGate, GateSettings
+    from edge.gate import ChangeGate
 
-    g = config.gate
-    if not g.enabled or per_frame:
+    if not config.gate.enabled or per_frame:
         return None
-    settings = GateSettings(g.thumb_width, g.cell_threshold, g.min_changed_cells, g.empty_check_every, g.decided_every)
-    return ChangeGate(settings, config.tracker.recheck_every)
+    return ChangeGate(config.gate, config.tracker.recheck_every)
 
 
 def build_source(config: Config) -> Source:
@@ -97,7 +106,7 @@ def _event_log(config: Config, policy: LabelPolicy, built: dict[str, Output]) ->
     from edge.outputs.events import EventLog
 
     e = config.events
-    return EventLog(config.output.events, max_bytes=e.max_bytes, keep=e.keep, fsync=e.fsync)
+    return EventLog(config.output.events, e)
 
 
 def _recorder(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
@@ -119,10 +128,11 @@ def _entrance_screen(config: Config, policy: LabelPolicy, built: dict[str, Outpu
 
 
 def _snapshots(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
-    from edge.outputs.snapshots import Snapshots, snapshot_dir
+    from edge.config_checks import snapshot_dir
+    from edge.outputs.snapshots import Snapshots
 
     e = config.events
-    return Snapshots(snapshot_dir(e, config.output.events), e.snapshot_max_files, e.snapshot_max_days, policy=policy)
+    return Snapshots(snapshot_dir(e, config.output.events), e, policy=policy)
 
 
 def _gpio_alerts(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:

@@ -208,6 +208,20 @@ def _config_report(config: Config, detector: Any, classifier: Any) -> dict[str, 
     }
 
 
+def check_counts(frame_set: FrameSet, frames: int, warmup: int | None) -> int:
+    """The warm-up frame count to use; refuses counts that are negative or would measure only empty frames."""
+    warmup = len(frame_set) if warmup is None else warmup
+    if frames < 1 or warmup < 0:
+        raise UsageError(f"bench: --frames must be >= 1 and --warmup >= 0, got {frames} and {warmup}")
+    if frame_set.faces_in(frames, warmup) == 0:
+        needed = frame_set.frames_to_first_face(warmup)
+        raise UsageError(
+            f"bench: --frames {frames} after --warmup {warmup} would measure only frames without a face (an empty "
+            f"door scene); the detector and classifier would not be measured: use --frames {needed} or more"
+        )
+    return warmup
+
+
 def measure(
     run_loop: Callable[[Iterable[Frame]], LoopStats],
     timer: InvokeTimer,
@@ -222,9 +236,7 @@ def measure(
     times its model calls. The default warm-up is one pass over the set, so every code path has run once.
     `delivery` is how frames reach the loop (edge.bench_frames.DELIVERIES).
     """
-    warmup = len(frame_set) if warmup is None else warmup
-    if frames < 1 or warmup < 0:
-        raise UsageError(f"bench: --frames must be >= 1 and --warmup >= 0, got {frames} and {warmup}")
+    warmup = check_counts(frame_set, frames, warmup)
     if warmup:
         run_loop(frame_set.frames(warmup, delivery=delivery))
     timer.reset()
@@ -235,6 +247,8 @@ def measure(
     cpu = cpu_seconds() - cpu_before
     if stats.frames == 0:
         raise RuntimeError(f"bench: no frame was processed ({stats.frame_errors} failed); see the log above")
+    if stats.faces == 0:
+        log.warning("bench: the measured frames held no face the detector found: this measures an empty door")
     frame_total = sum(stats.frame_seconds)
     invoke_total = sum(timer.seconds.values())
     decode_outside_loop = sum(feed.decode_seconds) if delivery == "thread" else 0.0
@@ -247,6 +261,7 @@ def measure(
         "frames": stats.frames,
         "frame_errors": stats.frame_errors,
         "faces_per_frame": round(stats.faces / stats.frames, 3),
+        "pasted_faces": frame_set.faces_in(frames, warmup),
         "fps": round(stats.frames / wall, 3),
         "cpu_percent": round(100 * cpu / wall, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
@@ -272,6 +287,7 @@ def run(
     from edge.pipeline import Pipeline
     from edge.stats import LoopStats
 
+    check_counts(frame_set, frames, warmup)
     detector, classifier = build_detector(config), build_classifier(config)
     timer = InvokeTimer()
     instrument(detector, "detect", timer)

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from edge.errors import SetupError
+from edge.sources import IMAGE_SUFFIXES
 from edge.types import Frame
 
 WIDTH, HEIGHT = 640, 480
@@ -38,7 +39,6 @@ FACE_SIDE = (90, 170)
 """Range of the pasted photo's longer side at the start of a scene, in pixels."""
 JPEG_QUALITY = 90
 CLASS_FOLDERS = ("with_mask", "without_mask")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DELIVERIES = ("thread", "loop", "raw")
 QUEUE_FRAMES = 2
 
@@ -65,6 +65,18 @@ class FrameSet:
         for data in self.encoded:
             sha.update(data)
         return sha.hexdigest()
+
+    def faces_in(self, count: int, start: int = 0) -> int | None:
+        """Faces pasted into the `count` frames from number `start` on (cycling); None for a folder of frames."""
+        if not self.pasted_faces:
+            return None
+        return sum(self.pasted_faces[(start + i) % len(self.pasted_faces)] for i in range(count))
+
+    def frames_to_first_face(self, start: int = 0) -> int | None:
+        """How many frames from number `start` on must be measured to include a face; None if unknown."""
+        if not any(self.pasted_faces):
+            return None
+        return next(i + 1 for i in range(len(self.pasted_faces)) if self.pasted_faces[(start + i) % len(self)])
 
     def frames(self, count: int, start: int = 0, delivery: str = "thread") -> FrameFeed:
         """`count` frames from number `start` on, cycling through the set, delivered as `delivery` says."""
@@ -254,7 +266,7 @@ def from_folder(folder: Path) -> FrameSet:
     """A frame set from any folder of images (sorted by name), letterboxed to 640x480: for boards without ../shared."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FrameSetError(f"frames folder {folder} has no {', '.join(IMAGE_SUFFIXES)} images")
+        raise FrameSetError(f"frames folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     encoded = []
     for path in files:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -98,6 +98,15 @@ class MaskClassifier:
         self.run_model()
         return self._read_output()
 
+    def raw_outputs(self, crops: list[np.ndarray]) -> np.ndarray:
+        """The output tensor as the model gives it (uint8 or int8 for a quantized model), one row per crop:
+        what the self-test compares with the answers recorded in the model card."""
+        rows = []
+        for crop in crops:
+            self._invoke(np.ascontiguousarray(self._prepare(crop[None])))
+            rows.append(self._interpreter.get_tensor(self._output["index"]).reshape(1, -1).copy())
+        return np.concatenate(rows)
+
     def run_model(self) -> None:
         """The interpreter's invoke on the input tensor already set (what `maskgate bench` times)."""
         self._interpreter.invoke()

@@ -26,37 +26,45 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
 
 
+OVERRIDE_FLAGS = {
+    "source": "source.uri",
+    "display": "output.display",
+    "record": "output.record",
+    "events": "output.events",
+    "mqtt": "mqtt.broker",
+    "device_id": "mqtt.device_id",
+    "log_level": "logging.level",
+}
+
+
 def load_config(args: argparse.Namespace):
+    """The config file with the CLI flags over it, every setting checked; a ConfigError lists every problem."""
     from edge import config as cfg
 
     path = Path(args.config) if args.config else None
+    flags = {key: getattr(args, flag, None) for flag, key in OVERRIDE_FLAGS.items()}
+    overrides = {key: value for key, value in flags.items() if value is not None}
     with os_errors_as(cfg.ConfigError, f"config file {path}", fix="pass --config a TOML file this user may read"):
-        config = cfg.load(path)
-    for flag, key in (
-        ("source", "source.uri"),
-        ("display", "output.display"),
-        ("record", "output.record"),
-        ("events", "output.events"),
-        ("mqtt", "mqtt.broker"),
-        ("device_id", "mqtt.device_id"),
-        ("log_level", "logging.level"),
-    ):
-        value = getattr(args, flag, None)
-        if value is not None:
-            cfg.override(config, key, value)
-    return config
+        return cfg.load(path, overrides)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+"""Each stops the loop with every output switched off; SIGHUP comes with a closed SSH terminal, and SIGUSR1
+would otherwise kill the process with the relay or LEDs left as they were."""
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
         from edge.app import build_classifier, build_detector, build_gate, build_outputs, build_source, build_tracker
         from edge.pipeline import Pipeline
+        from edge.self_test import require_passed, run_self_test
         from edge.service import ServiceMonitor
 
     config = args.loaded_config
     monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
     monitor.start()
     detector, classifier = build_detector(config), build_classifier(config)
+    require_passed(run_self_test(detector, config.detector.type, classifier), classifier, config.detector.type)
     source = build_source(config)
     tracker = build_tracker(config, per_frame=source.per_frame_decisions)
     gate = build_gate(config, per_frame=source.per_frame_decisions)
@@ -70,8 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         monitor.stopping()
         source.close()
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, request_stop)
     log.info(
         "running: source %s, detector %s, classifier %s", config.source.uri, config.detector.type, classifier.model_path
     )
@@ -82,6 +90,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         pipeline.close()  # outputs off: GPIO alerts switch off here on exit, SIGTERM or an unhandled error
         monitor.stop()
     log.info("done: %s", json.dumps(stats.summary()))
+    if stats.skipped_files and not stats.frames:
+        from edge.sources import SourceError
+
+        raise SourceError(f"none of the {stats.skipped_files} image file(s) of {config.source.uri} could be read")
     return 0
 
 
@@ -95,24 +107,28 @@ def cmd_alerts_off(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate classify"):
         from edge.app import build_classifier
-        from edge.crop import CropRule, crop_face
+        from edge.crop import CropRule, EmptyCropError, crop_face
         from edge.sources import IMAGE_SUFFIXES
-        from edge.sources.files import read_image
+        from edge.sources.files import UnreadableImageError, read_image
 
-    classifier = build_classifier(args.loaded_config)
+    config = args.loaded_config
+    classifier = build_classifier(config)
     whole = CropRule(size=classifier.input_size, margin=0.0)
     failed = 0
     for name in args.images:
         path = Path(name)
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
         for file in files:
-            image = read_image(file) if file.is_file() else None
-            if image is None:
-                log.error("cannot classify %s: missing or not a readable image", file)
+            try:
+                image = read_image(file, config.source.max_image_pixels)
+                height, width = image.shape[:2]
+                if min(height, width) < 2:
+                    raise UnreadableImageError(f"{width}x{height} is too small to classify")
+                probabilities = classifier.classify([crop_face(image, (0, 0, width, height), whole)])[0]
+            except (UnreadableImageError, EmptyCropError) as exc:
+                log.error("cannot classify %s: %s", file, exc)
                 failed += 1
                 continue
-            height, width = image.shape[:2]
-            probabilities = classifier.classify([crop_face(image, (0, 0, width, height), whole)])[0]
             best = int(probabilities.argmax())
             print(
                 json.dumps(
@@ -120,6 +136,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 ),
                 flush=True,
             )
+    if failed:
+        log.error("%d file(s) could not be classified", failed)
     return 1 if failed else 0
 
 
@@ -133,7 +151,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         pinned = YUNET_2023MAR
         if args.sha256:
             pinned = PinnedFile(
-                pinned.name if not args.url else Path(args.url).name, args.url or pinned.url, args.sha256, 0
+                pinned.name if not args.url else Path(args.url).name, args.url or pinned.url, args.sha256
             )
         dest = Path(args.dest) if args.dest else model_files.user_model_dir()
         with os_errors_as(FetchError, f"model directory {dest}", fix="pass --dest a directory this user may write"):
@@ -161,8 +179,11 @@ def detector_weights(name: str, explicit: str, dirs: list[Path]) -> Path:
 
 def list_model(name: str, in_use: bool, find: Callable[[], Path]) -> bool:
     """Print where a model was found; False when one in use is missing or cannot run here."""
+    from edge import model_files
+
     try:
-        print(f"{name}: {find()}{'  (in use)' if in_use else ''}")
+        path = find()
+        print(f"{name}: {path}{'  (in use)' if in_use else ''}  [{model_files.origin(path)}]")
         return True
     except SetupError as exc:
         status = "not found" if isinstance(exc, ModelNotFoundError) else "unavailable"
@@ -171,9 +192,9 @@ def list_model(name: str, in_use: bool, find: Callable[[], Path]) -> bool:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from edge.doctor import run_checks
+    from edge.doctor import check_config, run_checks
 
-    checks = run_checks(args.loaded_config)
+    checks = run_checks(args.loaded_config, check_config(args.config, args.config_problem))
     for check in checks:
         print(check.render())
     failed = [c for c in checks if c.ok is False]
@@ -184,7 +205,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     from edge.config_docs import default_toml, markdown_reference
 
+    if args.check:
+        return check_config(Path(args.check))
     print(markdown_reference() if args.markdown else default_toml(), end="")
+    return 0
+
+
+def check_config(path: Path) -> int:
+    """Every problem of the config file, one line each with its key; exit 2 if there is any."""
+    from edge.config import ConfigError, check_file
+
+    with os_errors_as(ConfigError, f"config file {path}", fix="give a TOML file this user may read"):
+        problems = check_file(path)
+    for problem in problems:
+        print(f"{path}: {problem}")
+    if problems:
+        print(f"{len(problems)} problem(s) in {path}")
+        return EXIT_SETUP
+    print(f"{path}: OK")
     return 0
 
 
@@ -222,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", parents=[common], help="print a commented default config file")
     config.add_argument("--markdown", action="store_true", help="the config reference as a Markdown table")
+    config.add_argument("--check", metavar="FILE", help="check FILE: print every problem with its key, exit 2 if any")
     config.set_defaults(handler=cmd_config)
 
     alerts_off = commands.add_parser(
@@ -240,11 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level or "INFO")
+    args.config_problem = None
     try:
         args.loaded_config = load_config(args)
     except SetupError as exc:
-        log.error("config error: %s", exc)
-        return EXIT_SETUP
+        if args.command != "doctor" or not getattr(exc, "problems", None):
+            log.error("config error: %s", exc)
+            return EXIT_SETUP
+        from edge.config import Config  # doctor shows the settings' problems and checks the rest with the defaults
+
+        args.config_problem, args.loaded_config = exc, Config()
     setup_logging(args.loaded_config.logging.level)
     return run_handler(args)
 

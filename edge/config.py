@@ -8,8 +8,10 @@ import of pydantic alone costs more than the rest of start-up.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,8 +20,26 @@ from edge.errors import SetupError
 from edge.registry import DETECTORS, SCREEN_BACKENDS, TFLITE_RUNTIMES
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the config, under the key that holds it."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
 class ConfigError(SetupError, ValueError):
-    pass
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem], where: str = "") -> ConfigError:
+        text = str(problems[0]) if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(map(str, problems))
+        return cls(f"{where}: {text}" if where else text, problems)
 
 
 def meta(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "") -> Any:
@@ -33,6 +53,12 @@ class SourceConfig:
     height: int = meta(480, 16, 8192, "requested camera height")
     fps: int = meta(30, 1, 240, "requested camera frame rate")
     reconnect_max_delay: float = meta(30.0, 0.1, 3600, "longest wait between camera reconnect attempts, seconds")
+    max_image_pixels: int = meta(
+        25_000_000,
+        0,
+        10**10,
+        "image files larger than this (width x height, from the header) are skipped; 0 = no limit",
+    )
 
 
 @dataclass
@@ -70,6 +96,12 @@ class TrackerConfig:
     vote_window: int = meta(5, 1, 100, "last n frames of a track that vote")
     vote_min: int = meta(3, 1, 100, "k votes for one label confirm it")
     max_missed: int = meta(15, 0, 10000, "frames a track survives without a matching face")
+    same_face_min: float = meta(
+        0.5, 0.0, 1.0, "appearance likeness (0-1) a face seen frame after frame needs to keep its track; 0 = off"
+    )
+    return_face_min: float = meta(
+        0.7, 0.0, 1.0, "likeness a face needs to continue a track whose spot was empty: else a new person, new vote"
+    )
     recheck_every: int = meta(
         5, 1, 1000, "a decided face is classified again every n frames (1 = every frame); new or doubtful ones always"
     )
@@ -123,14 +155,6 @@ class AlertsConfig:
         "", doc="gpiozero pin factory; empty = $GPIOZERO_PIN_FACTORY, else gpiozero's default (lgpio on a Pi)"
     )
 
-    def __post_init__(self) -> None:
-        used: dict[int, str] = {}
-        for key in ALERT_PINS:
-            pin = getattr(self, key)
-            if pin and pin in used:
-                raise ConfigError(f"alerts.{key}: BCM {pin} is already used by alerts.{used[pin]}")
-            used[pin] = key
-
 
 @dataclass
 class ScreenConfig:
@@ -177,6 +201,9 @@ class EventsConfig:
     snapshot_dir: str = meta("", doc="snapshot folder; empty = snapshots/ beside the event log file")
     snapshot_max_files: int = meta(500, 1, 10_000_000, "newest snapshots kept; older ones are deleted")
     snapshot_max_days: float = meta(7.0, 0, 3650, "snapshots older than this many days are deleted; 0 = no age limit")
+    snapshot_min_free_mb: int = meta(
+        200, 0, 10**7, "no snapshot is written while less than this many MB are free (the event log comes first)"
+    )
 
 
 @dataclass
@@ -222,78 +249,118 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
+    def problems(self) -> list[Problem]:
+        """The rules that span keys or look at this machine (files, permissions, packages)."""
+        from edge.config_checks import cross_field_problems
+
+        return cross_field_problems(self)
+
     def validate(self) -> Config:
-        if self.tracker.vote_min > self.tracker.vote_window:
-            raise ConfigError(
-                f"tracker.vote_min ({self.tracker.vote_min}) must not exceed "
-                f"tracker.vote_window ({self.tracker.vote_window})"
-            )
+        if problems := self.problems():
+            raise ConfigError.of(problems)
         return self
 
 
+def _invalid(key: str, message: str) -> ConfigError:
+    return ConfigError.of([Problem(key, message)])
+
+
 def _check_value(key: str, kind: Any, value: Any, bounds: dict[str, Any]) -> Any:
+    """`value` as `kind`; a ConfigError naming `key` when it is not allowed."""
     origin = typing.get_origin(kind)
     if origin is Literal:
         allowed = typing.get_args(kind)
         if value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not allowed; allowed values: {', '.join(map(repr, allowed))}")
+            raise _invalid(key, f"{value!r} is not allowed; allowed values: {', '.join(map(repr, allowed))}")
         return value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if (kind in (int, float) and isinstance(value, bool)) or not isinstance(value, kind):
-        raise ConfigError(f"{key}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        raise _invalid(key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise _invalid(key, f"{value!r} is not a number; give a finite value")
     lo, hi = bounds.get("lo"), bounds.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ConfigError(f"{key}: {value!r} is out of range; allowed: {lo} to {hi}")
+        raise _invalid(key, f"{value!r} is out of range; allowed: {lo} to {hi}")
     return value
 
 
-def _build_section(name: str, cls: type, values: Any) -> Any:
-    if not isinstance(values, dict):
-        raise ConfigError(f"[{name}] must be a table, got {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(f"{name}.{unknown[0]}: unknown key; allowed keys in [{name}]: {', '.join(fields)}")
-    return cls(**{k: _check_value(f"{name}.{k}", hints[k], v, dict(fields[k].metadata)) for k, v in values.items()})
+def _set_checked(config: Config, key: str, value: Any, problems: list[Problem]) -> None:
+    """Set section.key to `value` if it passes its type and range; else add the problem and keep the default."""
+    section_name, name = key.split(".")
+    section = getattr(config, section_name)
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    if name not in fields:
+        problems.append(Problem(key, f"unknown key; allowed keys in [{section_name}]: {', '.join(fields)}"))
+        return
+    hints = typing.get_type_hints(type(section))
+    try:
+        setattr(section, name, _check_value(key, hints[name], value, dict(fields[name].metadata)))
+    except ConfigError as exc:
+        problems += exc.problems
+
+
+def parse(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> tuple[Config, list[Problem]]:
+    """The config from TOML data and then `overrides` ("section.key" -> value), with every problem found:
+    types, ranges and finite numbers per key, then the rules across keys (Config.problems)."""
+    config, problems = Config(), []
+    sections = typing.get_type_hints(Config)
+    for name, values in data.items():
+        if name not in sections:
+            problems.append(Problem(name, f"unknown section; allowed sections: {', '.join(sections)}"))
+        elif not isinstance(values, dict):
+            problems.append(Problem(name, f"[{name}] must be a table, got {type(values).__name__}"))
+        else:
+            for key, value in values.items():
+                _set_checked(config, f"{name}.{key}", value, problems)
+    for key, value in (overrides or {}).items():
+        _set_checked(config, key, value, problems)
+    return config, problems + config.problems()
 
 
 def from_dict(data: dict[str, Any]) -> Config:
-    hints = typing.get_type_hints(Config)
-    unknown = sorted(set(data) - set(hints))
-    if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown section; allowed sections: {', '.join(hints)}")
-    return Config(**{k: _build_section(k, hints[k], v) for k, v in data.items()}).validate()
+    config, problems = parse(data)
+    if problems:
+        raise ConfigError.of(problems)
+    return config
 
 
-def load(path: Path | None) -> Config:
-    if path is None:
-        return Config().validate()
+def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """The config file (None: the defaults) with `overrides` from CLI flags; a ConfigError lists every problem."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    config, problems = parse(data, overrides)
+    if problems:
+        raise ConfigError.of(problems, where=str(path) if path is not None else "")
+    return config
+
+
+def check_file(path: Path) -> list[Problem]:
+    """Every problem of a config file, for `maskgate config --check`; a file that cannot be read is one."""
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    try:
-        return from_dict(data)
+        load(path)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        return exc.problems or [Problem(str(path), str(exc))]
+    return []
 
 
 def override(config: Config, key: str, value: Any) -> None:
     """Set section.key from a CLI flag, with the same validation as the file."""
-    section_name, name = key.split(".")
-    section = getattr(config, section_name)
-    fields = {f.name: f for f in dataclasses.fields(section)}
-    hints = typing.get_type_hints(type(section))
-    setattr(section, name, _check_value(key, hints[name], value, dict(fields[name].metadata)))
+    problems: list[Problem] = []
+    _set_checked(config, key, value, problems)
+    if problems:
+        raise ConfigError.of(problems)
     config.validate()
 
 
 def reference() -> list[tuple[str, str, Any, str]]:
-    """(key, type, default, doc) for every key: the README's config reference is made from this."""
+    """(key, type, default, doc) for every key: docs/configuration.md is made from this."""
     rows = []
     for section_name, section_cls in typing.get_type_hints(Config).items():
         hints = typing.get_type_hints(section_cls)

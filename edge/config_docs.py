@@ -1,4 +1,4 @@
-"""The config as documentation: a commented default TOML file and the README's reference table."""
+"""The config as documentation: a commented default TOML file and docs/configuration.md's reference table."""
 
 from __future__ import annotations
 

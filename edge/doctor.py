@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import glob
+import importlib
 import importlib.metadata
 import os
 import platform
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from edge.config import Config
+from edge.config import Config, ConfigError
 from edge.errors import BackendUnavailableError
 
 
@@ -32,6 +35,15 @@ def _version(distribution: str) -> str:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "?"
+
+
+def check_config(path: str | None, problem: ConfigError | None) -> list[Check]:
+    """The config file and flags pass every rule, or each problem under its key (edge.cli loaded them)."""
+    where = path or "built-in defaults"
+    if problem is None:
+        return [Check("config", True, f"{where}: every setting passes")]
+    checks = [Check("config", False, f"{where}: {p}") for p in problem.problems]
+    return [*checks, Check("config", None, "the checks below use the built-in defaults", "fix the config file")]
 
 
 def check_python() -> Check:
@@ -83,19 +95,42 @@ def check_opencv() -> list[Check]:
 
 
 def check_models(config: Config) -> list[Check]:
+    from edge import model_files
     from edge.app import build_classifier, build_detector
 
     checks = []
+    built = {}
     for name, build in (("face detector", build_detector), ("classifier", build_classifier)):
         try:
-            part = build(config)
-            detail = f"{config.detector.type} loaded" if name == "face detector" else f"{part.model_path} loaded"
+            built[name] = part = build(config)
+            detail = (
+                f"{config.detector.type} loaded"
+                if name == "face detector"
+                else f"{part.model_path} loaded, sha256 as its card says [{model_files.origin(part.model_path)}]"
+            )
             checks.append(Check(name, True, detail))
         except Exception as exc:
             fix = "maskgate models fetch (for YuNet); maskgate models lists where files are searched"
             checks.append(
                 Check(name, False, str(exc).replace("\n", " "), "" if isinstance(exc, BackendUnavailableError) else fix)
             )
+    if len(built) == 2:
+        checks += check_self_test(built["face detector"], config.detector.type, built["classifier"])
+    return checks
+
+
+def check_self_test(detector: Any, detector_type: str, classifier: Any) -> list[Check]:
+    """The known-answer self-test `maskgate run` does at start, with what it costs."""
+    from edge.self_test import cpu_description, run_self_test, runtime_description
+
+    checks = []
+    for result in run_self_test(detector, detector_type, classifier):
+        detail = f"{result.detail} ({1000 * result.seconds:.0f} ms)"
+        fix = ""
+        if result.ok is False:
+            detail += f"; runtime {runtime_description()}, CPU {cpu_description()}"
+            fix = "maskgate run refuses to start: try another ai-edge-litert release, or report these numbers"
+        checks.append(Check(f"self-test {result.part}", result.ok, detail, fix))
     return checks
 
 
@@ -144,12 +179,54 @@ def check_v4l2(uri: str) -> Check:
     return Check("camera", True, f"{device} present")
 
 
+BOARD_MODEL_FILE = "/sys/firmware/devicetree/base/model"
+"""What /proc/device-tree/model links to: the board's name on a Raspberry Pi."""
+
+
+FACTORY_LIBRARIES = {"LGPIOFactory": "lgpio", "RPiGPIOFactory": "RPi.GPIO", "PiGPIOFactory": "pigpio"}
+"""The library each gpiozero pin factory drives, whose install source doctor shows."""
+
+
+def check_board(model_file: str = BOARD_MODEL_FILE) -> Check:
+    try:
+        with open(model_file, "rb") as file:
+            model = file.read().rstrip(b"\0").decode(errors="replace")
+    except OSError:
+        return Check("board", None, f"no board model in {model_file} (not a Raspberry Pi)")
+    ok = True if model.startswith("Raspberry Pi") else None
+    return Check("board", ok, model)
+
+
+def package_source(module_file: str) -> str:
+    """Where a module was installed from, by its path: apt puts packages into /usr/lib/python3/dist-packages."""
+    if module_file.startswith("/usr/lib/python3/dist-packages/"):
+        return "apt"
+    if "site-packages" in module_file:
+        return "pip"
+    return "source checkout"
+
+
+def library_source(name: str) -> str:
+    """`name version from apt|pip`, or that it is not importable (without importing it twice)."""
+    module = sys.modules.get(name)
+    if module is None:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            return f"{name} not importable"
+    return f"{name} {_version(name.replace('.', '-'))} from {package_source(getattr(module, '__file__', '') or '')}"
+
+
 def check_gpio() -> Check:
     try:
+        import gpiozero
         from gpiozero import Device
         from gpiozero.exc import BadPinFactory
     except ImportError as exc:
         return Check("gpio", False, str(exc), "pip install gpiozero")
+    source = f"gpiozero {_version('gpiozero')} from {package_source(gpiozero.__file__)}"
+    chosen = os.environ.get("GPIOZERO_PIN_FACTORY")
+    how = f"named by GPIOZERO_PIN_FACTORY={chosen}" if chosen else "auto-detected"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # gpiozero warns once per backend it falls back from
@@ -158,18 +235,25 @@ def check_gpio() -> Check:
         return Check(
             "gpio",
             None,
-            "no usable pin factory (not a Raspberry Pi, or lgpio missing)",
+            f"no usable pin factory (not a Raspberry Pi, or lgpio missing); {source}; {library_source('lgpio')}",
             "on a Pi: sudo apt install python3-lgpio; elsewhere GPIOZERO_PIN_FACTORY=mock for tests",
         )
-    factory = type(Device.pin_factory).__name__
-    Device.pin_factory.close()
+    factory = Device.pin_factory
+    backend = type(factory).__name__
+    library = FACTORY_LIBRARIES.get(backend)
+    if library:
+        backend += f" ({library_source(library)})"
+    factory.close()
     Device.pin_factory = None
-    return Check("gpio", True, f"pin factory {factory}")
+    return Check("gpio", True, f"pin factory {backend}, {how}; {source}")
 
 
-def run_checks(config: Config) -> list[Check]:
+def run_checks(config: Config, config_checks: list[Check] | None = None) -> list[Check]:
+    """`config_checks`: check_config's, for the config edge.cli loaded before anything else."""
     steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: config_checks or [],
         check_python,
+        check_board,
         lambda: check_runtime(config),
         check_opencv,
         lambda: check_models(config),

@@ -20,14 +20,12 @@ class PinnedFile:
     name: str
     url: str
     sha256: str
-    size: int
 
 
 YUNET_2023MAR = PinnedFile(
     name="face_detection_yunet_2023mar.onnx",
     url="https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
     sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
-    size=232_589,
 )
 
 
@@ -54,9 +52,15 @@ def fetch(pinned: PinnedFile, dest_dir: Path, url: str | None = None, timeout: f
             raise FetchError(
                 f"{source}: sha256 {digest.hexdigest()} does not match the pinned {pinned.sha256}; file discarded"
             )
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; the service user must read what root fetched
         os.replace(temporary, target)
     except (OSError, ValueError) as exc:  # ValueError: urllib refuses the URL itself
-        raise FetchError(f"cannot download {source}: {exc}") from exc
+        from edge.model_files import NO_NETWORK_FIX
+
+        raise FetchError(
+            f"cannot download {source}: {exc}\nMaskGate runs without it (a YuNet copy ships in the package); "
+            f"for the official release {NO_NETWORK_FIX.replace('these directories', 'the user model directory')}"
+        ) from exc
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

@@ -10,24 +10,15 @@ more than `cell_threshold` grey levels.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from edge.tracker import Track
 
-
-@dataclass(frozen=True)
-class GateSettings:
-    thumb_width: int = 40
-    cell_threshold: float = 12.0
-    """Grey levels (0-255) a thumbnail cell must differ by, after the mean shift, to count as changed."""
-    min_changed_cells: int = 2
-    empty_check_every: int = 30
-    """With nobody in view and no change, the detector still runs every this many frames."""
-    decided_every: int = 3
-    """With every face in view decided and no change, the detector runs every this many frames."""
+if TYPE_CHECKING:
+    from edge.config import GateConfig
 
 
 def thumbnail(image: np.ndarray, width: int) -> np.ndarray:
@@ -48,7 +39,7 @@ def changed_cells(current: np.ndarray, reference: np.ndarray, cell_threshold: fl
 class ChangeGate:
     """Per frame: `should_detect(image, tracks)`; after the detector ran, `detected(...)` records it."""
 
-    def __init__(self, settings: GateSettings, recheck_every: int = 1) -> None:
+    def __init__(self, settings: GateConfig, recheck_every: int = 1) -> None:
         self.settings = settings
         self.recheck_every = recheck_every
         self._reference: np.ndarray | None = None

@@ -31,6 +31,25 @@ class ModelCard:
     output_kind: str = "probabilities"
     temperature: float = 1.0
 
+    def verify_model(self, model_path: Path) -> str:
+        """The model's sha256, after checking it is the one the card names (`model_sha256`): a model swapped
+        or damaged under its card, or a card copied beside another model, is refused."""
+        from edge.fetch import sha256_of
+
+        card_path = model_path.with_suffix(".json")
+        expected = (self.raw or {}).get("model_sha256")
+        if not expected:
+            raise ModelCardError(
+                f"model card {card_path} has no model_sha256: add the model's sha256 (sha256sum {model_path.name})"
+            )
+        actual = sha256_of(model_path)
+        if actual != expected:
+            raise ModelCardError(
+                f"{model_path} has sha256 {actual}, but its model card {card_path} names {expected}: "
+                "the model or its card was replaced or damaged"
+            )
+        return actual
+
     @classmethod
     def for_model(cls, model_path: Path) -> ModelCard:
         return cls.load(model_path.with_suffix(".json"))

@@ -3,6 +3,7 @@
 Search order: an explicit path from the config, then $MASKGATE_MODEL_DIR, the user's data dir,
 /var/lib/maskgate/models; the default classifier also ships inside this package. Files may sit
 directly in a model directory or one level down (yunet/, res10/, ultraface/), as in ../shared/models.
+A YuNet detector also ships inside the package (edge/models/YUNET.md), verified by its pinned sha256.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from edge.errors import ModelNotFoundError
 
 SYSTEM_MODEL_DIR = Path("/var/lib/maskgate/models")
 DEFAULT_CLASSIFIER = "mask_classifier_int8.tflite"
+PACKAGED_YUNET = "face_detection_yunet_2026may.onnx"
+PACKAGED_YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
+NO_NETWORK_FIX = (
+    "without a network: `maskgate models fetch --url file:///path/to/face_detection_yunet_2023mar.onnx`, or copy "
+    "the file into one of these directories, or set MASKGATE_MODEL_DIR to the folder that holds it"
+)
 RES10_FILES = ("deploy.prototxt", "res10_300x300_ssd_iter_140000.caffemodel")
 ULTRAFACE_FILE = "version-RFB-320_without_postprocessing.tflite"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -37,6 +44,13 @@ def model_dirs(configured: str = "") -> list[Path]:
 
 def packaged_model_dir() -> Path:
     return Path(str(resources.files("edge") / "models"))
+
+
+def origin(path: Path) -> str:
+    """How `maskgate models`, doctor and the log describe where a model file comes from."""
+    if path.parent == packaged_model_dir():
+        return "packaged"
+    return f"NOT the packaged default: from {path.parent}"
 
 
 def _candidates(dirs: list[Path], pattern: str) -> list[Path]:
@@ -65,13 +79,31 @@ def yunet_release_key(path: Path) -> tuple[int, int, int]:
     return (-year, -month, int("int8" in path.name))
 
 
+def packaged_yunet() -> Path:
+    """The YuNet copy inside the package, after checking its pinned sha256 (a damaged install is refused)."""
+    from edge.errors import ModelLoadError
+    from edge.fetch import sha256_of
+
+    path = packaged_model_dir() / PACKAGED_YUNET
+    if not path.is_file():
+        raise ModelNotFoundError(f"the packaged YuNet {path} is missing: reinstall maskgate")
+    if (digest := sha256_of(path)) != PACKAGED_YUNET_SHA256:
+        raise ModelLoadError(f"the packaged YuNet {path} has sha256 {digest}, not the pinned one: reinstall maskgate")
+    return path
+
+
 def find_yunet(explicit: str, dirs: list[Path]) -> Path:
+    """The explicit file, else the newest release in the model directories, else the packaged copy."""
     if explicit:
         return _explicit(explicit, "YuNet model")
     found = sorted(_candidates(dirs, "face_detection_yunet_*.onnx"), key=yunet_release_key)
-    if not found:
-        raise _not_found("YuNet face detector", "face_detection_yunet_*.onnx", dirs, "run `maskgate models fetch`")
-    return found[0]
+    if found:
+        return found[0]
+    if (packaged_model_dir() / PACKAGED_YUNET).is_file():
+        return packaged_yunet()
+    raise _not_found(
+        "YuNet face detector", "face_detection_yunet_*.onnx", dirs, f"run `maskgate models fetch`; {NO_NETWORK_FIX}"
+    )
 
 
 def find_res10(explicit: str, dirs: list[Path]) -> tuple[Path, Path]:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from edge.crop import EmptyCropError, crop_face
+from edge.fault_log import FaultLog
 from edge.stats import LoopStats
 from edge.tracker import Tracker
 from edge.types import Decision, Frame, TrackedFace
@@ -63,6 +64,7 @@ class Pipeline:
         self.tracker = tracker
         self.outputs = list(outputs)
         self.stats = LoopStats()
+        self.fault_log = FaultLog()
         self.max_consecutive_errors = max_consecutive_errors
         self.gate = gate
         self.stats.gate = gate
@@ -82,7 +84,7 @@ class Pipeline:
         with stats.stage("detect"):
             faces = self.detector.detect(image)
         with stats.stage("track"):
-            matched = tracker.match(faces)
+            matched = tracker.match(faces, image)
         with stats.stage("crop"):
             kept: list[int] = []  # indexes of the faces that stay: all but those whose crop is empty
             labelled: list[int] = []  # positions in `kept` of the faces the classifier sees
@@ -124,12 +126,15 @@ class Pipeline:
                 if output.wants_frames:
                     self._guarded(output, "on_frame", frame, tracked, self.stats)
 
-    @staticmethod
-    def _guarded(output: Output, method: str, *args: object) -> None:
+    def _guarded(self, output: Output, method: str, *args: object) -> None:
+        what = f"output {output.name} {method}"
         try:
             getattr(output, method)(*args)
-        except Exception:
-            log.exception("output %s failed in %s", output.name, method)
+        except Exception as exc:
+            self.stats.output_failures[output.name] += 1
+            self.fault_log.failed(what, exc)
+        else:
+            self.fault_log.worked(what)
 
     def run(
         self, frames: Iterable[Frame], stop: threading.Event | None = None, max_frames: int | None = None

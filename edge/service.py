@@ -89,8 +89,8 @@ class ServiceMonitor:
         self,
         notifier: Notifier,
         watchdog: float | None,
-        max_frame_age: float = 0.0,
-        status_interval: float = 5.0,
+        max_frame_age: float,
+        status_interval: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.notifier = notifier

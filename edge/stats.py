@@ -22,6 +22,8 @@ class LoopStats:
     frame_errors: int = 0
     skipped_frames: int = 0
     decisions: Counter = field(default_factory=Counter)
+    output_failures: Counter = field(default_factory=Counter)
+    """Failed output calls by output name: for the event log and snapshots, writes dropped (disk full...)."""
     last_frame_at: float | None = None
     stage_seconds: dict[str, deque] = field(default_factory=lambda: {s: deque(maxlen=WINDOW) for s in STAGES})
     stage_totals: Counter = field(default_factory=Counter)
@@ -47,6 +49,11 @@ class LoopStats:
     def camera_dropped_frames(self) -> int:
         """Frames the camera delivered while the loop was busy, replaced by newer ones."""
         return getattr(self.source, "dropped", 0)
+
+    @property
+    def skipped_files(self) -> int:
+        """Image files a file source skipped: unreadable, not an image, or over the pixel budget."""
+        return getattr(self.source, "skipped", 0)
 
     @contextmanager
     def stage(self, name: str):
@@ -84,10 +91,12 @@ class LoopStats:
             "faces": self.faces,
             "frame_errors": self.frame_errors,
             "skipped_frames": self.skipped_frames,
+            "skipped_files": self.skipped_files,
             "camera_reconnects": self.camera_reconnects,
             "camera_dropped_frames": self.camera_dropped_frames,
             "gate_skipped_frames": self.gate_skipped_frames,
             "decisions": dict(self.decisions),
+            "output_failures": dict(self.output_failures),
             "fps": round(self.fps, 2),
             "mean_ms_per_frame": {k: round(v, 2) for k, v in per_frame.items()},
         }

@@ -2,18 +2,31 @@
 
 A track whose decision is made and whose latest label agrees with it needs the classifier only every
 `recheck_every` frames; a face that is new, undecided or in doubt is classified in every frame.
+
+One decision per person: when the frame is given, each face carries an appearance signature (a hue-saturation
+histogram of the face and its surroundings) and continues a track only if it looks like that track's person.
+Across an empty spot (the track was missed for a frame or more: one person left, maybe another stepped in) it
+must look alike by `return_face_min`; while seen frame after frame, by the looser `same_face_min`, so a head
+that turns keeps its track. Measured with YuNet boxes on 63 real faces of ../shared (histogram intersection,
+1 = same): the same face shifted, scaled, mirrored, squashed to 0.7 width or 15% darker/brighter scored 0.71 at
+the lowest (5th percentile 0.85); two different people 0.41 median, 0.75 at the 95th percentile.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from edge.labels import UNSURE
 from edge.types import Box, Decision, Face, TrackedFace
+
+if TYPE_CHECKING:
+    from edge.config import TrackerConfig
 
 
 def iou_matrix(a: list[Box], b: list[Box]) -> np.ndarray:
@@ -28,6 +41,32 @@ def iou_matrix(a: list[Box], b: list[Box]) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
+SIGNATURE_BINS = (12, 6)
+SIGNATURE_PATCH = 32
+SIGNATURE_BLEND = 0.3
+"""Weight of the newest frame in a track's running signature: it follows a slow turn of the head."""
+
+
+def appearance(image: np.ndarray, box: Box) -> np.ndarray:
+    """Hue-saturation histogram (sums to 1) of the face box widened by a quarter and extended down to the
+    collar: hair, skin, mask and clothes colours, cheap to compute (a 32x32 patch) and unchanged by a turn."""
+    x1, y1, x2, y2 = (round(v) for v in box)
+    width, height = x2 - x1, y2 - y1
+    x1, y1 = max(0, x1 - width // 4), max(0, y1 - height // 4)
+    x2, y2 = min(image.shape[1], x2 + width // 4), min(image.shape[0], y2 + height // 2)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return np.full(SIGNATURE_BINS[0] * SIGNATURE_BINS[1], 1 / (SIGNATURE_BINS[0] * SIGNATURE_BINS[1]), np.float32)
+    patch = cv2.resize(image[y1:y2, x1:x2], (SIGNATURE_PATCH, SIGNATURE_PATCH), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(patch, cv2.COLOR_BGR2HSV)
+    histogram = cv2.calcHist([hsv], [0, 1], None, list(SIGNATURE_BINS), [0, 180, 0, 256]).ravel()
+    return histogram / max(float(histogram.sum()), 1.0)
+
+
+def likeness(a: np.ndarray, b: np.ndarray) -> float:
+    """Histogram intersection: 1 for the same colours, 0 for none in common."""
+    return float(np.minimum(a, b).sum())
+
+
 @dataclass
 class Track:
     id: int
@@ -37,8 +76,7 @@ class Track:
     unlabelled: int = 0
     """Frames since the classifier last labelled this track."""
     decision: str | None = None
-    decided_score: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
+    signature: np.ndarray | None = None
 
     def vote(self, vote_min: int) -> tuple[str, float] | None:
         """The label with at least vote_min of the window's votes, and its mean score; UNSURE votes never win."""
@@ -59,31 +97,34 @@ class Tracker:
     None as the label of the others to `update`.
     """
 
-    def __init__(
-        self,
-        iou_threshold: float = 0.3,
-        vote_window: int = 5,
-        vote_min: int = 3,
-        max_missed: int = 15,
-        per_frame: bool = False,
-        recheck_every: int = 1,
-    ) -> None:
-        if recheck_every < 1:
-            raise ValueError(f"recheck_every must be >= 1 (1 = classify every frame), got {recheck_every}")
-        self.iou_threshold = iou_threshold
-        self.vote_window, self.vote_min = (1, 1) if per_frame else (vote_window, vote_min)
-        self.max_missed = 0 if per_frame else max_missed
+    def __init__(self, config: TrackerConfig, per_frame: bool = False) -> None:
+        self.iou_threshold = config.iou_threshold
+        self.vote_window, self.vote_min = (1, 1) if per_frame else (config.vote_window, config.vote_min)
+        self.max_missed = 0 if per_frame else config.max_missed
         self.per_frame = per_frame
-        self.recheck_every = recheck_every
+        self.recheck_every = config.recheck_every
+        self.same_face_min, self.return_face_min = config.same_face_min, config.return_face_min
         self.tracks: list[Track] = []
         self._next_id = 1
+        self._signatures: dict[int, np.ndarray] = {}
+        """Signatures of the faces of the frame being matched, by id() of the Face: read by update."""
 
-    def match(self, faces: list[Face]) -> list[Track | None]:
-        """The existing track each face continues, None for a face that starts a new one."""
+    def match(self, faces: list[Face], image: np.ndarray | None = None) -> list[Track | None]:
+        """The existing track each face continues, None for a face that starts a new one.
+
+        With the frame's image, a face continues a track only if it also looks like it (see the module doc)."""
         if self.per_frame:
             self.tracks = []
             return [None] * len(faces)
         overlaps = iou_matrix([t.box for t in self.tracks], [f.box for f in faces])
+        self._signatures = {id(f): appearance(image, f.box) for f in faces} if image is not None else {}
+        for t, track in enumerate(self.tracks):
+            if track.signature is None or not self._signatures:
+                continue
+            needed = self.return_face_min if track.missed > 0 else self.same_face_min
+            for f, face in enumerate(faces):
+                if overlaps[t, f] and likeness(track.signature, self._signatures[id(face)]) < needed:
+                    overlaps[t, f] = 0.0
         matches: dict[int, Track] = {}
         used_tracks: set[int] = set()
         for flat in np.argsort(-overlaps, axis=None):
@@ -129,6 +170,9 @@ class Tracker:
                 self._next_id += 1
                 self.tracks.append(track)
             track.box, track.missed = face.box, 0
+            if (seen := self._signatures.get(id(face))) is not None:
+                old = track.signature
+                track.signature = seen if old is None else old * (1 - SIGNATURE_BLEND) + seen * SIGNATURE_BLEND
             if label is None:
                 track.unlabelled += 1
                 label, score = track.votes[-1]
@@ -137,7 +181,7 @@ class Tracker:
                 track.votes.append((label, score))
                 result = track.vote(self.vote_min)
                 if result is not None and result[0] != track.decision:
-                    track.decision, track.decided_score = result
+                    track.decision = result[0]
                     decisions.append(Decision(frame_id, timestamp, track.id, face.box, *result))
             tracked.append(TrackedFace(face, track.id, label, score, track.decision))
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]

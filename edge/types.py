@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ class Decision:
     box: Box
     label: str
     score: float
-    extra: dict[str, object] = field(default_factory=dict)
 
     def as_event(self) -> dict[str, object]:
         return {
@@ -62,5 +61,4 @@ class Decision:
             "box": [round(v) for v in self.box],
             "label": self.label,
             "score": round(self.score, 4),
-            **self.extra,
         }

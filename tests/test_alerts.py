@@ -10,7 +10,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from edge.config import AlertsConfig, ConfigError, from_dict
+from edge.config import AlertsConfig, ConfigError, TrackerConfig, from_dict
 from edge.labels import MASK, NO_MASK
 from edge.outputs.alerts import AlertsError, GpioAlerts
 from edge.stats import LoopStats
@@ -37,7 +37,7 @@ class Door:
         settings = {**PINS, "buzzer_on": 0.01, "buzzer_off": 0.01, "relay_seconds": 0.05, "cooldown": 30.0}
         self.clock = FakeClock()
         self.alerts = GpioAlerts(AlertsConfig(**{**settings, **overrides}), pin_factory=factory, clock=self.clock)
-        self.tracker = Tracker(iou_threshold=0.3, vote_window=5, vote_min=3, max_missed=2)
+        self.tracker = Tracker(TrackerConfig(iou_threshold=0.3, vote_window=5, vote_min=3, max_missed=2))
         self.frame_number = 0
         self.decisions = []
 

@@ -29,6 +29,7 @@ COUNTS = (
     "threads",
     "classifier_input",
     "recheck_every",
+    "pasted_faces",
 )
 
 
@@ -108,6 +109,7 @@ def test_report_has_every_stage_and_only_positive_figures(bench_report: dict) ->
         assert set(stage) == {"mean", "p50", "p95", "p99"}
         assert stage["p50"] <= stage["p95"] <= stage["p99"]
     assert bench_report["frames"] == 60 and bench_report["frame_errors"] == 0
+    assert bench_report["pasted_faces"] == 90, "a full pass over the set: 1.5 pasted faces per frame"
     assert bench_report["faces_per_frame"] > 0
     assert 0 < bench_report["invoke"]["share"] <= 1
     assert bench_report["frame_set"]["delivery"] == "thread"
@@ -149,6 +151,18 @@ def test_grid_report_renders_markdown_and_chart(bench_report: dict, tmp_path: Pa
     png = tmp_path / "grid.png"
     report.chart(doc, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(("warmup", "frames", "needed"), [("0", "10", 11), ("50", "20", 21)])
+def test_frame_counts_that_would_measure_no_face_are_refused(
+    facemask: Path, capfd: pytest.CaptureFixture, warmup: str, frames: str, needed: int
+) -> None:
+    frame_set = bench_frames.build(facemask, seed=0)
+    assert frame_set.faces_in(int(frames), int(warmup)) == 0
+    assert frame_set.faces_in(needed, int(warmup)) > 0 and frame_set.faces_in(needed - 1, int(warmup)) == 0
+    assert main(["bench", "--warmup", warmup, "--frames", frames, "--faces-dir", str(facemask)]) == 2
+    error = capfd.readouterr().err
+    assert "would measure only frames without a face" in error and f"use --frames {needed} or more" in error
 
 
 def test_missing_frames_folder_is_a_clear_error(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:

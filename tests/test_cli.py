@@ -81,8 +81,12 @@ def test_models_lists_files_and_where_they_were_found(model_env, capsys):
 def test_models_fails_when_the_detector_in_use_is_missing(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MASKGATE_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    assert main(["models"]) == 1
-    assert "maskgate models fetch" in capsys.readouterr().out
+    assert main(["models"]) == 0, "YuNet ships in the package"
+    assert "face_detection_yunet_2026may.onnx  (in use)" in capsys.readouterr().out
+    config = tmp_path / "ultraface.toml"
+    config.write_text('[detector]\ntype = "ultraface"\n')
+    assert main(["models", "--config", str(config)]) == 1
+    assert "Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB" in capsys.readouterr().out
 
 
 def test_models_fetch_from_a_local_file_verifies_the_sha256(yunet_model, monkeypatch, tmp_path, capsys):

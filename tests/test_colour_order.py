@@ -17,6 +17,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,7 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.config import Config, ScreenConfig, SourceConfig
+from edge.config import Config, EventsConfig, ScreenConfig, SourceConfig
 from edge.doctor import check_camera
 from edge.outputs.screen import EntranceScreen, FramebufferLayout, FramebufferSink
 from edge.outputs.snapshots import Snapshots
@@ -294,7 +295,8 @@ def open_picamera2(stream_format: str) -> Callable[[Path], Source]:
         config = SourceConfig(width=WIDTH, height=HEIGHT)
         if stream_format == STREAM_FORMAT:
             return open_source("picamera2", config)
-        return LatestFrameSource(lambda: Picamera2Camera(0, config, stream_format), f"picamera2 {stream_format}")
+        camera = partial(Picamera2Camera, 0, config, stream_format)
+        return LatestFrameSource(camera, f"picamera2 {stream_format}", config.reconnect_max_delay)
 
     return make
 
@@ -306,7 +308,7 @@ def open_video_file(tmp_path: Path) -> Source:
 def open_capture(tmp_path: Path) -> Source:
     """The USB camera / stream path: cv2.VideoCapture in the live source's grab thread."""
     video = str(write_scene_video(tmp_path / "scene.avi"))
-    return LatestFrameSource(lambda: OpenCVCamera(video, SourceConfig()), "capture")
+    return LatestFrameSource(lambda: OpenCVCamera(video, SourceConfig()), "capture", 30.0)
 
 
 def write_scene_png(folder: Path) -> Path:
@@ -436,7 +438,7 @@ def test_recorded_frame_images_show_the_scene_colour(scene_frame, tmp_path) -> N
 
 def test_snapshots_show_the_scene_colour(scene_frame, tmp_path) -> None:
     frame, tolerance = scene_frame
-    snapshots = Snapshots(tmp_path / "snapshots")
+    snapshots = Snapshots(tmp_path / "snapshots", EventsConfig())
     snapshots.on_decision(Decision(frame.id, time.time(), FACE.track, FACE.face.box, BARE, 0.9))
     snapshots.on_frame(frame, [FACE], LoopStats())
     (jpeg,) = snapshots.files()

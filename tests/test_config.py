@@ -1,8 +1,10 @@
+import re
 from pathlib import Path
 
 import pytest
 
 from edge import config as cfg
+from edge.cli import main
 from edge.config import ConfigError
 
 
@@ -34,7 +36,7 @@ def test_defaults_are_valid_and_a_file_overrides_them(tmp_path):
         ("[classifier]\nnum_threads = 'two'\n", r"classifier\.num_threads: expected int, got str"),
         ("[classifier]\nbatch = 1\n", r"classifier\.batch: expected bool, got int"),
         ("[tracker]\nvote_min = true\n", r"tracker\.vote_min: expected int, got bool"),
-        ("[tracker]\nvote_window = 3\nvote_min = 4\n", r"tracker\.vote_min \(4\) must not exceed tracker\.vote_window"),
+        ("[tracker]\nvote_window = 3\nvote_min = 4\n", r"tracker\.vote_min: 4 must not exceed tracker\.vote_window"),
         ("detector = 3\n", r"\[detector\] must be a table"),
     ],
 )
@@ -64,3 +66,67 @@ def test_every_key_has_a_documented_reference_row():
     rows = cfg.reference()
     assert any(key == "detector.type" for key, *_ in rows)
     assert all(doc for *_, doc in rows), [key for key, _, _, doc in rows if not doc]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[service]\nmax_frame_age = nan\n", "service.max_frame_age"),
+        ("[alerts]\nrelay_seconds = nan\n", "alerts.relay_seconds"),
+        ("[alerts]\ncooldown = inf\n", "alerts.cooldown"),
+        ("[detector]\nscore_threshold = -inf\n", "detector.score_threshold"),
+    ],
+)
+def test_nan_and_infinity_are_refused_naming_the_key(tmp_path, text, key):
+    """TOML allows nan and inf; every range comparison with nan is false, so nan passed every bound."""
+    with pytest.raises(ConfigError, match=re.escape(key) + r": -?(nan|inf) is not a number"):
+        cfg.load(write(tmp_path, text))
+
+
+def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
+    text = (
+        "[service]\nmax_frame_age = nan\n[alerts]\ngreen_led = 17\nbuzzer = 17\nrelay_seconds = 0\n"
+        "[tracker]\nvote_window = 2\n[detektor]\n[events]\nsnapshots = true\n"
+    )
+    problems = cfg.check_file(write(tmp_path, text))
+    assert [p.key for p in problems] == [
+        "service.max_frame_age",
+        "alerts.relay_seconds",
+        "detektor",
+        "tracker.vote_min",
+        "alerts.buzzer",
+        "events.snapshot_dir",
+    ]
+    with pytest.raises(ConfigError, match=r"6 problems: service\.max_frame_age: nan .*; alerts\.relay_seconds"):
+        cfg.load(tmp_path / "maskgate.toml")
+
+
+def test_cross_field_rules_see_the_cli_flags_too(tmp_path):
+    path = write(tmp_path, "[events]\nsnapshots = true\n")
+    with pytest.raises(ConfigError, match=r"events\.snapshot_dir: events\.snapshots is on but has no folder"):
+        cfg.load(path)
+    assert cfg.load(path, {"output.events": str(tmp_path / "events.jsonl")}).events.snapshots
+    with pytest.raises(ConfigError, match=r"output\.display: 'tv' is not allowed"):
+        cfg.load(path, {"output.display": "tv", "output.events": "events.jsonl"})
+
+
+def test_config_check_prints_every_problem_and_exits_2(tmp_path, capsys):
+    bad = write(tmp_path, "[alerts]\nrelay_seconds = nan\n[tracker]\nvote_min = 6\n")
+    assert main(["config", "--check", str(bad)]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{bad}: alerts.relay_seconds: nan is not a number; give a finite value",
+        f"{bad}: tracker.vote_min: 6 must not exceed tracker.vote_window (5)",
+        f"2 problem(s) in {bad}",
+    ]
+    good = tmp_path / "good.toml"
+    good.write_text("[tracker]\nvote_min = 2\n")
+    assert main(["config", "--check", str(good)]) == 0
+    assert capsys.readouterr().out == f"{good}: OK\n"
+    assert main(["config", "--check", str(tmp_path / "absent.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().out
+
+
+def test_the_shipped_config_passes_the_check(capsys):
+    shipped = Path(__file__).parent.parent / "systemd" / "maskgate.toml"
+    assert main(["config", "--check", str(shipped)]) == 0, capsys.readouterr().out

@@ -149,6 +149,12 @@ def test_quantized_model_is_full_integer_with_raw_pixel_input_and_a_card(built):
     assert {"tensorflow", "keras", "maskgate"} <= set(card["tools"])
     assert 0.0 <= card["metrics"]["test_split"]["accuracy"] <= 1.0
     assert int8.stat().st_size < built["tflite"]["float32"].stat().st_size / 3
+    recorded = card["self_test"]  # the answers `maskgate run` checks at start; this tiny model's may be few
+    assert recorded["tolerance"] == 2 and all(len(image["output"]) == 3 for image in recorded["images"])
+    from edge.classifier import MaskClassifier
+    from edge.self_test import check_classifier
+
+    assert check_classifier(MaskClassifier(int8)).ok is not False
 
 
 def test_evaluate_compares_float_and_int8_and_they_agree(built):

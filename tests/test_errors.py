@@ -53,10 +53,12 @@ def test_success_exits_0() -> None:
 
 def test_a_setup_error_exits_2_naming_the_problem_and_the_fix(tmp_path: Path) -> None:
     models = {"MASKGATE_MODEL_DIR": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
-    result = maskgate("run", "--source", str(tmp_path), env=models)
+    config = tmp_path / "ultraface.toml"
+    config.write_text('[detector]\ntype = "ultraface"\n')  # YuNet ships in the package; UltraFace does not
+    result = maskgate("run", "--config", str(config), "--source", str(tmp_path), env=models)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "YuNet face detector not found" in result.stderr and "Fix: run `maskgate models fetch`" in result.stderr
+    assert "UltraFace detector not found" in result.stderr and "Fix: copy it from Linzaer" in result.stderr
 
 
 @pytest.mark.parametrize("bug", ["{}['no such key']", "int('not a number')", "open('/nonexistent/file')"])
@@ -130,3 +132,26 @@ def test_run_without_opencv_is_a_setup_error(broken_opencv: Path, tmp_path: Path
 def test_a_url_that_is_not_one_exits_2(tmp_path: Path, capsys) -> None:
     assert main(["models", "fetch", "--url", "not-a-url", "--sha256", "0" * 64, "--dest", str(tmp_path)]) == 2
     assert "cannot download not-a-url: unknown url type" in capsys.readouterr().err
+
+
+def test_config_check_and_doctor_show_every_setting_problem_without_opencv(broken_opencv: Path, tmp_path: Path) -> None:
+    config = tmp_path / "maskgate.toml"
+    config.write_text("[service]\nmax_frame_age = nan\n[alerts]\nred_led = 5\nbuzzer = 5\n")
+    checked = maskgate("config", "--check", str(config), pythonpath=broken_opencv)
+    assert checked.returncode == 2, checked.stderr
+    assert "service.max_frame_age: nan is not a number" in checked.stdout
+    assert "alerts.buzzer: BCM 5 is already used by alerts.red_led" in checked.stdout
+    doctor = maskgate("doctor", "--config", str(config), pythonpath=broken_opencv)
+    assert doctor.returncode == 1, doctor.stderr
+    assert f"[FAIL] config: {config}: service.max_frame_age: nan is not a number" in doctor.stdout
+    assert f"[FAIL] config: {config}: alerts.buzzer: BCM 5" in doctor.stdout
+    assert "[FAIL] opencv: libGL.so.1" in doctor.stdout  # and the machine is still checked
+    run = maskgate("run", "--config", str(config), pythonpath=broken_opencv)
+    assert run.returncode == 2 and "2 problems: service.max_frame_age" in run.stderr
+
+
+def test_doctor_says_the_config_passes(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "maskgate.toml"
+    config.write_text("[tracker]\nvote_min = 2\n")
+    main(["doctor", "--config", str(config)])
+    assert f"[ok  ] config: {config}: every setting passes" in capsys.readouterr().out

@@ -6,9 +6,9 @@ import pytest
 
 from edge.app import build_gate
 from edge.classifier import MaskClassifier
-from edge.config import Config, DetectorConfig
+from edge.config import Config, DetectorConfig, GateConfig, TrackerConfig
 from edge.detectors import create_detector
-from edge.gate import ChangeGate, GateSettings, changed_cells, thumbnail
+from edge.gate import ChangeGate, changed_cells, thumbnail
 from edge.pipeline import Pipeline
 from edge.tracker import Tracker
 from edge.types import Frame
@@ -56,13 +56,13 @@ def parts(model_env, default_classifier):
 
 
 def gated(recheck_every: int = 5) -> ChangeGate:
-    return ChangeGate(GateSettings(), recheck_every)
+    return ChangeGate(GateConfig(), recheck_every)
 
 
 def run(parts, frames: list[np.ndarray], gate: ChangeGate | None):
     detector, classifier = parts
     detector.calls = 0
-    pipeline = Pipeline(detector, classifier, Tracker(recheck_every=5), gate=gate)
+    pipeline = Pipeline(detector, classifier, Tracker(TrackerConfig(recheck_every=5)), gate=gate)
     seen, decided = [], []
     for n, image in enumerate(frames):
         tracked, decisions = pipeline.process(Frame(str(n), n / 30, image))
@@ -82,7 +82,7 @@ def test_a_face_in_the_frame_is_a_change(facemask_dir):
     rng = np.random.default_rng(RNG_SEED)
     empty = door(rng)
     arrived = with_face(door(rng), face_photo(facemask_dir, "no_mask"), 420, 20)
-    assert changed_cells(thumbnail(arrived, 40), thumbnail(empty, 40), 12.0) >= GateSettings().min_changed_cells
+    assert changed_cells(thumbnail(arrived, 40), thumbnail(empty, 40), 12.0) >= GateConfig().min_changed_cells
 
 
 def test_a_static_empty_door_with_noise_and_a_light_ramp_skips_the_detector(parts):
@@ -91,7 +91,7 @@ def test_a_static_empty_door_with_noise_and_a_light_ramp_skips_the_detector(part
     gate = gated()
     seen, decided, calls = run(parts, frames, gate)
     assert seen == [0] * 120 and decided == []
-    assert calls <= 120 // GateSettings().empty_check_every + 2, calls
+    assert calls <= 120 // GateConfig().empty_check_every + 2, calls
     assert gate.skipped >= 110
     _, _, ungated_calls = run(parts, frames, None)
     assert ungated_calls == 120

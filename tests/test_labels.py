@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge.config import TrackerConfig
 from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, UNSURE, DoorState, LabelPolicy
 from edge.tracker import Tracker
 from edge.types import Face
@@ -41,7 +42,7 @@ def test_the_worst_confirmed_label_decides_the_door(decided: list, worst: str | 
 
 
 def test_unsure_votes_never_become_a_decision() -> None:
-    tracker = Tracker(vote_window=5, vote_min=3)
+    tracker = Tracker(TrackerConfig(vote_window=5, vote_min=3))
     face = Face((10, 10, 60, 60), 0.9)
     decisions = []
     for label in (UNSURE, UNSURE, UNSURE, UNSURE):

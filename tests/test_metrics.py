@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge import __version__
-from edge.config import MetricsConfig, MqttConfig
+from edge.config import MetricsConfig, MqttConfig, TrackerConfig
 from edge.labels import MASK, NO_MASK
 from edge.pipeline import Pipeline
 from edge.sources.live import LatestFrameSource
@@ -75,9 +75,9 @@ def test_endpoint_serves_loop_camera_decision_and_queue_metrics(tmp_path: Path) 
         MqttConfig(broker=f"mqtt://127.0.0.1:{away}", device_id="door1", outbox=str(tmp_path / "outbox.sqlite3")),
         drain_timeout=0,
     )
-    endpoint = MetricsEndpoint(port=0, publisher=publisher)
+    endpoint = MetricsEndpoint(port=0, address="127.0.0.1", publisher=publisher)
     source = LatestFrameSource(OneFrameCamera, "flaky", reconnect_max_delay=0.1, first_delay=0.01)
-    pipeline = Pipeline(NoFaces(), NoFaces(), Tracker(), [endpoint, publisher])
+    pipeline = Pipeline(NoFaces(), NoFaces(), Tracker(TrackerConfig()), [endpoint, publisher])
     try:
         before = scrape(endpoint.port)
         assert before[("maskgate_frames_total", ())] == 0

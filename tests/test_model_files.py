@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from edge import model_files
+from edge.errors import ModelLoadError
 from edge.fetch import YUNET_2023MAR, FetchError, PinnedFile, fetch, sha256_of
 from edge.model_files import ModelNotFoundError, find_classifier, find_res10, find_yunet, model_dirs
 
@@ -39,12 +40,14 @@ def test_newest_yunet_release_wins_and_float_before_int8(tmp_path):
     assert find_yunet("", [tmp_path / "a", tmp_path / "b"]).name == "face_detection_yunet_2026may.onnx"
 
 
-def test_a_missing_model_lists_the_search_path_and_the_fix(tmp_path):
+def test_a_missing_model_lists_the_search_path_and_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(model_files, "packaged_model_dir", lambda: tmp_path / "no-package")
     with pytest.raises(ModelNotFoundError) as caught:
         find_yunet("", [tmp_path / "one", tmp_path / "two"])
     message = str(caught.value)
     assert str(tmp_path / "one") in message and str(tmp_path / "two") in message
     assert "maskgate models fetch" in message
+    assert "--url file://" in message and "MASKGATE_MODEL_DIR" in message, "says what to do offline"
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         find_yunet(str(tmp_path / "nope.onnx"), [])
     with pytest.raises(ModelNotFoundError, match=r"deploy.prototxt"):
@@ -62,7 +65,7 @@ def test_fetch_verifies_the_pinned_sha256_and_keeps_nothing_on_mismatch(yunet_mo
     with pytest.raises(FetchError, match="does not match the pinned 8f2383e4"):
         fetch(YUNET_2023MAR, dest, url=yunet_model.as_uri())
     assert not dest.exists() or list(dest.iterdir()) == []
-    pinned = PinnedFile(yunet_model.name, yunet_model.as_uri(), SHARED_YUNET_SHA256, yunet_model.stat().st_size)
+    pinned = PinnedFile(yunet_model.name, yunet_model.as_uri(), SHARED_YUNET_SHA256)
     got = fetch(pinned, dest)
     assert got == dest / yunet_model.name and sha256_of(got) == SHARED_YUNET_SHA256
     assert fetch(pinned, dest, url="file:///nonexistent/again") == got, "a verified file is not fetched again"
@@ -72,3 +75,33 @@ def test_fetch_of_an_unreachable_url_is_a_clear_error(tmp_path):
     with pytest.raises(FetchError, match="cannot download file:///nonexistent"):
         fetch(YUNET_2023MAR, tmp_path, url="file:///nonexistent/face_detection_yunet_2023mar.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_yunet_ships_in_the_package_verified_and_a_model_dir_copy_comes_first(tmp_path, monkeypatch):
+    packaged = find_yunet("", [tmp_path / "empty"])
+    assert packaged == model_files.packaged_model_dir() / model_files.PACKAGED_YUNET
+    assert sha256_of(packaged) == model_files.PACKAGED_YUNET_SHA256
+    assert (packaged.parent / "YUNET_LICENSE").read_text().startswith("MIT License")
+    mine = touch(tmp_path / "face_detection_yunet_2023mar.onnx")
+    assert find_yunet("", [tmp_path]) == mine
+
+    damaged = tmp_path / "package"
+    damaged.mkdir()
+    (damaged / model_files.PACKAGED_YUNET).write_bytes(packaged.read_bytes()[:-1] + b"x")
+    monkeypatch.setattr(model_files, "packaged_model_dir", lambda: damaged)
+    with pytest.raises(ModelLoadError, match="not the pinned one"):
+        find_yunet("", [tmp_path / "empty"])
+
+
+def test_fetched_files_are_readable_by_the_service_user(yunet_model, tmp_path):
+    import stat
+
+    pinned = PinnedFile(yunet_model.name, yunet_model.as_uri(), sha256_of(yunet_model), 0)
+    got = fetch(pinned, tmp_path / "models")
+    assert stat.S_IMODE(got.stat().st_mode) == 0o644
+
+
+def test_a_failed_fetch_says_what_to_do_without_a_network(tmp_path):
+    with pytest.raises(FetchError) as caught:
+        fetch(YUNET_2023MAR, tmp_path, url="file:///nonexistent/face_detection_yunet_2023mar.onnx")
+    assert "--url file://" in str(caught.value) and "MASKGATE_MODEL_DIR" in str(caught.value)

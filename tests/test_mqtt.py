@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from mqtt_broker import Mosquitto, Subscriber, free_port, make_certificates, wait_until
 
-from edge.config import ConfigError, MqttConfig
+from edge.config import ConfigError, MqttConfig, from_dict
 from edge.labels import MASK, NO_MASK
-from edge.outputs.mqtt import MqttPublisher, parse_broker
+from edge.outputs.homeassistant import discovery_messages
+from edge.outputs.mqtt import MqttPublisher
+from edge.outputs.mqtt_settings import parse_broker
 from edge.types import Decision, Face, TrackedFace
 
 pytest.importorskip("paho.mqtt.client", reason="needs the mqtt extra: pip install -e '.[mqtt]'")
@@ -317,16 +319,35 @@ def test_bad_broker_urls_name_the_key(url: str, message: str) -> None:
         parse_broker(url)
 
 
-def test_bad_settings_name_the_key(tmp_path: Path) -> None:
-    outbox = str(tmp_path / "o.sqlite3")
-    with pytest.raises(ConfigError, match=r"mqtt\.device_id"):
-        MqttPublisher(MqttConfig(broker="mqtt://127.0.0.1", device_id="door/1", outbox=outbox))
-    with pytest.raises(ConfigError, match=r"mqtt\.password_file"):
-        MqttPublisher(MqttConfig(broker="mqtt://127.0.0.1", username="u", password_file="/nonexistent", outbox=outbox))
-    with pytest.raises(ConfigError, match=r"mqtt\.topic_prefix"):
-        MqttPublisher(MqttConfig(broker="mqtt://127.0.0.1", topic_prefix="doors/#", outbox=outbox))
-    with pytest.raises(ConfigError, match=r"mqtt\.tls_ca_file"):
-        MqttPublisher(MqttConfig(broker="mqtts://127.0.0.1", tls_ca_file="/nonexistent", outbox=outbox))
+def test_bad_settings_name_the_key_before_anything_starts(tmp_path: Path) -> None:
+    """Checked with the whole config (edge.config_checks), not when the publisher is built after the models."""
+    on = {"broker": "mqtt://127.0.0.1"}
+    cases = [
+        ({**on, "device_id": "door/1"}, r"mqtt\.device_id: 'door/1' may hold only"),
+        ({**on, "username": "u", "password_file": "/nonexistent"}, r"mqtt\.password_file: cannot read /nonexistent"),
+        ({**on, "topic_prefix": "doors/#"}, r"mqtt\.topic_prefix: 'doors/#' must be a non-empty topic"),
+        ({"broker": "mqtts://127.0.0.1", "tls_ca_file": "/nonexistent"}, r"mqtt\.tls_ca_file: cannot read"),
+        ({**on, "tls_ca_file": str(tmp_path)}, r"mqtt\.tls_ca_file: TLS file set but mqtt\.broker .* is not mqtts"),
+        ({"broker": "mqtts://127.0.0.1", "tls_cert_file": __file__}, r"mqtt\.tls_key_file: .* set both or neither"),
+        ({"broker": "http://host"}, r"mqtt\.broker: 'http://host' is not mqtt://"),
+    ]
+    for settings, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            from_dict({"mqtt": settings})
+    from_dict({"mqtt": {"device_id": "door/1", "topic_prefix": "#"}})  # MQTT off: its settings are not used
+
+
+def test_a_password_needs_a_user_name_and_a_private_file(tmp_path: Path) -> None:
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("hunter2\n")
+    secret.chmod(0o640)  # root:maskgate 0640, like the config: allowed
+    settings = {"broker": "mqtt://127.0.0.1", "password_file": str(secret)}
+    with pytest.raises(ConfigError, match=r"mqtt\.username: is empty but a password is given"):
+        from_dict({"mqtt": settings})
+    assert from_dict({"mqtt": {**settings, "username": "door"}}).mqtt.username == "door"
+    secret.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file: .* is open to every user \(mode 0644\); fix: chmod"):
+        from_dict({"mqtt": {**settings, "username": "door"}})
 
 
 @pytest.fixture
@@ -410,3 +431,17 @@ def test_tls_broker_with_an_unknown_ca_is_a_clear_warning(tmp_path: Path, publis
         assert publisher.status().queued == 1
     finally:
         secure.stop()
+
+
+def test_home_assistant_discovery_has_a_counter_per_label_and_the_door_availability() -> None:
+    topics = {name: f"maskgate/door1/{name}" for name in ("event", "state", "counts", "bare_face")}
+    messages = discovery_messages("homeassistant", "door1", topics, ("mask", "no_mask", "mask_incorrect", "hat"))
+    counters = {topic: payload["name"] for topic, payload in messages.items() if "/sensor/" in topic}
+    assert counters == {
+        "homeassistant/sensor/maskgate_door1/mask_count/config": "Masked faces",
+        "homeassistant/sensor/maskgate_door1/no_mask_count/config": "Bare faces",
+        "homeassistant/sensor/maskgate_door1/mask_incorrect_count/config": "Masks worn wrong",
+        "homeassistant/sensor/maskgate_door1/hat_count/config": "Faces labelled hat",
+    }
+    assert {payload["availability_topic"] for payload in messages.values()} == {"maskgate/door1/state"}
+    assert messages["homeassistant/binary_sensor/maskgate_door1/bare_face/config"]["state_topic"] == topics["bare_face"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.classifier import MaskClassifier
-from edge.config import DetectorConfig
+from edge.config import DetectorConfig, EventsConfig, TrackerConfig
 from edge.detectors import create_detector
 from edge.outputs.events import EventLog
 from edge.pipeline import Pipeline, TooManyErrorsError
@@ -23,7 +23,11 @@ def held_out_photos(facemask_dir: Path, per_class: int) -> list[tuple[Path, str]
     picked = []
     for folder, label in (("with_mask", "mask"), ("without_mask", "no_mask")):
         prefix = f"facemask/{folder}/"
-        files = [facemask_dir / name.removeprefix("facemask/") for name, lab in rows if lab == label and name.startswith(prefix)]
+        files = [
+            facemask_dir / name.removeprefix("facemask/")
+            for name, lab in rows
+            if lab == label and name.startswith(prefix)
+        ]
         picked += [(f, label) for f in files[:per_class]]
     return picked
 
@@ -38,7 +42,8 @@ def test_end_to_end_on_held_out_photos_through_yunet_and_the_int8_model(pipeline
     photos = held_out_photos(facemask_dir, 25)
     truth = {path.name: label for path, label in photos}
     events = tmp_path / "events.jsonl"
-    pipeline = Pipeline(*pipeline_parts, Tracker(per_frame=True), [EventLog(str(events))])
+    event_log = EventLog(str(events), EventsConfig())
+    pipeline = Pipeline(*pipeline_parts, Tracker(TrackerConfig(), per_frame=True), [event_log])
     stats = pipeline.run(ImageFilesSource([p for p, _ in photos]))
     pipeline.close()
     lines = [json.loads(line) for line in events.read_text().splitlines()]
@@ -67,7 +72,7 @@ def test_bad_frames_are_skipped_and_the_loop_goes_on(pipeline_parts, facemask_di
         Frame("blank", 0.0, np.zeros((480, 640, 3), np.uint8)),
         Frame("good", 0.0, good),
     ]
-    pipeline = Pipeline(*pipeline_parts, Tracker(per_frame=True))
+    pipeline = Pipeline(*pipeline_parts, Tracker(TrackerConfig(), per_frame=True))
     stats = pipeline.run(frames)
     assert stats.skipped_frames == 4
     assert stats.frames == 4
@@ -90,18 +95,18 @@ class FailingOn:
 def test_one_failing_frame_does_not_end_the_loop_but_a_run_of_them_does(pipeline_parts):
     detector, classifier = pipeline_parts
     blank = [Frame(str(i), 0.0, np.zeros((48, 64, 3), np.uint8)) for i in range(5)]
-    pipeline = Pipeline(FailingOn(detector, 2), classifier, Tracker())
+    pipeline = Pipeline(FailingOn(detector, 2), classifier, Tracker(TrackerConfig()))
     stats = pipeline.run(blank)
     assert (stats.frame_errors, stats.frames) == (2, 3)
     with pytest.raises(TooManyErrorsError, match="3 frames in a row failed"):
-        Pipeline(FailingOn(detector, 10), classifier, Tracker(), max_consecutive_errors=3).run(blank)
+        Pipeline(FailingOn(detector, 10), classifier, Tracker(TrackerConfig()), max_consecutive_errors=3).run(blank)
 
 
 def test_hundreds_of_faces_are_capped_at_max_faces(model_env, default_classifier, facemask_dir):
     face = cv2.resize(cv2.imread(str(sorted((facemask_dir / "without_mask").glob("*.jpg"))[3])), (64, 64))
     crowd = np.tile(face, (15, 20, 1))
     detector = create_detector(DetectorConfig(input_size=1280, max_faces=40, min_face_size=10), [model_env])
-    pipeline = Pipeline(detector, MaskClassifier(default_classifier), Tracker())
+    pipeline = Pipeline(detector, MaskClassifier(default_classifier), Tracker(TrackerConfig()))
     stats = pipeline.run([Frame("crowd", 0.0, crowd)])
     assert stats.frames == 1 and stats.faces == 40
 
@@ -109,7 +114,8 @@ def test_hundreds_of_faces_are_capped_at_max_faces(model_env, default_classifier
 def test_events_are_on_disk_as_soon_as_they_are_decided(pipeline_parts, facemask_dir, tmp_path):
     events = tmp_path / "events.jsonl"
     photos = sorted((facemask_dir / "without_mask").glob("*.jpg"))[:2]
-    pipeline = Pipeline(*pipeline_parts, Tracker(per_frame=True), [EventLog(str(events))])
+    event_log = EventLog(str(events), EventsConfig())
+    pipeline = Pipeline(*pipeline_parts, Tracker(TrackerConfig(), per_frame=True), [event_log])
     pipeline.run(ImageFilesSource(photos))
     assert len(events.read_text().splitlines()) >= 2, "lines must be flushed before close()"
     pipeline.close()
@@ -141,7 +147,7 @@ def test_a_face_at_the_door_is_reclassified_every_recheck_every_frames(
     canvas = np.full((480, 640, 3), 128, np.uint8)
     canvas[100 : 100 + photo.shape[0], 200 : 200 + photo.shape[1]] = photo
     counting = CountingClassifier(classifier)
-    pipeline = Pipeline(detector, counting, Tracker(recheck_every=recheck_every))
+    pipeline = Pipeline(detector, counting, Tracker(TrackerConfig(recheck_every=recheck_every)))
     stats = pipeline.run(Frame(str(n), n / 30, canvas) for n in range(20))
     assert stats.faces == 20
     assert counting.crops == classified  # frames 0-2 decide; then frames 7, 12 and 17 recheck

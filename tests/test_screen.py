@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import ScreenConfig
+from edge.config import ConfigError, ScreenConfig, from_dict
 from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, DoorState, LabelPolicy
 from edge.outputs.screen import (
     BANNER_COLOURS,
@@ -19,6 +19,7 @@ from edge.outputs.screen import (
     EntranceScreen,
     FramebufferLayout,
     FramebufferSink,
+    banner_texts,
     framebuffer_bytes,
     render_screen,
 )
@@ -27,6 +28,7 @@ from edge.stats import LoopStats
 from edge.types import Face, Frame, TrackedFace
 
 W, H = 1280, 720
+DEFAULT_TEXTS = banner_texts(ScreenConfig())
 BANNER_TOP = H - round(H * BANNER_FRACTION)
 
 
@@ -78,16 +80,16 @@ def test_banner_colour_follows_the_confirmed_decisions(decisions: list, status, 
 )
 def test_each_confirmed_class_gets_its_own_banner_text(decision: str, expected: str) -> None:
     faces = [tracked((100, 100, 250, 300), decision, 1)]
-    assert BannerTexts().for_label(DEFAULT_POLICY.worst_label(f.decision for f in faces)) == expected
+    assert DEFAULT_TEXTS.for_label(DEFAULT_POLICY.worst_label(f.decision for f in faces)) == expected
     with_wrong_mask = [*faces, tracked((300, 100, 450, 300), NO_MASK, 2)]
-    assert BannerTexts().for_label(DEFAULT_POLICY.worst_label(f.decision for f in with_wrong_mask)) == (
+    assert DEFAULT_TEXTS.for_label(DEFAULT_POLICY.worst_label(f.decision for f in with_wrong_mask)) == (
         "Please wear a mask"
     ), "a bare face in view outranks any other label"
 
 
-@pytest.mark.parametrize("text", [BannerTexts().mask, BannerTexts().no_mask, BannerTexts().idle])
+@pytest.mark.parametrize("text", [DEFAULT_TEXTS.mask, DEFAULT_TEXTS.no_mask, DEFAULT_TEXTS.idle])
 def test_banner_text_is_large_and_centred(text: str) -> None:
-    texts = BannerTexts(mask=text, no_mask=text, idle=text)
+    texts = BannerTexts(mask=text, no_mask=text, idle=text, mask_incorrect=text)
     screen = render_screen(camera_image(), [], W, H, texts)
     rows, cols = white_rows_and_cols(banner(screen))
     assert rows.size and cols.size, "no text in the banner"
@@ -186,9 +188,11 @@ def test_a_regular_file_is_not_a_framebuffer(tmp_path: Path) -> None:
         EntranceScreen(ScreenConfig(backend="framebuffer", device=str(tmp_path / "fb0")))
 
 
-def test_non_ascii_banner_text_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"screen\.no_mask_text: .*ASCII"):
-        EntranceScreen(ScreenConfig(no_mask_text="Bitte Maske tragen \u2013 danke"), sink=object())
+def test_non_ascii_banner_text_is_refused_with_the_config() -> None:
+    german = {"no_mask_text": "Bitte Maske tragen \u2013 danke"}
+    with pytest.raises(ConfigError, match=r"screen\.no_mask_text: .*ASCII"):
+        from_dict({"output": {"display": "screen"}, "screen": german})
+    assert from_dict({"screen": german}).screen.no_mask_text == german["no_mask_text"]  # no screen, no check
 
 
 def test_window_backend_without_a_gui_says_what_to_do() -> None:
@@ -206,10 +210,10 @@ def test_real_image_through_the_real_pipeline(
     from edge import app
     from edge.config import Config
     from edge.pipeline import Pipeline
-    from edge.tracker import Tracker
 
     config = Config()
-    pipeline = Pipeline(app.build_detector(config), app.build_classifier(config), Tracker(per_frame=True))
+    tracker = app.build_tracker(config, per_frame=True)
+    pipeline = Pipeline(app.build_detector(config), app.build_classifier(config), tracker)
     for name in ("with_mask/chandrikadeb7_2b367ad6f66d.jpg", "without_mask/chandrikadeb7_1bee6f2399e1.jpg"):
         image = cv2.imread(str(facemask_dir / name))
         faces, _ = pipeline.process(Frame(name, time.time(), image))

@@ -105,7 +105,7 @@ class Clock:
 def test_ready_pings_and_stall(notify_socket: tuple[str, socket.socket]) -> None:
     path, server = notify_socket
     clock = Clock()
-    monitor = ServiceMonitor(Notifier(path), watchdog=8.0, status_interval=1.0, clock=clock)
+    monitor = ServiceMonitor(Notifier(path), watchdog=8.0, max_frame_age=0.0, status_interval=1.0, clock=clock)
     assert (monitor.ping_interval, monitor.max_frame_age) == (2.0, 4.0)
 
     monitor.tick()  # loading models: pinged, start-up is bounded by TimeoutStartSec
@@ -148,7 +148,7 @@ def test_ready_pings_and_stall(notify_socket: tuple[str, socket.socket]) -> None
 def test_no_watchdog_no_pings(notify_socket: tuple[str, socket.socket]) -> None:
     path, server = notify_socket
     clock = Clock()
-    monitor = ServiceMonitor(Notifier(path), watchdog=None, status_interval=1.0, clock=clock)
+    monitor = ServiceMonitor(Notifier(path), watchdog=None, max_frame_age=0.0, status_interval=1.0, clock=clock)
     stats = LoopStats()
     monitor.attach(stats, "0")
     stats.last_frame_at = clock.now
@@ -169,7 +169,7 @@ def test_from_config_honours_watchdog_off(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_thread_sends_and_stops(notify_socket: tuple[str, socket.socket]) -> None:
     path, server = notify_socket
-    monitor = ServiceMonitor(Notifier(path), watchdog=1.0, status_interval=0.5)
+    monitor = ServiceMonitor(Notifier(path), watchdog=1.0, max_frame_age=0.0, status_interval=0.5)
     monitor.start()
     try:
         assert "WATCHDOG=1" in receive(server)

@@ -42,7 +42,7 @@ def test_folder_source_yields_one_frame_per_file_named_by_file_and_skips_bad_fil
     frames = list(source)
     assert [f.id for f in frames] == ["a.jpg", "b.png"]
     assert frames[1].image.shape == (10, 12, 3)
-    assert source.skipped == 1 and source.per_frame_decisions and not source.live
+    assert source.skipped == 1 and source.per_frame_decisions
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
@@ -115,7 +115,7 @@ def test_a_live_source_hands_out_only_the_newest_frame():
         def close(self):
             pass
 
-    source = LatestFrameSource(FastCamera, "fast")
+    source = LatestFrameSource(FastCamera, "fast", reconnect_max_delay=30.0)
     try:
         iterator = iter(source)
         first = next(iterator)

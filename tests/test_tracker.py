@@ -1,5 +1,6 @@
 import pytest
 
+from edge.config import ConfigError, TrackerConfig, from_dict
 from edge.tracker import Tracker, iou_matrix
 from edge.types import Face
 
@@ -26,45 +27,45 @@ def test_iou_of_identical_disjoint_and_half_overlapping_boxes():
 
 
 def test_a_moving_face_keeps_its_track():
-    tracked, _ = feed(Tracker(), [[(face(10 + 5 * i), "mask")] for i in range(6)])
+    tracked, _ = feed(Tracker(TrackerConfig()), [[(face(10 + 5 * i), "mask")] for i in range(6)])
     assert {t[0].track for t in tracked} == {1}
 
 
 def test_two_faces_keep_separate_tracks_and_decisions():
     frames = [[(face(0), "mask"), (face(200), "no_mask")] for _ in range(3)]
-    tracked, decisions = feed(Tracker(vote_window=3, vote_min=3), frames)
+    tracked, decisions = feed(Tracker(TrackerConfig(vote_window=3, vote_min=3)), frames)
     assert [t.track for t in tracked[-1]] == [1, 2]
     assert sorted((d.track, d.label) for d in decisions) == [(1, "mask"), (2, "no_mask")]
 
 
 def test_k_of_n_vote_confirms_once_and_a_single_bad_frame_never_alerts():
     labels = ["mask", "no_mask", "mask", "mask", "mask", "no_mask", "mask"]
-    tracked, decisions = feed(Tracker(vote_window=5, vote_min=3), [[(face(10), lab)] for lab in labels])
+    tracked, decisions = feed(Tracker(TrackerConfig(vote_window=5, vote_min=3)), [[(face(10), lab)] for lab in labels])
     assert [(d.frame, d.label) for d in decisions] == [("3", "mask")]
     assert [t[0].decision for t in tracked] == [None, None, None, "mask", "mask", "mask", "mask"]
 
 
 def test_flicker_without_a_majority_stays_undecided():
     labels = ["mask", "no_mask"] * 4
-    _, decisions = feed(Tracker(vote_window=5, vote_min=4), [[(face(10), lab)] for lab in labels])
+    _, decisions = feed(Tracker(TrackerConfig(vote_window=5, vote_min=4)), [[(face(10), lab)] for lab in labels])
     assert decisions == []
 
 
 def test_a_changed_mind_is_a_new_decision():
     labels = ["no_mask"] * 3 + ["mask"] * 3
-    _, decisions = feed(Tracker(vote_window=3, vote_min=3), [[(face(10), lab)] for lab in labels])
+    _, decisions = feed(Tracker(TrackerConfig(vote_window=3, vote_min=3)), [[(face(10), lab)] for lab in labels])
     assert [d.label for d in decisions] == ["no_mask", "mask"]
     assert {d.track for d in decisions} == {1}
 
 
 def test_a_track_lost_for_longer_than_max_missed_starts_again():
     frames = [[(face(10), "mask")], [], [], [(face(10), "mask")]]
-    tracked, _ = feed(Tracker(max_missed=1), frames)
+    tracked, _ = feed(Tracker(TrackerConfig(max_missed=1)), frames)
     assert tracked[0][0].track == 1 and tracked[3][0].track == 2
 
 
 def test_per_frame_mode_decides_every_face_at_once():
-    _, decisions = feed(Tracker(per_frame=True), [[(face(10), "mask")], [(face(10), "no_mask")]])
+    _, decisions = feed(Tracker(TrackerConfig(), per_frame=True), [[(face(10), "mask")], [(face(10), "no_mask")]])
     assert [(d.track, d.label) for d in decisions] == [(1, "mask"), (2, "no_mask")]
 
 
@@ -85,36 +86,36 @@ def run_door(tracker: Tracker, truth: list[str]):
 
 
 def test_a_decided_face_is_classified_only_every_recheck_every_frames():
-    labelled, decisions = run_door(Tracker(vote_window=5, vote_min=3, recheck_every=5), ["mask"] * 20)
+    labelled, decisions = run_door(Tracker(TrackerConfig(vote_window=5, vote_min=3, recheck_every=5)), ["mask"] * 20)
     assert labelled == [0, 1, 2, 7, 12, 17]
     assert [(d.frame, d.label) for d in decisions] == [("2", "mask")]
 
 
 def test_recheck_every_1_classifies_every_frame():
-    labelled, _ = run_door(Tracker(recheck_every=1), ["mask"] * 8)
+    labelled, _ = run_door(Tracker(TrackerConfig(recheck_every=1)), ["mask"] * 8)
     assert labelled == list(range(8))
 
 
 def test_a_mask_taken_off_after_the_decision_flips_it_within_a_recheck_and_a_vote():
     truth = ["mask"] * 10 + ["no_mask"] * 10
-    labelled, decisions = run_door(Tracker(vote_window=5, vote_min=3, recheck_every=5), truth)
+    labelled, decisions = run_door(Tracker(TrackerConfig(vote_window=5, vote_min=3, recheck_every=5)), truth)
     assert [(d.frame, d.label) for d in decisions] == [("2", "mask"), ("14", "no_mask")]
     assert labelled == [0, 1, 2, 7, 12, 13, 14, 19]
 
 
 def test_one_doubtful_recheck_is_followed_up_and_a_fluke_changes_nothing():
     truth = ["mask"] * 7 + ["no_mask"] + ["mask"] * 12
-    labelled, decisions = run_door(Tracker(vote_window=5, vote_min=3, recheck_every=5), truth)
+    labelled, decisions = run_door(Tracker(TrackerConfig(vote_window=5, vote_min=3, recheck_every=5)), truth)
     assert [d.label for d in decisions] == ["mask"]
     assert labelled == [0, 1, 2, 7, 8, 13, 18]
 
 
 def test_a_skipped_face_keeps_its_last_label_and_a_new_face_must_be_labelled():
-    tracker = Tracker(vote_window=1, vote_min=1, recheck_every=3)
+    tracker = Tracker(TrackerConfig(vote_window=1, vote_min=1, recheck_every=3))
     tracker.update("0", 0.0, [face(10)], ["no_mask"], [0.8])
     tracked, decisions = tracker.update("1", 1.0, [face(12)], [None], [None])
     assert (tracked[0].label, tracked[0].score, tracked[0].decision, decisions) == ("no_mask", 0.8, "no_mask", [])
     with pytest.raises(ValueError, match="new face needs a label"):
         tracker.update("2", 2.0, [face(400)], [None], [None])
-    with pytest.raises(ValueError, match="recheck_every must be >= 1"):
-        Tracker(recheck_every=0)
+    with pytest.raises(ConfigError, match=r"tracker\.recheck_every: 0 is out of range"):
+        from_dict({"tracker": {"recheck_every": 0}})

@@ -13,57 +13,73 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from edge.outputs import Output
 from edge.types import Decision
 
+if TYPE_CHECKING:
+    from edge.config import EventsConfig
+
 log = logging.getLogger(__name__)
 
 
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class EventLog(Output):
+    """Appends to `target` (a file, or "-" for stdout). A path that is a symlink is refused (O_NOFOLLOW); a
+    special file such as /dev/null is written without fsync or rotation. A write that fails (disk full) is
+    cut back to the last whole line and raised, for the pipeline to count and report."""
+
     name = "events"
     wants_frames = False
 
-    def __init__(self, target: str, max_bytes: int = 0, keep: int = 5, fsync: bool = False) -> None:
-        self.max_bytes, self.keep, self.fsync = max_bytes, keep, fsync
+    def __init__(self, target: str, config: EventsConfig) -> None:
+        self.max_bytes, self.keep, self.fsync = config.max_bytes, config.keep, config.fsync
         self.path: Path | None = None
+        self._fd = -1
+        self._regular = False
         if target == "-":
             self._stream: TextIO = sys.stdout
             return
         self.path = Path(target).expanduser()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._terminate_cut_line()
-            self._stream = self._open()
+            self._fd = self._open()
+            if self._regular:
+                self._terminate_cut_line()
         except OSError as exc:
             raise OSError(f"cannot open event log {self.path}: {exc.strerror or exc}") from exc
 
-    def _open(self) -> TextIO:
+    def _open(self) -> int:
         assert self.path is not None
-        return self.path.open("a", encoding="utf-8", buffering=1)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | NO_FOLLOW, 0o644)
+        self._regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        return fd
 
     def _terminate_cut_line(self) -> None:
-        assert self.path is not None
-        try:
-            with self.path.open("rb+") as existing:
-                if existing.seek(0, os.SEEK_END) == 0:
-                    return
-                existing.seek(-1, os.SEEK_END)
-                if existing.read(1) != b"\n":
-                    existing.write(b"\n")
-                    log.warning("event log %s ended in a cut line (crash?); closed it", self.path)
-        except FileNotFoundError:
-            pass
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            write_all(self._fd, b"\n")
+            log.warning("event log %s ended in a cut line (crash?); closed it", self.path)
 
     def rotated_path(self, index: int) -> Path:
         assert self.path is not None
         return self.path.with_name(f"{self.path.name}.{index}")
 
     def _rotate(self) -> None:
-        self._stream.close()
+        os.close(self._fd)
+        self._fd = -1
         for index in range(self.keep - 1, 0, -1):
             if self.rotated_path(index).exists():
                 os.replace(self.rotated_path(index), self.rotated_path(index + 1))
@@ -75,20 +91,34 @@ class EventLog(Output):
                 os.fsync(directory)
             finally:
                 os.close(directory)
-        self._stream = self._open()
+        self._fd = self._open()
         log.info("event log rotated: %s -> %s", self.path, self.rotated_path(1))
 
     def on_decision(self, decision: Decision) -> None:
         line = json.dumps(decision.as_event(), separators=(",", ":")) + "\n"
-        if self.path is not None and self.max_bytes:
-            size = os.fstat(self._stream.fileno()).st_size
-            if size and size + len(line.encode("utf-8")) > self.max_bytes:
-                self._rotate()
-        self._stream.write(line)
-        self._stream.flush()
-        if self.fsync and self.path is not None:
-            os.fsync(self._stream.fileno())
+        if self.path is None:
+            self._stream.write(line)
+            self._stream.flush()
+            return
+        if self._fd < 0:  # a rotation failed half-way: try again
+            self._fd = self._open()
+        data = line.encode("utf-8")
+        if not self._regular:
+            write_all(self._fd, data)
+            return
+        size = os.fstat(self._fd).st_size
+        if self.max_bytes and size and size + len(data) > self.max_bytes:
+            self._rotate()
+            size = 0
+        try:
+            write_all(self._fd, data)
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError:
+            os.ftruncate(self._fd, size)  # no torn line is left behind
+            raise
 
     def close(self) -> None:
-        if self.path is not None:
-            self._stream.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -42,7 +42,7 @@ class MetricsEndpoint(Output):
     def __init__(
         self,
         port: int,
-        address: str = "127.0.0.1",
+        address: str,
         publisher: MqttPublisher | None = None,
         policy: LabelPolicy = DEFAULT_POLICY,
     ) -> None:
@@ -129,6 +129,17 @@ class _LoopCollector:
             "1 while the change gate skips the detector",
             value=bool(stats and stats.gate_skipping),
         )
+        yield counter(
+            "skipped_files",
+            "Image files skipped: unreadable or over the pixel budget",
+            getattr(stats, "skipped_files", 0),
+        )
+        failures = CounterMetricFamily(
+            "maskgate_output_failures", "Failed output calls (event log, snapshots: writes dropped)", labels=["output"]
+        )
+        for output, count in sorted((stats.output_failures if stats else {}).items()):
+            failures.add_metric([output], count)
+        yield failures
         decisions = endpoint.decisions()
         by_label = CounterMetricFamily("maskgate_decisions", "Confirmed decisions by label", labels=["label"])
         for label, count in sorted(decisions.items()):

@@ -1,5 +1,6 @@
-"""MQTT output: every confirmed decision as JSON on PREFIX/DEVICE/event (QoS 1), a retained online/offline
-state with a Last Will, and Home Assistant MQTT discovery for a bare-face binary sensor and two counters.
+"""MQTT output, the client: every confirmed decision as JSON on PREFIX/DEVICE/event (QoS 1), a retained
+online/offline state with a Last Will, and the Home Assistant discovery messages (edge.outputs.homeassistant).
+What the [mqtt] settings mean and their rules: edge.outputs.mqtt_settings.
 
 Events go through the on-disk outbox (edge.outbox): `on_decision` only writes to SQLite and wakes the
 sender thread, so the frame loop never waits for the network. paho's network loop runs in its own
@@ -13,11 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
-import re
-import socket
-import ssl
 import sys
 import threading
 import time
@@ -25,13 +22,20 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from edge import __version__
-from edge.config import ConfigError
-from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, LabelPolicy
+from edge.labels import DEFAULT_POLICY, MASK, NO_MASK, LabelPolicy
 from edge.outbox import Outbox
 from edge.outputs import Output
+from edge.outputs.homeassistant import discovery_messages
+from edge.outputs.mqtt_settings import (
+    OFFLINE,
+    ONLINE,
+    default_outbox_path,
+    parse_broker,
+    read_password,
+    resolve_device_id,
+    tls_context,
+)
 
 if TYPE_CHECKING:
     from edge.config import MqttConfig
@@ -45,11 +49,8 @@ WINDOW = 32
 BARE_FACE_HOLD_SECONDS = 2.0
 """The bare-face sensor stays ON this long after the last bare face left the picture."""
 TICK_SECONDS = 1.0
-TOPIC_PREFIX_PATTERN = re.compile(r"^[^+#\x00]+$")
-DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
-COUNT_TITLES = {MASK: "Masked faces", NO_MASK: "Bare faces", MASK_INCORRECT: "Masks worn wrong"}
-ONLINE, OFFLINE = "online", "offline"
+SILENT_BROKER_SECONDS = 15.0
+"""A broker that took the TCP connection but sent no CONNACK for this long is reported (once per outage)."""
 
 
 class _NotConnectedNoise(logging.Filter):
@@ -62,78 +63,6 @@ class _NotConnectedNoise(logging.Filter):
 
 PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 PAHO_LOG.addFilter(_NotConnectedNoise())
-
-
-@dataclass(frozen=True, slots=True)
-class Broker:
-    host: str
-    port: int
-    tls: bool
-    username: str
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def parse_broker(url: str) -> Broker:
-    """mqtt://[USER@]HOST[:PORT] or mqtts://...; a password in the URL is refused (it would show in `ps`)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"mqtt.broker: {url!r} is not a valid URL ({exc})") from None
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
-        raise ConfigError(f"mqtt.broker: {url!r} is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
-    if parts.password is not None:
-        raise ConfigError("mqtt.broker: put the password in mqtt.password_file or mqtt.password_env, not in the URL")
-    return Broker(parts.hostname, port or DEFAULT_PORTS[parts.scheme], parts.scheme == "mqtts", parts.username or "")
-
-
-def resolve_device_id(device_id: str) -> str:
-    if not device_id:
-        device_id = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "maskgate"
-    if not DEVICE_ID_PATTERN.match(device_id):
-        raise ConfigError(f"mqtt.device_id: {device_id!r} may hold only letters, digits, _ and - (1 to 64)")
-    return device_id
-
-
-def read_password(config: MqttConfig) -> str | None:
-    """The password from mqtt.password_file, else from the environment variable mqtt.password_env, else None."""
-    if config.password_file:
-        path = Path(config.password_file).expanduser()
-        try:
-            return path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"mqtt.password_file: cannot read {path}: {getattr(exc, 'strerror', exc)}") from None
-    if config.password_env:
-        return os.environ.get(config.password_env)
-    return None
-
-
-def default_outbox_path() -> Path:
-    """systemd's StateDirectory= when running as the service, else the user's state directory."""
-    if state := os.environ.get("STATE_DIRECTORY"):
-        return Path(state.split(":")[0]) / "outbox.sqlite3"
-    from platformdirs import user_state_dir
-
-    return Path(user_state_dir("maskgate")) / "outbox.sqlite3"
-
-
-def tls_context(config: MqttConfig) -> ssl.SSLContext:
-    for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
-        value = getattr(config, key)
-        if value and not Path(value).expanduser().is_file():
-            raise ConfigError(f"mqtt.{key}: {value} is not a file")
-    if bool(config.tls_cert_file) != bool(config.tls_key_file):
-        raise ConfigError("mqtt.tls_cert_file and mqtt.tls_key_file go together: set both or neither")
-    try:
-        cafile = str(Path(config.tls_ca_file).expanduser()) if config.tls_ca_file else None
-        context = ssl.create_default_context(cafile=cafile)
-        if config.tls_cert_file:
-            context.load_cert_chain(Path(config.tls_cert_file).expanduser(), Path(config.tls_key_file).expanduser())
-    except ssl.SSLError as exc:
-        raise ConfigError(f"mqtt TLS files ({config.tls_ca_file or 'system CAs'}): {exc}") from None
-    return context
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,19 +89,12 @@ class MqttPublisher(Output):
 
         self.labels, self.policy = labels, policy
 
+        # The settings were checked with the whole config (edge.outputs.mqtt_settings.problems).
         self.broker = parse_broker(config.broker)
         self.device_id = resolve_device_id(config.device_id)
         username = config.username or self.broker.username
         password = read_password(config)
-        if password is not None and not username:
-            raise ConfigError("mqtt: a password is given but mqtt.username is empty")
-        if not self.broker.tls and (config.tls_ca_file or config.tls_cert_file):
-            raise ConfigError(f"mqtt.tls_*: TLS files are set but mqtt.broker {config.broker!r} is not mqtts://")
         context = tls_context(config) if self.broker.tls else None
-        for key in ("topic_prefix", "discovery_prefix") if config.discovery else ("topic_prefix",):
-            value = getattr(config, key)
-            if not TOPIC_PREFIX_PATTERN.match(value):
-                raise ConfigError(f"mqtt.{key}: {value!r} must be a non-empty topic without + or #")
         root = f"{config.topic_prefix.strip('/')}/{self.device_id}"
         self.topics = {name: f"{root}/{name}" for name in ("event", "state", "counts", "bare_face")}
         self._discovery_prefix = config.discovery_prefix.strip("/") if config.discovery else ""
@@ -197,6 +119,8 @@ class MqttPublisher(Output):
         self._resending = False
         self._problem_logged: str | None = None
         self._was_connected = False
+        self._waiting_since: float | None = time.monotonic()
+        self.silent_after = SILENT_BROKER_SECONDS
         self.published = 0
 
         self._client = mqtt.Client(
@@ -269,12 +193,29 @@ class MqttPublisher(Output):
                     except queue.Empty:
                         break
                 self.outbox.delete(acked)
+                self._report_silence()
                 if self._connected:
                     self._publish_status()
                     self._send_more()
             except Exception:  # a full disk or a broken file must not end the sender; the next event retries
                 log.exception("MQTT sender failed; retrying on the next event")
                 time.sleep(1.0)
+
+    def _report_silence(self) -> None:
+        """paho waits without a word for a CONNACK that a hung broker or a non-MQTT server never sends."""
+        if self._connected or self._waiting_since is None:
+            return
+        waited = time.monotonic() - self._waiting_since
+        if waited >= self.silent_after:
+            self._waiting_since = None
+            self._problem_logged = "silent"
+            log.error(
+                "MQTT: %s took the connection but has not answered for %.0f s (not an MQTT broker, or hung); "
+                "events are kept in %s",
+                self.broker,
+                waited,
+                self.outbox.path,
+            )
 
     def _handle(self, kind: str, value: object, acked: list[int]) -> None:
         if kind == "ack":
@@ -294,8 +235,9 @@ class MqttPublisher(Output):
                 )
             self._connected, self._unreachable = False, True
             self._resending = bool(self._handed)
+            self._waiting_since = time.monotonic()
         elif kind == "unreachable":
-            self._unreachable = True
+            self._unreachable, self._waiting_since = True, None
             text = str(value) if value else "connection failed"
             if text != self._problem_logged:
                 self._problem_logged = text
@@ -308,6 +250,7 @@ class MqttPublisher(Output):
 
     def _on_connect(self, reason: object) -> None:
         if getattr(reason, "is_failure", False):
+            self._waiting_since = None  # it answered: not silent
             text = str(reason)
             if text != self._problem_logged:
                 self._problem_logged = text
@@ -327,6 +270,7 @@ class MqttPublisher(Output):
             return
         self._problem_logged = None
         self._connected, self._unreachable, self._announce = True, False, True
+        self._waiting_since = None
         log.info(
             "MQTT: %s %s; %d event(s) queued",
             "reconnected to" if self._was_connected else "connected to",
@@ -340,7 +284,8 @@ class MqttPublisher(Output):
             self._announce = False
             self._client.publish(self.topics["state"], ONLINE, qos=1, retain=True)
             if self._discovery_prefix:
-                for topic, payload in self.discovery_messages().items():
+                discovery = discovery_messages(self._discovery_prefix, self.device_id, self.topics, self.labels)
+                for topic, payload in discovery.items():
                     self._client.publish(topic, json.dumps(payload), qos=1, retain=True)
             self._sent_counts = self._sent_bare_face = None
         with self._status_lock:
@@ -363,46 +308,6 @@ class MqttPublisher(Output):
             info = self._client.publish(message.topic, message.payload, qos=1)
             self._handed[info.mid] = message.id
             self._last_handed = self.outbox.sending_upto = message.id
-
-    def discovery_messages(self) -> dict[str, dict[str, object]]:
-        """Home Assistant MQTT discovery: a bare-face binary sensor and counters of both decisions."""
-        node = f"maskgate_{self.device_id}"
-        common = {
-            "availability_topic": self.topics["state"],
-            "payload_available": ONLINE,
-            "payload_not_available": OFFLINE,
-            "device": {
-                "identifiers": [node],
-                "name": f"MaskGate {self.device_id}",
-                "manufacturer": "MaskGate",
-                "model": "MaskGate door",
-                "sw_version": __version__,
-            },
-        }
-        prefix = self._discovery_prefix
-        messages: dict[str, dict[str, object]] = {
-            f"{prefix}/binary_sensor/{node}/bare_face/config": {
-                "name": "Bare face detected",
-                "unique_id": f"{node}_bare_face",
-                "state_topic": self.topics["bare_face"],
-                "payload_on": "ON",
-                "payload_off": "OFF",
-                "icon": "mdi:emoticon-outline",
-                **common,
-            }
-        }
-        for label in self.labels:
-            title = COUNT_TITLES.get(label, f"Faces labelled {label}")
-            messages[f"{prefix}/sensor/{node}/{label}_count/config"] = {
-                "name": title,
-                "unique_id": f"{node}_{label}_count",
-                "state_topic": self.topics["counts"],
-                "value_template": f"{{{{ value_json.{label} }}}}",
-                "state_class": "total_increasing",
-                "icon": "mdi:counter",
-                **common,
-            }
-        return messages
 
     # --- shutdown ---
 
@@ -430,8 +335,4 @@ class MqttPublisher(Output):
 def build_publisher(
     config: MqttConfig, labels: tuple[str, ...] = (MASK, NO_MASK), policy: LabelPolicy = DEFAULT_POLICY
 ) -> MqttPublisher:
-    try:
-        import paho.mqtt.client  # noqa: F401
-    except ImportError:
-        raise ConfigError("mqtt.broker is set but paho-mqtt is not installed: pip install 'maskgate[mqtt]'") from None
     return MqttPublisher(config, labels=labels, policy=policy)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
-from edge.config import ConfigError, ScreenConfig
+from edge.config import ScreenConfig
 from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, DoorState, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import colour_for
@@ -51,10 +51,12 @@ WINDOW_TITLE = "MaskGate entrance"
 
 @dataclass(frozen=True)
 class BannerTexts:
-    mask: str = "Mask OK - please enter"
-    no_mask: str = "Please wear a mask"
-    idle: str = "Please look at the camera"
-    mask_incorrect: str = "Please cover your nose"
+    """The banner texts of [screen]; their defaults are the config's."""
+
+    mask: str
+    no_mask: str
+    idle: str
+    mask_incorrect: str
 
     def for_label(self, label: str | None) -> str:
         """The banner for the confirmed label that decides the door; any label without its own text is bare."""
@@ -138,11 +140,13 @@ def render_screen(
     faces: list[TrackedFace],
     width: int,
     height: int,
-    texts: BannerTexts = BannerTexts(),
+    texts: BannerTexts | None = None,
     mirror: bool = True,
     policy: LabelPolicy = DEFAULT_POLICY,
 ) -> np.ndarray:
-    """The whole screen (height x width BGR): camera image with boxes, a status banner, a status-coloured rim."""
+    """The whole screen (height x width BGR): camera image with boxes, a status banner, a status-coloured rim.
+    `texts`: the banner texts, by default [screen]'s."""
+    texts = texts or banner_texts(ScreenConfig())
     label = policy.worst_label(face.decision for face in faces)
     colour = BANNER_COLOURS[None if label is None else policy.state(label)]
     if mirror:
@@ -282,9 +286,6 @@ class EntranceScreen(Output):
     name = "screen"
 
     def __init__(self, config: ScreenConfig, sink: Sink | None = None, policy: LabelPolicy = DEFAULT_POLICY) -> None:
-        for key in ("mask_text", "no_mask_text", "mask_incorrect_text", "idle_text"):
-            if not getattr(config, key).isascii():
-                raise ConfigError(f"screen.{key}: OpenCV's built-in font draws ASCII characters only")
         self.texts = banner_texts(config)
         self.policy = policy
         self.mirror = config.mirror

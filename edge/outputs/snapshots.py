@@ -1,10 +1,18 @@
-"""JPEG snapshots of confirmed bare faces: off by default (privacy); files are 0600 in a 0700 folder and
-pruned to the newest `max_files` and to `max_days`."""
+"""JPEG snapshots of confirmed bare faces: off by default (privacy); files are 0600, in a folder created 0700,
+pruned to the newest `max_files` and to `max_days`.
+
+Retention only ever touches files whose names this module writes (SNAPSHOT_NAME, and its hidden `.part` temp
+files), so pointing `events.snapshot_dir` at a folder with other pictures never deletes them; the newest
+snapshot is always kept. A folder that already exists keeps its mode. Files are created with O_NOFOLLOW and
+O_EXCL, so a symlink planted under a snapshot's temp name is never written through.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,19 +21,22 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from edge.config import ConfigError, EventsConfig
 from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import annotate
 from edge.types import Decision, Frame, TrackedFace
 
 if TYPE_CHECKING:
+    from edge.config import EventsConfig
     from edge.stats import LoopStats
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jpg"
 JPEG_QUALITY = 85
+SNAPSHOT_NAME = re.compile(r"\d{8}T\d{6}\.\d{3}Z-track\d+\.jpg")
+PART_NAME = re.compile(r"\.\d{8}T\d{6}\.\d{3}Z-track\d+\.jpg\.part")
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def snapshot_name(decision: Decision) -> str:
@@ -40,21 +51,25 @@ class Snapshots(Output):
     def __init__(
         self,
         directory: Path,
-        max_files: int = 500,
-        max_days: float = 7.0,
+        config: EventsConfig,
         clock: Callable[[], float] = time.time,
         policy: LabelPolicy = DEFAULT_POLICY,
     ) -> None:
         self.policy = policy
         self.directory = Path(directory).expanduser()
-        self.max_files, self.max_days = max_files, max_days
+        self.max_files, self.max_days = config.snapshot_max_files, config.snapshot_max_days
+        self.min_free_bytes = config.snapshot_min_free_mb * 2**20
+        self.skipped_low_space = 0
+        """Snapshots not written because free space was below `min_free_bytes` (the event log comes first)."""
+        self._low_space = False
         self._clock = clock
         self._pending: list[Decision] = []
         try:
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.directory.chmod(0o700)
+            if not self.directory.is_dir():
+                self.directory.mkdir(parents=True, mode=0o700)
         except OSError as exc:
             raise OSError(f"events.snapshot_dir {self.directory}: {exc.strerror or exc}") from exc
+        self.prune_parts()
         self.prune()
 
     def on_decision(self, decision: Decision) -> None:
@@ -71,40 +86,69 @@ class Snapshots(Output):
         )
         if not ok:
             raise OSError(f"cannot encode a snapshot of frame {frame.id}")
+        if not self._space_left(len(jpeg) * len(due)):
+            self.skipped_low_space += len(due)
+            return
         for decision in due:
             self._write(self.directory / snapshot_name(decision), jpeg.tobytes())
         self.prune()
 
+    def _space_left(self, needed: int) -> bool:
+        """Whether writing `needed` bytes keeps min_free_bytes free; a change either way is logged once."""
+        if not self.min_free_bytes:
+            return True
+        free = shutil.disk_usage(self.directory).free
+        low = free - needed < self.min_free_bytes
+        if low != self._low_space:
+            self._low_space = low
+            if low:
+                log.warning(
+                    "snapshots paused: %d MB free in %s, below events.snapshot_min_free_mb; the event log goes on",
+                    free // 2**20,
+                    self.directory,
+                )
+            else:
+                log.info("snapshots resumed: %d MB free in %s", free // 2**20, self.directory)
+        return not low
+
     def _write(self, path: Path, data: bytes) -> None:
-        """Written under a hidden name created 0600, then renamed: a snapshot is whole or absent."""
+        """Written under a hidden name created 0600, then renamed: a snapshot is whole or absent, and a failed
+        write leaves no temp file behind."""
         partial = path.with_name(f".{path.name}.part")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o600)
         try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        os.replace(partial, path)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         log.info("snapshot %s", path)
 
     def files(self) -> list[Path]:
-        return sorted(p for p in self.directory.glob(f"*{SUFFIX}") if not p.name.startswith("."))
+        """This module's snapshots in the folder, oldest first; any other file is not ours and never listed."""
+        return sorted(p for p in self.directory.iterdir() if SNAPSHOT_NAME.fullmatch(p.name) and p.is_file())
+
+    def prune_parts(self) -> None:
+        """Temp files of writes cut short by a crash or power loss."""
+        stale = [p for p in self.directory.iterdir() if PART_NAME.fullmatch(p.name)]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        if stale:
+            log.info("snapshots: removed %d temp files of unfinished writes", len(stale))
 
     def prune(self) -> None:
-        files = self.files()
-        doomed = files[: max(0, len(files) - self.max_files)]
+        """Deletes all but the newest max_files, and those older than max_days; never the newest one."""
+        files = self.files()[:-1]
+        doomed = files[: max(0, len(files) + 1 - self.max_files)]
         if self.max_days:
             oldest_kept = self._clock() - self.max_days * 86400
-            doomed += [p for p in files[len(doomed) :] if p.stat().st_mtime < oldest_kept]
+            doomed += [p for p in files[len(doomed) :] if p.lstat().st_mtime < oldest_kept]
         for path in doomed:
             path.unlink(missing_ok=True)
         if doomed:
             log.info("snapshots: deleted %d past the retention limit", len(doomed))
-
-
-def snapshot_dir(config: EventsConfig, event_log: str) -> Path:
-    """events.snapshot_dir, or snapshots/ beside the event log file."""
-    if config.snapshot_dir:
-        return Path(config.snapshot_dir).expanduser()
-    if event_log and event_log != "-":
-        return Path(event_log).expanduser().parent / "snapshots"
-    raise ConfigError("events.snapshots is on but has no folder: set events.snapshot_dir, or output.events to a file")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 
-from edge.errors import SetupError
+from edge.errors import OutputError, SetupError
 from edge.outputs import Output
 from edge.outputs.annotate import annotate
 from edge.sources import IMAGE_SUFFIXES
@@ -62,6 +62,11 @@ class Recorder(Output):
         self.fps = fps
         self._writer: cv2.VideoWriter | None = None
         self._is_video = self.path.suffix.lower() in VIDEO_CODECS
+        if not self._is_video and self.path.suffix and not self.path.is_dir():
+            raise OutputError(
+                f"output.record {self.path}: {self.path.suffix} is not a video format this writes "
+                f"({', '.join(VIDEO_CODECS)}); use one of those, or a folder name without a suffix for images"
+            )
         (self.path.parent if self._is_video else self.path).mkdir(parents=True, exist_ok=True)
 
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:

@@ -30,8 +30,6 @@ class SourceError(SetupError, ValueError):
 
 
 class Source(Protocol):
-    live: bool
-    """True for cameras and streams (frames may be dropped); False for files (every frame processed)."""
     per_frame_decisions: bool
     """True when each frame is an unrelated picture (image folder): no tracking across frames."""
 
@@ -67,13 +65,13 @@ def open_capture(uri: str, config: SourceConfig) -> Source:
 def open_folder(uri: str, config: SourceConfig) -> Source:
     from edge.sources.files import ImageFilesSource
 
-    return ImageFilesSource.from_folder(Path(uri).expanduser())
+    return ImageFilesSource.from_folder(Path(uri).expanduser(), config.max_image_pixels)
 
 
 def open_image(uri: str, config: SourceConfig) -> Source:
     from edge.sources.files import ImageFilesSource
 
-    return ImageFilesSource([Path(uri).expanduser()])
+    return ImageFilesSource([Path(uri).expanduser()], config.max_image_pixels)
 
 
 def open_video(uri: str, config: SourceConfig) -> Source:

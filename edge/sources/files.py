@@ -16,41 +16,83 @@ from edge.types import Frame
 log = logging.getLogger(__name__)
 
 
-def read_image(path: Path) -> np.ndarray | None:
-    """BGR image, or None (logged) when the file is unreadable or not an image."""
+DEFAULT_MAX_PIXELS = 25_000_000
+
+
+class UnreadableImageError(ValueError):
+    """A file that is not decoded: unreadable, not an image, or larger than the pixel budget."""
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header alone, without decoding it.
+
+    imagesize (pure Python, reads a few header bytes) knows every format in IMAGE_SUFFIXES; OpenCV has no
+    header-only call, and Pillow would be a large dependency for one question.
+    """
+    import imagesize
+
+    try:
+        width, height = imagesize.get(path)
+    except OSError as exc:
+        raise UnreadableImageError(f"cannot read it: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise UnreadableImageError(f"not a readable image ({exc})") from exc
+    if width <= 0 or height <= 0:
+        raise UnreadableImageError("not a readable image (no image header)")
+    return width, height
+
+
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The file as a BGR image; its size is checked from the header before any pixel is decoded, so a
+    decompression bomb costs a few bytes of reading. Raises UnreadableImageError naming the reason."""
+    width, height = image_size(path)
+    if max_pixels and width * height > max_pixels:
+        raise UnreadableImageError(
+            f"{width}x{height} is {width * height / 1e6:.0f} MP, over source.max_image_pixels ({max_pixels / 1e6:g} MP)"
+        )
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     except OSError as exc:
-        log.warning("skipping %s: %s", path, exc)
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        raise UnreadableImageError(f"cannot read it: {exc.strerror or exc}") from exc
+    except cv2.error as exc:
+        raise UnreadableImageError(f"OpenCV cannot decode it: {str(exc).strip().splitlines()[-1]}") from exc
     if image is None:
-        log.warning("skipping %s: not a readable image", path)
+        raise UnreadableImageError("not a readable image (decoding failed)")
     return image
 
 
 class ImageFilesSource:
-    """One frame per image file; the frame id is the file name. Each file is its own decision."""
+    """One frame per image file; the frame id is the file name. Each file is its own decision.
 
-    live = False
+    A file that cannot be used is skipped, logged once with its reason and counted in `skipped`; `run`
+    reports the count, and a source whose every file was skipped is an error there.
+    """
+
     per_frame_decisions = True
 
-    def __init__(self, files: list[Path]) -> None:
+    def __init__(self, files: list[Path], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.files = files
+        self.max_pixels = max_pixels
         self.skipped = 0
 
     @classmethod
-    def from_folder(cls, folder: Path) -> ImageFilesSource:
+    def from_folder(cls, folder: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFilesSource:
         files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise SourceError(f"folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return cls(files)
+        return cls(files, max_pixels)
 
     def __iter__(self) -> Iterator[Frame]:
-        for path in self.files:
-            image = read_image(path)
-            if image is None:
+        from edge.progress import with_progress
+
+        files = with_progress(self.files, len(self.files), "images") if len(self.files) > 1 else self.files
+        for path in files:
+            try:
+                image = read_image(path, self.max_pixels)
+            except UnreadableImageError as exc:
                 self.skipped += 1
+                log.warning("skipping %s: %s", path, exc)
                 continue
             yield Frame(path.name, time.time(), image)
 
@@ -61,7 +103,6 @@ class ImageFilesSource:
 class VideoFileSource:
     """Every frame of a video file in order; the frame id is the frame number from 0."""
 
-    live = False
     per_frame_decisions = False
 
     def __init__(self, path: Path) -> None:

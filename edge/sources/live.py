@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
-from edge.sources import SourceError
+from edge.sources import URL_PATTERN, SourceError
 from edge.sources.picamera_formats import PIXEL_BYTES, STREAM_FORMAT, describe
 from edge.types import Frame
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FAILED_READS_BEFORE_REOPEN = 10
+CLOSE_WAIT = 0.3
 
 TO_BGR: dict[tuple[str, ...], int | None] = {
     ("B", "G", "R"): None,
@@ -45,6 +46,8 @@ class OpenCVCamera:
         target: int | str = int(uri) if uri.isdigit() else uri
         self._capture = cv2.VideoCapture(target)
         if not self._capture.isOpened():
+            if URL_PATTERN.match(uri):
+                raise SourceError(f"cannot open stream {uri!r} (server down or unreachable, wrong URL, or no codec)")
             raise SourceError(f"cannot open camera {uri!r} (unplugged, busy, or no permission for /dev/video*?)")
         if isinstance(target, int) or uri.startswith("/dev/"):
             self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, config.width)
@@ -111,11 +114,10 @@ class Picamera2Camera:
 class LatestFrameSource:
     """Yields the newest frame only; frames that arrive while the pipeline is busy are dropped."""
 
-    live = True
     per_frame_decisions = False
 
     def __init__(
-        self, open_camera: Callable[[], Camera], name: str, reconnect_max_delay: float = 30.0, first_delay: float = 0.5
+        self, open_camera: Callable[[], Camera], name: str, reconnect_max_delay: float, first_delay: float = 0.5
     ) -> None:
         self.name = name
         self.reconnects = 0
@@ -125,6 +127,7 @@ class LatestFrameSource:
         self._condition = threading.Condition()
         self._latest: Frame | None = None
         self._stop = threading.Event()
+        self._stuck_logged = False
         self._thread = threading.Thread(target=self._grab_forever, name=f"camera {name}", daemon=True)
         self._thread.start()
 
@@ -180,7 +183,12 @@ class LatestFrameSource:
                 yield frame
 
     def close(self) -> None:
+        """Returns within CLOSE_WAIT seconds: a grab thread stuck in a stalled camera's read is left to the
+        process's exit (it is a daemon) instead of holding up the stop and the outputs' switch-off."""
         self._stop.set()
         with self._condition:
             self._condition.notify_all()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=CLOSE_WAIT)
+        if self._thread.is_alive() and not self._stuck_logged:
+            self._stuck_logged = True
+            log.warning("camera %s is stuck in a read (stalled stream?); not waiting for it", self.name)

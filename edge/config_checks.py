@@ -1,0 +1,87 @@
+"""The config rules that span keys or look at this machine (files, permissions, packages): run with the
+per-key checks of edge.config before anything heavy loads, by `maskgate run`, `config --check` and `doctor`.
+Standard library only."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edge.config import ALERT_PINS, ConfigError, Problem
+
+if TYPE_CHECKING:
+    from edge.config import Config, EventsConfig, ScreenConfig
+
+SCREEN_TEXTS = ("mask_text", "no_mask_text", "mask_incorrect_text", "idle_text")
+
+
+def cross_field_problems(config: Config) -> list[Problem]:
+    from edge.outputs import mqtt_settings
+
+    return [
+        *_tracker_problems(config),
+        *_pin_problems(config),
+        *_snapshot_problems(config),
+        *(_screen_problems(config.screen) if config.output.display == "screen" else ()),
+        *mqtt_settings.problems(config.mqtt),
+    ]
+
+
+def _tracker_problems(config: Config) -> Iterator[Problem]:
+    tracker = config.tracker
+    if tracker.vote_min > tracker.vote_window:
+        window = tracker.vote_window
+        yield Problem("tracker.vote_min", f"{tracker.vote_min} must not exceed tracker.vote_window ({window})")
+
+
+def _pin_problems(config: Config) -> Iterator[Problem]:
+    used: dict[int, str] = {}
+    for key in ALERT_PINS:
+        pin = getattr(config.alerts, key)
+        if pin and pin in used:
+            yield Problem(f"alerts.{key}", f"BCM {pin} is already used by alerts.{used[pin]}")
+        used[pin] = key
+
+
+def snapshot_dir(config: EventsConfig, event_log: str) -> Path:
+    """events.snapshot_dir, or snapshots/ beside the event log file."""
+    if config.snapshot_dir:
+        return Path(config.snapshot_dir).expanduser()
+    if event_log and event_log != "-":
+        return Path(event_log).expanduser().parent / "snapshots"
+    raise ConfigError("events.snapshot_dir: events.snapshots is on but has no folder; set it, or output.events")
+
+
+def _snapshot_problems(config: Config) -> Iterator[Problem]:
+    if not config.events.snapshots:
+        return
+    try:
+        snapshot_dir(config.events, config.output.events)
+    except ConfigError as exc:
+        yield Problem("events.snapshot_dir", str(exc).removeprefix("events.snapshot_dir: "))
+
+
+def _screen_problems(screen: ScreenConfig) -> Iterator[Problem]:
+    for key in SCREEN_TEXTS:
+        if not getattr(screen, key).isascii():
+            yield Problem(f"screen.{key}", "OpenCV's built-in font draws ASCII characters only")
+
+
+def readable_problem(key: str, path: Path) -> Problem | None:
+    """A problem when the file `key` names is missing, not a file, or unreadable by this user."""
+    try:
+        with path.open("rb"):
+            return None
+    except OSError as exc:
+        return Problem(key, f"cannot read {path}: {exc.strerror or exc}")
+
+
+def secret_problem(key: str, path: Path) -> Problem | None:
+    """A secret readable by every user of the machine. Group-readable stays allowed: the service reads its
+    files as root:maskgate 0640, like the config."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & (stat.S_IROTH | stat.S_IWOTH):
+        return Problem(key, f"{path} is open to every user (mode {mode:04o}); fix: chmod o-rw {path}")
+    return None

@@ -1,0 +1,465 @@
+"""Fault suite (issue 12): hostile files, full disks, silent brokers, signals and people who follow each other,
+driven for real: bomb files are made at test time, disk-full comes from RLIMIT_FSIZE in a child process."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import need_shared
+
+from edge.cli import main
+
+
+def png_bomb(path: Path, side: int) -> Path:
+    """A valid 1-bit grey PNG of side x side pixels: a few hundred KB on disk, side**2 * 3 bytes as decoded BGR."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\0" * (1 + (side + 7) // 8)
+    packer = zlib.compressobj(9)
+    body = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture
+def hostile_folder(facemask_dir: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    png_bomb(folder / "a_bomb_40000.png", 40_000)
+    png_bomb(folder / "b_bomb_30000.png", 30_000)
+    cv2.imwrite(str(folder / "c_one_pixel.png"), np.zeros((1, 1, 3), np.uint8))
+    (folder / "d_text.jpg").write_text("not a picture")
+    (folder / "e_empty.png").write_bytes(b"")
+    face = sorted((facemask_dir / "without_mask").glob("*.jpg"))[0]
+    (folder / "z_face.jpg").write_bytes(face.read_bytes())
+    return folder
+
+
+def test_the_bomb_is_what_it_claims(tmp_path: Path) -> None:
+    bomb = png_bomb(tmp_path / "bomb.png", 40_000)
+    assert bomb.stat().st_size < 1_000_000
+    from edge.sources.files import image_size
+
+    assert image_size(bomb) == (40_000, 40_000)
+
+
+def log_messages(stderr: str) -> list[str]:
+    """The message part of each `time LEVEL logger: message` line maskgate logged."""
+    return [line.split(": ", 1)[1] for line in stderr.splitlines() if ": " in line]
+
+
+def test_run_skips_bombs_and_junk_counts_them_and_finishes_the_folder(
+    model_env, hostile_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    events = tmp_path / "events.jsonl"
+    assert main(["run", "--source", str(hostile_folder), "--events", str(events)]) == 0
+    messages = log_messages(capsys.readouterr().err)
+    (done,) = [m for m in messages if m.startswith("done: ")]
+    summary = json.loads(done.removeprefix("done: "))
+    assert summary["skipped_files"] == 4, "two bombs, a text file and an empty file"
+    assert summary["frames"] == 1 and summary["skipped_frames"] == 1, "the face decided; the 1x1 frame skipped"
+    assert [json.loads(line)["frame"] for line in events.read_text().splitlines()] == ["z_face.jpg"]
+    skips = [m for m in messages if m.startswith("skipping ")]
+    assert len(skips) == 5, skips
+    assert any("a_bomb_40000.png: 40000x40000 is 1600 MP, over source.max_image_pixels" in s for s in skips)
+
+
+def test_a_folder_of_only_unreadable_files_is_an_error_not_a_success(model_env, tmp_path: Path) -> None:
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    (folder / "a.jpg").write_text("text")
+    png_bomb(folder / "b.png", 40_000)
+    assert main(["run", "--source", str(folder), "--events", "-"]) == 2
+
+
+def test_classify_goes_through_the_whole_batch(default_classifier, hostile_folder: Path, capsys) -> None:
+    assert main(["classify", str(hostile_folder)]) == 1
+    printed = [json.loads(line)["file"] for line in capsys.readouterr().out.splitlines()]
+    assert [Path(p).name for p in printed] == ["z_face.jpg"], "every bad file skipped, the last one classified"
+
+
+# --- one decision per person -------------------------------------------------------------------------------
+
+
+def door_scene(face: np.ndarray, squash: float = 1.0, tilt: float = 0.0) -> np.ndarray:
+    """A 640x480 door view with the person's photo at the same spot every time, turned by a horizontal squash
+    (yaw) and a rotation (tilt): ../shared has no clip of one person turning, so the turn is made from one
+    real photo."""
+    scale = 320 / max(face.shape[:2])
+    person = cv2.resize(face, None, fx=scale * squash, fy=scale)
+    if tilt:
+        height, width = person.shape[:2]
+        turn = cv2.getRotationMatrix2D((width / 2, height / 2), tilt, 1.0)
+        person = cv2.warpAffine(person, turn, (width, height), borderValue=(90, 90, 90))
+    scene = np.full((480, 640, 3), 90, np.uint8)
+    y, x = (480 - person.shape[0]) // 2, (640 - person.shape[1]) // 2
+    scene[y : y + person.shape[0], x : x + person.shape[1]] = person
+    return scene
+
+
+@pytest.fixture(scope="module")
+def door_parts(shared_models: Path, default_classifier: Path):
+    from edge import model_files
+    from edge.classifier import MaskClassifier
+    from edge.config import DetectorConfig
+    from edge.detectors import create_detector
+
+    return create_detector(DetectorConfig(), model_files.model_dirs(str(shared_models))), MaskClassifier(
+        default_classifier
+    )
+
+
+@pytest.fixture(scope="module")
+def masked_people(door_parts) -> list[np.ndarray]:
+    """Four photos of different masked people that the shipped model calls masked, each alone at the door
+    (the test is about tracking; the classifier's accuracy is measured elsewhere)."""
+    from edge.config import TrackerConfig
+    from edge.labels import MASK
+    from edge.pipeline import Pipeline
+    from edge.tracker import Tracker
+    from edge.types import Frame
+
+    folder = need_shared("data/masked-people/with_mask")
+    picked = []
+    for path in sorted(folder.glob("*.jpg")):
+        photo = cv2.imread(str(path))
+        pipeline = Pipeline(*door_parts, Tracker(TrackerConfig(), per_frame=True))
+        tracked, _ = pipeline.process(Frame(path.name, 0.0, door_scene(photo)))
+        if len(tracked) == 1 and tracked[0].label == MASK:
+            picked.append(photo)
+        if len(picked) == 4:
+            return picked
+    pytest.fail(f"fewer than four single masked faces in {folder}")
+
+
+def walk_past_the_door(door_parts, scenes: list[np.ndarray], **tracker_settings: float):
+    """The real detector, classifier, tracker and GPIO alerts (MockFactory) over these frames, in order;
+    returns the decisions and how many times the relay opened."""
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.config import AlertsConfig, TrackerConfig
+    from edge.outputs.alerts import GpioAlerts
+    from edge.pipeline import Pipeline
+    from edge.tracker import Tracker
+    from edge.types import Frame
+
+    factory = MockFactory()
+    alerts = GpioAlerts(AlertsConfig(relay=23, relay_seconds=0.01), pin_factory=factory)
+    pipeline = Pipeline(
+        *door_parts, Tracker(TrackerConfig(vote_window=5, vote_min=3, max_missed=15, **tracker_settings)), [alerts]
+    )
+    decisions = []
+    try:
+        for number, scene in enumerate(scenes):
+            tracked, made = pipeline.process(Frame(str(number), float(number), scene))
+            decisions += made
+            pipeline._emit(Frame(str(number), float(number), scene), tracked, made)
+            time.sleep(0.03)  # lets a relay pulse end before the next one
+        time.sleep(0.1)
+        states = [s.state for s in factory.pin(23).states]
+    finally:
+        alerts.close()
+        factory.reset()
+        factory.close()
+    openings = sum(1 for before, after in itertools.pairwise(states) if after and not before)
+    return decisions, openings
+
+
+def test_four_masked_people_one_after_another_get_four_decisions_and_four_openings(door_parts, masked_people):
+    empty = np.full((480, 640, 3), 90, np.uint8)
+    scenes = []
+    for photo in masked_people:
+        scenes += [door_scene(photo)] * 8 + [empty] * 2  # two empty frames: well within max_missed
+    decisions, openings = walk_past_the_door(door_parts, scenes)
+    assert len(decisions) == 4 and len({d.track for d in decisions}) == 4, decisions
+    assert openings == 4
+    _, old_openings = walk_past_the_door(door_parts, scenes, same_face_min=0.0, return_face_min=0.0)
+    assert old_openings < 4, "without appearance a person inherits the track of the one before (the bug)"
+
+
+def test_one_person_turning_their_head_keeps_one_track(door_parts, masked_people):
+    turn = [(1.0, 0), (0.95, 4), (0.9, 8), (0.85, 12), (0.9, 8), (0.95, 4), (1.0, 0), (0.95, -4), (0.9, -8)]
+    scenes = [door_scene(masked_people[0], squash, tilt) for squash, tilt in turn * 2]
+    decisions, openings = walk_past_the_door(door_parts, scenes)
+    assert len(decisions) == 1 and openings == 1, decisions
+
+
+# --- full disks and special files ----------------------------------------------------------------------------
+
+DISK_FULL_CHILD = """
+import json, logging, resource, signal, sys
+import numpy as np
+from edge.labels import NO_MASK
+from edge.config import EventsConfig
+from edge.outputs.events import EventLog
+from edge.outputs.snapshots import Snapshots
+from edge.pipeline import Pipeline
+from edge.types import Decision, Face, Frame, TrackedFace
+
+folder, limit, frames = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, write() fails with EFBIG like a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+outputs = [
+    EventLog(folder + "/events.jsonl", EventsConfig(fsync=True)),
+    Snapshots(folder + "/snaps", EventsConfig(snapshot_max_days=0)),
+]
+pipeline = Pipeline(None, None, None, outputs)
+image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+for number in range(frames):
+    box = (10.0, 20.0, 110.0, 140.0)
+    decision = Decision(str(number), 1.7e9 + number, number, box, NO_MASK, 0.9)
+    face = TrackedFace(Face(box, 0.9), number, NO_MASK, 0.9, NO_MASK)
+    pipeline._emit(Frame(str(number), decision.time, image), [face], [decision])
+pipeline.close()
+print(json.dumps(dict(pipeline.stats.output_failures)))
+"""
+
+
+def test_a_full_disk_is_a_state_not_a_flood_and_leaves_no_torn_line_or_temp_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    frames, limit = 1500, 20_000
+    child = subprocess.run(
+        [sys.executable, "-c", DISK_FULL_CHILD, str(tmp_path), str(limit), str(frames)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    failures = json.loads(child.stdout)
+    lines = (tmp_path / "events.jsonl").read_bytes().split(b"\n")
+    assert lines[-1] == b"", "the log ends with a whole line"
+    written = [json.loads(line) for line in lines[:-1]]
+    assert len(written) + failures["events"] == frames, "every event is either written whole or counted as dropped"
+    assert failures["events"] > 1000 and failures["snapshots"] > 1000
+    assert not list((tmp_path / "snaps").glob(".*")), "no temp files left by failed snapshot writes"
+    errors = [line for line in child.stderr.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) <= 4, errors
+    assert "Traceback" not in child.stderr
+    assert any("output events on_decision failed: [Errno 27] File too large" in line for line in errors)
+
+
+def test_dev_null_is_a_working_event_log(tmp_path: Path) -> None:
+    from edge.config import EventsConfig
+    from edge.labels import MASK
+    from edge.outputs.events import EventLog
+    from edge.types import Decision
+
+    log = EventLog("/dev/null", EventsConfig(max_bytes=10, fsync=True))
+    for number in range(3):
+        log.on_decision(Decision(str(number), 1.7e9, number, (0.0, 0.0, 1.0, 1.0), MASK, 0.9))
+    log.close()
+
+
+def test_the_event_log_does_not_follow_a_symlink(tmp_path: Path) -> None:
+    from edge.config import EventsConfig
+    from edge.outputs.events import EventLog
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / "events.jsonl").symlink_to(victim)
+    with pytest.raises(OSError, match="cannot open event log"):
+        EventLog(str(tmp_path / "events.jsonl"), EventsConfig())
+    assert victim.read_text() == "keep"
+
+
+# --- silent failures -----------------------------------------------------------------------------------------
+
+
+def test_a_broker_that_accepts_tcp_and_never_answers_is_reported(tmp_path: Path, caplog) -> None:
+    import logging
+    import socket
+
+    from edge.config import MqttConfig
+    from edge.outputs.mqtt import MqttPublisher
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # the kernel completes the handshake; nobody ever reads or answers
+    port = listener.getsockname()[1]
+    caplog.set_level(logging.INFO, logger="edge.outputs.mqtt")
+    publisher = MqttPublisher(
+        MqttConfig(broker=f"mqtt://127.0.0.1:{port}", device_id="door1", outbox=str(tmp_path / "outbox.db")),
+        drain_timeout=0.1,
+    )
+    try:
+        publisher.silent_after = 1.0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "has not answered" not in caplog.text:
+            time.sleep(0.1)
+        assert f"127.0.0.1:{port} took the connection but has not answered" in caplog.text
+        time.sleep(2.5)
+        assert caplog.text.count("has not answered") == 1, "logged once"
+        assert not publisher.status().connected
+    finally:
+        publisher.close()
+        listener.close()
+
+
+@pytest.fixture
+def stalling_stream(facemask_dir: Path):
+    """An MJPEG stream over HTTP that sends 20 frames of a face, then keeps the connection open and silent."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    face = cv2.imread(str(sorted((facemask_dir / "without_mask").glob("*.jpg"))[0]))
+    jpeg = cv2.imencode(".jpg", cv2.resize(face, (320, 320)))[1].tobytes()
+    finished = threading.Event()
+    stop = threading.Event()
+
+    class Stream(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=f")
+            self.end_headers()
+            for _ in range(20):
+                self.wfile.write(b"--f\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg) + jpeg)
+                self.wfile.write(b"\r\n")
+                time.sleep(0.05)
+            finished.set()
+            stop.wait(60)  # the stall: open and silent
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stream)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/stream.mjpg", finished
+    stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("signal_name", ["SIGHUP", "SIGUSR1"])
+def test_hangup_and_usr1_stop_with_outputs_off_within_a_second_during_a_stall(
+    model_env, stalling_stream, tmp_path: Path, signal_name: str
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    url, finished = stalling_stream
+    config = tmp_path / "maskgate.toml"
+    config.write_text(f'[source]\nuri = "{url}"\n[alerts]\ngreen_led = 17\nrelay = 27\n')
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--events", str(tmp_path / "events.jsonl")],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert finished.wait(60), "the door loop never read the stream"
+        time.sleep(1.0)  # now in the stall: the camera thread is blocked in a read
+        sent = time.monotonic()
+        process.send_signal(getattr(signal, signal_name))
+        process.wait(10)
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+        stderr = process.stderr.read()
+        process.stderr.close()
+    assert process.returncode == 0, stderr
+    assert f"received {signal_name}; stopping" in stderr
+    assert "GPIO outputs off" in stderr
+    print(f"{signal_name}: stopped in {took:.2f} s")  # 0.7-0.8 s measured here, interpreter exit included
+    assert took < 5.0, f"stopped in {took:.2f} s: waiting for the stuck camera read again (it took 10 s)"
+
+
+def test_the_reconnect_message_names_a_stream_not_dev_video() -> None:
+    from edge.config import SourceConfig
+    from edge.sources import SourceError
+    from edge.sources.live import OpenCVCamera
+
+    with pytest.raises(SourceError, match=r"cannot open stream 'http://127\.0\.0\.1:9/x\.mjpg'") as raised:
+        OpenCVCamera("http://127.0.0.1:9/x.mjpg", SourceConfig())
+    assert "/dev/video" not in str(raised.value)
+
+
+def test_record_to_an_unknown_video_suffix_is_refused_not_made_a_folder(tmp_path: Path) -> None:
+    from edge.errors import OutputError
+    from edge.outputs.video import Recorder
+
+    with pytest.raises(OutputError, match=r"\.webm is not a video format"):
+        Recorder(str(tmp_path / "out.webm"))
+    assert not (tmp_path / "out.webm").exists()
+    Recorder(str(tmp_path / "frames"))
+    assert (tmp_path / "frames").is_dir()
+
+
+def test_a_long_folder_run_reports_progress_on_a_log_and_a_terminal(caplog) -> None:
+    import io
+    import logging
+
+    from edge.progress import with_progress
+
+    ticks = iter(range(0, 1000, 3))
+    caplog.set_level(logging.INFO, logger="edge.progress")
+    assert list(with_progress(range(10), 10, "images", interval=10.0, clock=lambda: next(ticks))) == list(range(10))
+    assert [r.getMessage() for r in caplog.records][:2] == [
+        "progress: 4/10 images (40%)",
+        "progress: 8/10 images (80%)",
+    ]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    list(with_progress(range(4), 4, "images", stream=terminal))
+    assert terminal.getvalue().endswith("\r[" + "#" * 30 + "] 4/4 images\n")
+
+
+# --- trust in model files --------------------------------------------------------------------------------------
+
+
+def test_a_classifier_dropped_into_a_model_folder_is_announced_and_must_match_its_card(
+    default_classifier: Path, monkeypatch, tmp_path: Path, capsys, caplog
+) -> None:
+    import logging
+    import shutil
+
+    from edge.app import build_classifier
+    from edge.config import Config
+    from edge.model_card import ModelCardError
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("MASKGATE_MODEL_DIR", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert build_classifier(Config()).model_path == default_classifier, "the packaged one verifies"
+
+    dropped = folder / default_classifier.name
+    shutil.copy(default_classifier, dropped)
+    shutil.copy(default_classifier.with_suffix(".json"), dropped.with_suffix(".json"))
+    caplog.set_level(logging.WARNING, logger="edge.app")
+    assert build_classifier(Config()).model_path == dropped
+    assert f"is NOT the packaged default: from {folder}" in caplog.text
+    assert main(["models"]) == 0
+    assert f"{dropped}  (in use)  [NOT the packaged default: from {folder}]" in capsys.readouterr().out
+
+    dropped.write_bytes(dropped.read_bytes()[:-16] + bytes(16))  # same card, other model
+    with pytest.raises(ModelCardError, match="the model or its card was replaced or damaged"):
+        build_classifier(Config())
+    assert main(["classify", str(dropped)]) == 2
+
+    card = json.loads(dropped.with_suffix(".json").read_text())
+    del card["model_sha256"]
+    dropped.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ModelCardError, match="has no model_sha256"):
+        build_classifier(Config())

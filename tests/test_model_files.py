@@ -96,7 +96,7 @@ def test_yunet_ships_in_the_package_verified_and_a_model_dir_copy_comes_first(tm
 def test_fetched_files_are_readable_by_the_service_user(yunet_model, tmp_path):
     import stat
 
-    pinned = PinnedFile(yunet_model.name, yunet_model.as_uri(), sha256_of(yunet_model), 0)
+    pinned = PinnedFile(yunet_model.name, yunet_model.as_uri(), sha256_of(yunet_model))
     got = fetch(pinned, tmp_path / "models")
     assert stat.S_IMODE(got.stat().st_mode) == 0o644
 

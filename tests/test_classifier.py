@@ -90,7 +90,7 @@ def test_every_installed_backend_gives_the_same_probabilities(default_classifier
 
 def test_the_small_variant_ships_and_takes_128_pixel_crops(default_classifier, facemask_dir):
     small = MaskClassifier(default_classifier.with_name("mask_classifier_small_int8.tflite"))
-    assert small.input_size == 128 and small.labels == ("mask", "no_mask")
+    assert small.input_size == 128 and small.labels == ("mask", "no_mask", "mask_incorrect")
     probabilities = small.classify(crops(facemask_dir, "without_mask", 4, 128))
-    assert probabilities.shape == (4, 2)
+    assert probabilities.shape == (4, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.02)

@@ -206,6 +206,8 @@ def test_a_missing_dataset_a_single_class_and_an_empty_class_are_named(tmp_path)
     assert convert_main(["prepare", str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
 
 
+# Keras warns once per layer while it tries the mismatched file: the refusal is what is tested.
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
 def test_weights_of_another_shape_are_refused_clearly(imagenet_weights):
     settings = TrainSettings(alpha=0.35, size=96, weights=str(imagenet_weights))
     with pytest.raises(WeightsError, match=r"does not fit MobileNetV2\(alpha=0.35"):

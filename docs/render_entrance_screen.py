@@ -15,7 +15,7 @@ import cv2
 
 from edge import app
 from edge.config import load
-from edge.outputs.screen import banner_texts, render_screen
+from edge.outputs.screen.render import banner_texts, render_screen
 from edge.pipeline import Pipeline
 from edge.types import Frame
 

@@ -29,8 +29,8 @@ TFLITE_RUNTIMES: dict[str, str] = {
 """TFLite interpreters, in the order classifier.backend = "auto" tries them (edge.tflite)."""
 
 SCREEN_BACKENDS: dict[str, str] = {
-    "window": "edge.outputs.screen:WindowSink",
-    "framebuffer": "edge.outputs.screen:FramebufferSink",
+    "window": "edge.outputs.screen.window:WindowSink",
+    "framebuffer": "edge.outputs.screen.framebuffer:FramebufferSink",
 }
 """Where the entrance screen draws (edge.outputs.screen.Sink, built with `from_config(ScreenConfig)`)."""
 

@@ -28,7 +28,8 @@ from PIL import Image
 
 from edge.config import Config, EventsConfig, ScreenConfig, SourceConfig
 from edge.doctor import check_camera
-from edge.outputs.screen import EntranceScreen, FramebufferLayout, FramebufferSink
+from edge.outputs.screen import EntranceScreen
+from edge.outputs.screen.framebuffer import FramebufferLayout, FramebufferSink
 from edge.outputs.snapshots import Snapshots
 from edge.outputs.video import Recorder
 from edge.sources import Source, SourceError, open_source

@@ -12,17 +12,9 @@ import pytest
 
 from edge.config import ConfigError, ScreenConfig, from_dict
 from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, DoorState, LabelPolicy
-from edge.outputs.screen import (
-    BANNER_COLOURS,
-    BANNER_FRACTION,
-    BannerTexts,
-    EntranceScreen,
-    FramebufferLayout,
-    FramebufferSink,
-    banner_texts,
-    framebuffer_bytes,
-    render_screen,
-)
+from edge.outputs.screen import EntranceScreen
+from edge.outputs.screen.framebuffer import FramebufferLayout, FramebufferSink, framebuffer_bytes
+from edge.outputs.screen.render import BANNER_COLOURS, BANNER_FRACTION, BannerTexts, banner_texts, render_screen
 from edge.outputs.video import DisplayUnavailableError
 from edge.stats import LoopStats
 from edge.types import Face, Frame, TrackedFace
@@ -186,6 +178,13 @@ def test_a_regular_file_is_not_a_framebuffer(tmp_path: Path) -> None:
     (tmp_path / "fb0").write_bytes(b"x")
     with pytest.raises(OSError, match="is not a framebuffer"):
         EntranceScreen(ScreenConfig(backend="framebuffer", device=str(tmp_path / "fb0")))
+
+
+def test_a_framebuffer_of_a_depth_it_cannot_write_is_refused_when_opened(tmp_path: Path) -> None:
+    device = tmp_path / "fb0"
+    device.write_bytes(bytes(320 * 180))
+    with pytest.raises(DisplayUnavailableError, match=r"screen\.device .*fb0 has 8 bits per pixel; .*16, 24, 32"):
+        FramebufferSink(str(device), FramebufferLayout(320, 180, 8, stride=320))
 
 
 def test_non_ascii_banner_text_is_refused_with_the_config() -> None:

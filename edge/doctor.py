@@ -73,15 +73,6 @@ def check_opencv() -> list[Check]:
             "" if hasattr(cv2, "FaceDetectorYN") else "OpenCV >= 4.8 is needed for YuNet",
         )
     ]
-    if not hasattr(cv2.dnn, "readNetFromCaffe"):
-        checks.append(
-            Check(
-                "opencv caffe",
-                None,
-                'no readNetFromCaffe: detector.type = "res10" unavailable',
-                "pip install 'opencv-python-headless>=4.11,<5'",
-            )
-        )
     gui = "GUI:" in cv2.getBuildInformation() and "NONE" not in cv2.getBuildInformation().split("GUI:")[1][:40]
     checks.append(
         Check(

@@ -72,3 +72,20 @@ def test_num_threads_sets_the_detectors_threads_and_it_still_finds_the_face(kind
         assert detector.detect(scene(facemask_dir)), f"{kind} with one thread found no face"
     finally:
         cv2.setNumThreads(before)
+
+
+def test_res10_on_an_opencv_without_caffe_is_a_doctor_failure_naming_the_fix(monkeypatch, tmp_path: Path) -> None:
+    """OpenCV 5 dropped readNetFromCaffe (the package pins <5): res10 refuses to build and says what to install, so
+    `doctor`'s face detector check reports it where res10 is configured and nowhere else."""
+    from edge.config import Config, ModelsConfig
+    from edge.doctor import check_models
+    from edge.model_files import RES10_FILES
+
+    for name in RES10_FILES:
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.delattr(cv2.dnn, "readNetFromCaffe")
+    config = Config(detector=DetectorConfig(type="res10"), models=ModelsConfig(dir=str(tmp_path)))
+    [detector_check, *_] = check_models(config)
+    assert detector_check.name == "face detector" and detector_check.ok is False
+    assert "cannot read Caffe models (dropped in 5.0)" in detector_check.detail
+    assert "opencv-python-headless<5" in detector_check.detail

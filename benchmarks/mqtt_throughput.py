@@ -85,7 +85,7 @@ def measure(events: int, workdir: Path, fsync: bool) -> dict[str, object]:
     config = MqttConfig(
         broker=f"mqtt://127.0.0.1:{broker.port}", device_id="bench", outbox=str(workdir / "o.db"), outbox_fsync=fsync
     )
-    publisher = MqttPublisher(config, reconnect_delays=(0.05, 0.2))
+    publisher = MqttPublisher(config, labels=("mask", "no_mask"), reconnect_delays=(0.05, 0.2))
     try:
         wait_for(lambda: publisher.status().connected, 10)
         begin = time.perf_counter()

@@ -119,7 +119,7 @@ class Pipeline:
     def _emit(self, frame: Frame, tracked: list[TrackedFace], decisions: list[Decision]) -> None:
         with self.stats.stage("outputs"):
             for decision in decisions:
-                self.stats.decisions[decision.label] += 1
+                self.stats.decisions.add(decision.label)
                 for output in self.outputs:
                     self._guarded(output, "on_decision", decision)
             for output in self.outputs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter, deque
 from contextlib import contextmanager
@@ -14,6 +15,25 @@ WINDOW = 2000
 """Recent samples kept per stage for percentiles."""
 
 
+class DecisionCounts:
+    """Confirmed decisions by label, the one count that the summary, the status line, the metrics endpoint and
+    MQTT's counts topic all read. The frame loop adds; other threads (systemd status, Prometheus scrapes, the
+    MQTT sender) read copies, so a label seen for the first time cannot change the dict under a reader."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, label: str) -> None:
+        with self._lock:
+            self._counts[label] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy, labels in the order they were first decided."""
+        with self._lock:
+            return dict(self._counts)
+
+
 @dataclass
 class LoopStats:
     started: float = field(default_factory=time.monotonic)
@@ -21,7 +41,7 @@ class LoopStats:
     faces: int = 0
     frame_errors: int = 0
     skipped_frames: int = 0
-    decisions: Counter = field(default_factory=Counter)
+    decisions: DecisionCounts = field(default_factory=DecisionCounts)
     output_failures: Counter = field(default_factory=Counter)
     """Failed output calls by output name: for the event log and snapshots, writes dropped (disk full...)."""
     last_frame_at: float | None = None
@@ -95,14 +115,14 @@ class LoopStats:
             "camera_reconnects": self.camera_reconnects,
             "camera_dropped_frames": self.camera_dropped_frames,
             "gate_skipped_frames": self.gate_skipped_frames,
-            "decisions": dict(self.decisions),
+            "decisions": self.decisions.snapshot(),
             "output_failures": dict(self.output_failures),
             "fps": round(self.fps, 2),
             "mean_ms_per_frame": {k: round(v, 2) for k, v in per_frame.items()},
         }
 
     def status_line(self) -> str:
-        labels = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items())) or "no decisions"
+        labels = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.snapshot().items())) or "no decisions"
         line = f"{self.fps:.1f} FPS, {self.frames} frames, {self.faces} faces, {labels}"
         if self.gate is not None:
             state = "skipping" if self.gate_skipping else "detecting"

@@ -293,6 +293,7 @@ def test_a_broker_that_accepts_tcp_and_never_answers_is_reported(tmp_path: Path,
     caplog.set_level(logging.INFO, logger="edge.outputs.mqtt")
     publisher = MqttPublisher(
         MqttConfig(broker=f"mqtt://127.0.0.1:{port}", device_id="door1", outbox=str(tmp_path / "outbox.db")),
+        labels=("mask", "no_mask"),
         drain_timeout=0.1,
     )
     try:

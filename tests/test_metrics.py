@@ -73,6 +73,7 @@ def test_endpoint_serves_loop_camera_decision_and_queue_metrics(tmp_path: Path) 
         away = probe.getsockname()[1]
     publisher = MqttPublisher(
         MqttConfig(broker=f"mqtt://127.0.0.1:{away}", device_id="door1", outbox=str(tmp_path / "outbox.sqlite3")),
+        labels=(MASK, NO_MASK),
         drain_timeout=0,
     )
     endpoint = MetricsEndpoint(port=0, address="127.0.0.1", publisher=publisher)
@@ -86,7 +87,7 @@ def test_endpoint_serves_loop_camera_decision_and_queue_metrics(tmp_path: Path) 
         stats = pipeline.run(source, max_frames=3)
         for label in (MASK, NO_MASK, NO_MASK):
             decision = Decision("f", time.time(), 1, (0, 0, 10, 10), label, 0.9)
-            stats.decisions[label] += 1  # as Pipeline._emit does
+            stats.decisions.add(label)  # as Pipeline._emit does
             endpoint.on_decision(decision)
             publisher.on_decision(decision)
 

@@ -21,6 +21,7 @@ from edge.labels import MASK, NO_MASK
 from edge.outputs.homeassistant import discovery_messages
 from edge.outputs.mqtt import MqttPublisher
 from edge.outputs.mqtt_settings import parse_broker
+from edge.stats import LoopStats
 from edge.types import Decision, Face, TrackedFace
 
 pytest.importorskip("paho.mqtt.client", reason="needs the mqtt extra: pip install -e '.[mqtt]'")
@@ -28,6 +29,8 @@ pytest.importorskip("paho.mqtt.client", reason="needs the mqtt extra: pip instal
 REPO = Path(__file__).resolve().parent.parent
 FAST_RECONNECT = (0.1, 0.5)
 """Reconnect delays for tests, in seconds (the defaults are 1 to 30)."""
+LABELS = (MASK, NO_MASK)
+"""A two-class model's labels: two Home Assistant counters."""
 
 PUBLISHER_SCRIPT = """
 import sys, time
@@ -35,7 +38,8 @@ from edge.config import MqttConfig
 from edge.outputs.mqtt import MqttPublisher
 from edge.types import Decision
 broker, outbox, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-publisher = MqttPublisher(MqttConfig(broker=broker, device_id="door1", outbox=outbox), reconnect_delays=(0.1, 0.5))
+config = MqttConfig(broker=broker, device_id="door1", outbox=outbox)
+publisher = MqttPublisher(config, labels=("mask", "no_mask"), reconnect_delays=(0.1, 0.5))
 for i in range(count):
     publisher.on_decision(Decision(f"before-kill-{i}", time.time(), i, (0, 0, 10, 10), "no_mask", 0.9))
 while count == 0 and not publisher.status().connected:
@@ -62,7 +66,7 @@ def publishers(tmp_path: Path):
     def make(broker_url: str, **overrides: object) -> MqttPublisher:
         settings = {"broker": broker_url, "device_id": "door1", "outbox": str(tmp_path / "outbox.sqlite3")}
         publisher = MqttPublisher(
-            MqttConfig(**(settings | overrides)), reconnect_delays=FAST_RECONNECT, drain_timeout=2.0
+            MqttConfig(**(settings | overrides)), labels=LABELS, reconnect_delays=FAST_RECONNECT, drain_timeout=2.0
         )
         made.append(publisher)
         return publisher
@@ -119,11 +123,12 @@ def test_state_counters_bare_face_and_home_assistant_discovery(broker: Mosquitto
     publisher = publishers(broker.url)
     publisher.bare_face_hold = 0.0
     wait_until(lambda: connected(publisher), what="the publisher to connect")
-    publisher.on_decision(decision("1", MASK))
-    publisher.on_decision(decision("2", NO_MASK))
-    publisher.on_decision(decision("3", NO_MASK))
+    stats = LoopStats()
+    for name, label in (("1", MASK), ("2", NO_MASK), ("3", NO_MASK)):
+        stats.decisions.add(label)  # as Pipeline._emit does: the counts topic shows the loop's one count
+        publisher.on_decision(decision(name, label))
     bare = TrackedFace(Face((0, 0, 10, 10), 0.9), track=1, label=NO_MASK, score=0.9, decision=NO_MASK)
-    publisher.on_frame(None, [bare], None)
+    publisher.on_frame(None, [bare], stats)
     wait_until(lambda: publisher.status().queued == 0, what="the events to be acknowledged")
 
     # A client that arrives later sees the retained state: what Home Assistant gets after a restart.
@@ -134,7 +139,7 @@ def test_state_counters_bare_face_and_home_assistant_discovery(broker: Mosquitto
     assert json.loads(retained["maskgate/door1/counts"].payload) == {MASK: 1, NO_MASK: 2}
     assert retained["maskgate/door1/bare_face"].payload == b"ON"
 
-    publisher.on_frame(None, [], None)
+    publisher.on_frame(None, [], stats)
     assert late.take(1)[0].payload == b"OFF"
     late.close()
 
@@ -258,7 +263,7 @@ def test_wrong_password_is_a_clear_error_and_the_runtime_keeps_running(
 
         for i in range(3):
             publisher.on_decision(decision(f"kept-{i}"))
-        publisher.on_frame(None, [], None)
+        publisher.on_frame(None, [], LoopStats())
         assert publisher.status().queued == 3
         assert publisher._sender.is_alive()
     finally:

@@ -151,4 +151,19 @@ def test_a_face_at_the_door_is_reclassified_every_recheck_every_frames(
     stats = pipeline.run(Frame(str(n), n / 30, canvas) for n in range(20))
     assert stats.faces == 20
     assert counting.crops == classified  # frames 0-2 decide; then frames 7, 12 and 17 recheck
-    assert dict(stats.decisions) == {"no_mask": 1}
+    assert stats.decisions.snapshot() == {"no_mask": 1}
+
+
+def test_decision_counts_are_one_place_read_as_copies() -> None:
+    """The summary, the status line, metrics and MQTT read LoopStats.decisions; each reader gets its own copy,
+    so the loop adding a label never seen before cannot change a dict under another thread's feet."""
+    from edge.stats import LoopStats
+
+    stats = LoopStats()
+    stats.decisions.add("mask")
+    before = stats.decisions.snapshot()
+    stats.decisions.add("mask_incorrect")
+    before["mask"] = 99
+    assert stats.decisions.snapshot() == {"mask": 1, "mask_incorrect": 1}
+    assert stats.summary()["decisions"] == {"mask": 1, "mask_incorrect": 1}
+    assert "mask 1, mask_incorrect 1" in stats.status_line()

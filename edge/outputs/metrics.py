@@ -9,9 +9,7 @@ has a registry of its own, so two endpoints in one process (tests) do not collid
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from edge import __version__
@@ -28,7 +26,7 @@ if TYPE_CHECKING:
     from edge.config import MetricsConfig
     from edge.outputs.mqtt import MqttPublisher
     from edge.stats import LoopStats
-    from edge.types import Decision, Frame, TrackedFace
+    from edge.types import Frame, TrackedFace
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +51,6 @@ class MetricsEndpoint(Output):
         self.publisher, self.policy = publisher, policy
         self._stats: LoopStats | None = None
         self._last_frame_time = 0.0
-        self._decisions: Counter = Counter()
-        self._lock = threading.Lock()
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -82,14 +78,6 @@ class MetricsEndpoint(Output):
             samples = stats.stage_seconds[stage]
             if samples:
                 histogram.observe(samples[-1])
-
-    def on_decision(self, decision: Decision) -> None:
-        with self._lock:
-            self._decisions[decision.label] += 1
-
-    def decisions(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._decisions)
 
     def close(self) -> None:
         self._server.shutdown()
@@ -140,7 +128,7 @@ class _LoopCollector:
         for output, count in sorted((stats.output_failures if stats else {}).items()):
             failures.add_metric([output], count)
         yield failures
-        decisions = endpoint.decisions()
+        decisions = stats.decisions.snapshot() if stats else {}
         by_label = CounterMetricFamily("maskgate_decisions", "Confirmed decisions by label", labels=["label"])
         for label, count in sorted(decisions.items()):
             by_label.add_metric([label], count)

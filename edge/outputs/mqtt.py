@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.labels import DEFAULT_POLICY, MASK, NO_MASK, LabelPolicy
+from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outbox import Outbox
 from edge.outputs import Output
 from edge.outputs.homeassistant import discovery_messages
@@ -39,7 +39,7 @@ from edge.outputs.mqtt_settings import (
 
 if TYPE_CHECKING:
     from edge.config import MqttConfig
-    from edge.stats import LoopStats
+    from edge.stats import DecisionCounts, LoopStats
     from edge.types import Decision, Frame, TrackedFace
 
 log = logging.getLogger(__name__)
@@ -80,11 +80,13 @@ class MqttPublisher(Output):
         self,
         config: MqttConfig,
         *,
+        labels: tuple[str, ...],
         drain_timeout: float = 5.0,
         reconnect_delays: tuple[float, float] = (1.0, 30.0),
-        labels: tuple[str, ...] = (MASK, NO_MASK),
         policy: LabelPolicy = DEFAULT_POLICY,
     ) -> None:
+        """`labels`: the classifier's (its model card's), each a Home Assistant counter and a key of the counts
+        topic from the start; no default that could drift from the model that runs."""
         import paho.mqtt.client as mqtt
 
         self.labels, self.policy = labels, policy
@@ -103,8 +105,9 @@ class MqttPublisher(Output):
         self.outbox = Outbox(outbox_path, config.outbox_max, fsync=config.outbox_fsync)
 
         self._events: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
-        self._status_lock = threading.Lock()
-        self._counts = dict.fromkeys(labels, 0)
+        self._decisions: DecisionCounts | None = None
+        """The loop's counts (LoopStats.decisions), known from the first on_frame; the counts topic shows them."""
+        self._decided = False
         self._bare_face = False
         self._bare_face_seen = float("-inf")
         self.bare_face_hold = BARE_FACE_HOLD_SECONDS
@@ -157,11 +160,14 @@ class MqttPublisher(Output):
     def on_decision(self, decision: Decision) -> None:
         event = {"device": self.device_id, "event_id": uuid.uuid4().hex, **decision.as_event()}
         self.outbox.put(self.topics["event"], json.dumps(event, separators=(",", ":")).encode())
-        with self._status_lock:
-            self._counts[decision.label] = self._counts.get(decision.label, 0) + 1
+        self._decided = True
         self._events.put(("queued", None))
 
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
+        self._decisions = stats.decisions
+        if self._decided:  # the frame's decisions are counted: the sender publishes the new counts
+            self._decided = False
+            self._events.put(("status", None))
         now = time.monotonic()
         if any(face.decision is not None and self.policy.is_alarm(face.decision) for face in faces):
             self._bare_face_seen = now
@@ -288,8 +294,8 @@ class MqttPublisher(Output):
                 for topic, payload in discovery.items():
                     self._client.publish(topic, json.dumps(payload), qos=1, retain=True)
             self._sent_counts = self._sent_bare_face = None
-        with self._status_lock:
-            counts = dict(self._counts)
+        decided = self._decisions.snapshot() if self._decisions is not None else {}
+        counts = {**dict.fromkeys(self.labels, 0), **decided}
         if counts != self._sent_counts:
             self._client.publish(self.topics["counts"], json.dumps(counts), qos=1, retain=True)
             self._sent_counts = counts
@@ -332,7 +338,5 @@ class MqttPublisher(Output):
             log.warning("MQTT: %d event(s) not yet delivered stay in %s", self.outbox.depth, self.outbox.path)
 
 
-def build_publisher(
-    config: MqttConfig, labels: tuple[str, ...] = (MASK, NO_MASK), policy: LabelPolicy = DEFAULT_POLICY
-) -> MqttPublisher:
+def build_publisher(config: MqttConfig, labels: tuple[str, ...], policy: LabelPolicy = DEFAULT_POLICY) -> MqttPublisher:
     return MqttPublisher(config, labels=labels, policy=policy)

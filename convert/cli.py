@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from edge.errors import EXIT_SETUP, SetupError
+from edge.errors import run_command
 
 log = logging.getLogger("maskgate.convert")
 
@@ -208,11 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        return args.run(args)
-    except SetupError as exc:
-        log.error("%s", exc)
-        return EXIT_SETUP
+    return run_command(lambda: args.run(args), log)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from edge import __version__
-from edge.errors import EXIT_SETUP, ModelNotFoundError, SetupError, os_errors_as, third_party_imports
+from edge.errors import EXIT_SETUP, ModelNotFoundError, SetupError, os_errors_as, run_command, third_party_imports
 from edge.registry import DETECTORS
 
 log = logging.getLogger("maskgate")
@@ -295,11 +295,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_handler(args: argparse.Namespace) -> int:
     """The edge.errors contract: a SetupError is logged and exits 2; anything else propagates (traceback, exit 1)."""
-    try:
-        return args.handler(args)
-    except SetupError as exc:
-        log.error("%s", exc)
-        return EXIT_SETUP
+    return run_command(lambda: args.handler(args), log)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ Standard library only, so any module can import it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 EXIT_SETUP = 2
@@ -42,6 +43,16 @@ class ModelLoadError(SetupError, ValueError):
 
 class OutputError(SetupError):
     """An output the config turns on cannot open its file, device or port."""
+
+
+def run_command(command: Callable[[], int], log: logging.Logger) -> int:
+    """The contract, for `maskgate` and `maskgate-convert`: a SetupError is one logged line and exit 2; anything
+    else propagates (traceback, exit 1)."""
+    try:
+        return command()
+    except SetupError as exc:
+        log.error("%s", exc)
+        return EXIT_SETUP
 
 
 @contextmanager

@@ -94,3 +94,20 @@ def test_the_small_variant_ships_and_takes_128_pixel_crops(default_classifier, f
     probabilities = small.classify(crops(facemask_dir, "without_mask", 4, 128))
     assert probabilities.shape == (4, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.02)
+
+
+def test_the_classifier_keyword_defaults_are_the_configs() -> None:
+    """`maskgate run` builds the classifier from [classifier] (edge.app); its keyword defaults serve convert and
+    tests, and must not drift from the config's as Tracker's recheck_every once did."""
+    import inspect
+
+    from edge.config import ClassifierConfig
+
+    defaults = {name: p.default for name, p in inspect.signature(MaskClassifier).parameters.items()}
+    config = ClassifierConfig()
+    assert (defaults["num_threads"], defaults["batch"], defaults["backend"]) == (
+        config.num_threads,
+        config.batch,
+        config.backend,
+    )
+    assert defaults["mask_threshold"] is None and config.mask_threshold == 0.0, "both mean: the model card's"

@@ -21,19 +21,12 @@ def cross_field_problems(config: Config) -> list[Problem]:
     from edge.outputs import mqtt_settings
 
     return [
-        *_detector_problems(config),
         *_tracker_problems(config),
         *_pin_problems(config),
         *_snapshot_problems(config),
         *(_screen_problems(config.screen) if config.output.display == "screen" else ()),
         *mqtt_settings.problems(config.mqtt),
     ]
-
-
-def _detector_problems(config: Config) -> Iterator[Problem]:
-    detector = config.detector
-    if detector.second_look_size and detector.type != "yunet":
-        yield Problem("detector.second_look_size", f"only the yunet detector has a second look, not {detector.type}")
 
 
 def _tracker_problems(config: Config) -> Iterator[Problem]:

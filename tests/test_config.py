@@ -37,10 +37,6 @@ def test_defaults_are_valid_and_a_file_overrides_them(tmp_path):
         ("[classifier]\nbatch = 1\n", r"classifier\.batch: expected bool, got int"),
         ("[tracker]\nvote_min = true\n", r"tracker\.vote_min: expected int, got bool"),
         ("[tracker]\nvote_window = 3\nvote_min = 4\n", r"tracker\.vote_min: 4 must not exceed tracker\.vote_window"),
-        (
-            "[detector]\ntype = 'res10'\nsecond_look_size = 1280\n",
-            r"detector\.second_look_size: only the yunet detector has a second look, not res10",
-        ),
         ("detector = 3\n", r"\[detector\] must be a table"),
     ],
 )

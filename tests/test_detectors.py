@@ -98,7 +98,7 @@ def count_passes(detector) -> list[tuple[int, int]]:
 
 def test_yunet_second_look_finds_a_small_face_the_downscaled_pass_misses(model_env, facemask_dir):
     frame = small_face_frame(facemask_dir)
-    assert create_detector(DetectorConfig(input_size=320), [model_env]).detect(frame) == []
+    assert create_detector(DetectorConfig(input_size=320, second_look_size=0), [model_env]).detect(frame) == []
     detector = create_detector(DetectorConfig(input_size=320, second_look_size=1280), [model_env])
     passes = count_passes(detector)
     faces = detector.detect(frame)
@@ -106,7 +106,7 @@ def test_yunet_second_look_finds_a_small_face_the_downscaled_pass_misses(model_e
     assert len(faces) == 1
     x1, y1, x2, y2 = faces[0].box
     assert abs(x1 - 600) < 8 and abs(y1 - 400) < 8 and abs(x2 - 640) < 8 and abs(y2 - 440) < 8
-    assert faces[0].score >= 0.7
+    assert faces[0].score >= DetectorConfig().second_look_score
     assert detector.input_label == "320 + 1280"
 
 
@@ -122,7 +122,7 @@ def test_yunet_second_look_size_is_capped_by_the_frame_and_skipped_when_it_adds_
 
 def test_yunet_second_look_reports_a_face_both_passes_find_once(model_env, facemask_dir):
     frame = scene(facemask_dir)
-    one = create_detector(DetectorConfig(input_size=320), [model_env]).detect(frame)
+    one = create_detector(DetectorConfig(input_size=320, second_look_size=0), [model_env]).detect(frame)
     two = create_detector(DetectorConfig(input_size=320, second_look_size=640), [model_env]).detect(frame)
     middle = [f for f in two if 180 < (f.box[0] + f.box[2]) / 2 < 420]
     assert len(middle) == 1 and middle[0].landmarks is not None

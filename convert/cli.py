@@ -94,7 +94,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _evaluate_door(args: argparse.Namespace) -> int:
     from convert.door_eval import evaluate_door, load_config
 
-    config = load_config(args.config, args.detector, args.input_size, args.score_threshold)
+    config = load_config(args.config, args.detector, args.input_size, args.score_threshold, args.second_look_size)
     evaluate_door(Path(args.scenes), Path(args.out), [Path(m) for m in args.model], config)
     return 0
 
@@ -187,8 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="OUT_DIR")
     p.add_argument("--model", action="append", required=True, help=".tflite with its card beside it; repeatable")
     p.add_argument("--detector", default="", help="face detector model file (default: config, model directories)")
-    p.add_argument("--input-size", type=int, default=None, help="detector input size (default: config, 320)")
-    p.add_argument("--score-threshold", type=float, default=None, help="detector score threshold (default: 0.6)")
+    p.add_argument("--input-size", type=int, default=None, help="detector input size (default: config, 416)")
+    p.add_argument(
+        "--score-threshold", type=float, default=None, help="detector score threshold (default: config, 0.5)"
+    )
+    p.add_argument(
+        "--second-look-size",
+        type=int,
+        default=None,
+        help="yunet's second, higher-resolution pass: its longest side, 0 = off (default: config)",
+    )
     p.add_argument("--config", default=None, help="maskgate TOML config: detector, classifier and policy settings")
     p.set_defaults(run=_evaluate_door)
 

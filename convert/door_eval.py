@@ -405,6 +405,7 @@ def load_config(
     detector: str | None = None,
     input_size: int | None = None,
     score_threshold: float | None = None,
+    second_look_size: int | None = None,
 ) -> Config:
     """The runtime config (file or defaults) with the command's detector flags applied and validated."""
     from edge import config as cfg
@@ -415,6 +416,7 @@ def load_config(
             ("detector.model", detector),
             ("detector.input_size", input_size),
             ("detector.score_threshold", score_threshold),
+            ("detector.second_look_size", second_look_size),
         ):
             if value is not None and value != "":
                 cfg.override(config, key, value)
@@ -459,6 +461,8 @@ def detector_settings(config: Config) -> dict[str, object]:
         "input_size": d.input_size,
         "score_threshold": d.score_threshold,
         "nms_threshold": d.nms_threshold,
+        "second_look_size": d.second_look_size,
+        "second_look_score": d.second_look_score,
         "min_face_size": d.min_face_size,
         "max_faces": d.max_faces,
         "num_threads": d.num_threads,
@@ -621,6 +625,11 @@ def detector_line(detector: dict) -> str:
         if "input_size" in detector
         else ""
     )
+    if detector.get("second_look_size") and detector["type"] == "yunet":
+        point += (
+            f"second look at up to {detector['second_look_size']} px (the image's own size at most), "
+            f"score threshold {detector['second_look_score']}, "
+        )
     return (
         f"Detector: {detector['type']} {files}, {point}NMS {detector['nms_threshold']}, min face "
         f"{detector['min_face_size']} px, threads {detector['num_threads'] or 'default'}."

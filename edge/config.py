@@ -68,6 +68,17 @@ class DetectorConfig:
     input_size: int = meta(416, 64, 2048, "yunet: longest side fed to the detector; res10: square input")
     score_threshold: float = meta(0.5, 0.0, 1.0, "minimum face score")
     nms_threshold: float = meta(0.3, 0.0, 1.0, "overlap above which boxes are merged")
+    second_look_size: int = meta(
+        0,
+        0,
+        4096,
+        "yunet: longest side of a second pass over the same frame at higher resolution (never above the "
+        "frame's own), merged with the first; finds masked and small faces the first misses, at about 3x the "
+        "detector's time on 640x480 (docs/second-look.md); 0 = off; no second pass on frames no larger than input_size",
+    )
+    second_look_score: float = meta(
+        0.8, 0.0, 1.0, "yunet: minimum score of a face from the second pass (stricter: it sees more pixels)"
+    )
     min_face_size: int = meta(20, 1, 4096, "smaller faces (pixels) are ignored")
     max_faces: int = meta(32, 1, 1000, "most faces classified per frame (highest scores kept)")
     num_threads: int = meta(

@@ -7,6 +7,8 @@ import pytest
 from edge.config import DetectorConfig
 from edge.detectors import create_detector
 from edge.detectors.ultraface import prior_boxes
+from edge.detectors.yunet import merge
+from edge.types import Face
 
 
 def photo(facemask_dir: Path, label: str, index: int = 0) -> np.ndarray:
@@ -89,3 +91,73 @@ def test_res10_on_an_opencv_without_caffe_is_a_doctor_failure_naming_the_fix(mon
     assert detector_check.name == "face detector" and detector_check.ok is False
     assert "cannot read Caffe models (dropped in 5.0)" in detector_check.detail
     assert "opencv-python-headless<5" in detector_check.detail
+
+
+def small_face_frame(facemask_dir: Path) -> np.ndarray:
+    """A 1280x960 frame with one 40 px face: 10 px once the frame is fitted into 320."""
+    canvas = np.full((960, 1280, 3), 90, np.uint8)
+    canvas[400:440, 600:640] = cv2.resize(photo(facemask_dir, "without_mask", 3), (40, 40))
+    return canvas
+
+
+def count_passes(detector) -> list[tuple[int, int]]:
+    """Record the image size of every network call the detector makes."""
+    sizes: list[tuple[int, int]] = []
+    run_model = detector.run_model
+
+    def counted(image, *args):
+        sizes.append((image.shape[1], image.shape[0]))
+        return run_model(image, *args)
+
+    detector.run_model = counted
+    return sizes
+
+
+def test_yunet_second_look_finds_a_small_face_the_downscaled_pass_misses(model_env, facemask_dir):
+    frame = small_face_frame(facemask_dir)
+    assert create_detector(DetectorConfig(input_size=320, second_look_size=0), [model_env]).detect(frame) == []
+    detector = create_detector(DetectorConfig(input_size=320, second_look_size=1280), [model_env])
+    passes = count_passes(detector)
+    faces = detector.detect(frame)
+    assert passes == [(320, 240), (1280, 960)]
+    assert len(faces) == 1
+    x1, y1, x2, y2 = faces[0].box
+    assert abs(x1 - 600) < 8 and abs(y1 - 400) < 8 and abs(x2 - 640) < 8 and abs(y2 - 440) < 8
+    assert faces[0].score >= DetectorConfig().second_look_score
+    assert detector.input_label == "320 + 1280"
+
+
+def test_yunet_second_look_size_is_capped_by_the_frame_and_skipped_when_it_adds_nothing(model_env, facemask_dir):
+    detector = create_detector(DetectorConfig(input_size=320, second_look_size=4000), [model_env])
+    passes = count_passes(detector)
+    detector.detect(small_face_frame(facemask_dir))
+    assert passes == [(320, 240), (1280, 960)], "never upscaled beyond the frame"
+    passes.clear()
+    detector.detect(np.full((240, 320, 3), 90, np.uint8))
+    assert passes == [(320, 240)], "a frame no larger than input_size is already seen whole"
+
+
+def test_yunet_second_look_reports_a_face_both_passes_find_once(model_env, facemask_dir):
+    frame = scene(facemask_dir)
+    one = create_detector(DetectorConfig(input_size=320, second_look_size=0), [model_env]).detect(frame)
+    two = create_detector(DetectorConfig(input_size=320, second_look_size=640), [model_env]).detect(frame)
+    middle = [f for f in two if 180 < (f.box[0] + f.box[2]) / 2 < 420]
+    assert len(middle) == 1 and middle[0].landmarks is not None
+    assert len(two) == len(one)
+    assert middle[0].score >= max(f.score for f in one if 180 < (f.box[0] + f.box[2]) / 2 < 420) - 1e-6
+
+
+def test_yunet_second_look_faces_need_their_own_score(model_env, facemask_dir):
+    frame = small_face_frame(facemask_dir)
+    score = create_detector(DetectorConfig(input_size=320, second_look_size=1280), [model_env]).detect(frame)[0].score
+    strict = DetectorConfig(input_size=320, second_look_size=1280, second_look_score=min(1.0, score + 0.01))
+    assert create_detector(strict, [model_env]).detect(frame) == []
+
+
+def test_merge_keeps_the_higher_score_of_overlapping_faces_and_both_of_apart_ones():
+    low = Face((0.0, 0.0, 40.0, 40.0), 0.6)
+    high = Face((2.0, 2.0, 42.0, 42.0), 0.9)
+    apart = Face((100.0, 100.0, 140.0, 140.0), 0.55)
+    merged = merge([low, apart, high], 0.3)
+    assert sorted(merged, key=lambda f: f.score) == [apart, high]
+    assert merge([low], 0.3) == [low]

@@ -271,3 +271,20 @@ def test_bad_inputs_end_the_commands_with_status_2(tmp_path: Path, dev_scenes: P
     assert convert_main(["evaluate-door", str(tmp_path / "nowhere"), str(tmp_path / "out"), "--model", "x"]) == 2
     assert convert_main(["detector-sweep", str(dev_scenes), str(tmp_path / "o"), "--input-sizes", "big"]) == 2
     assert convert_main(["evaluate-door", str(tmp_path), str(tmp_path / "out"), "--model", "x"]) == 2
+
+
+def test_evaluate_door_second_look_flag_is_applied_and_reported(
+    dev_scenes: Path, tmp_path: Path, yunet_model: Path, default_classifier
+):
+    found = {}
+    for size in (0, 1280):
+        out = tmp_path / f"second_look_{size}"
+        argv = ["evaluate-door", str(dev_scenes), str(out), "--model", str(default_classifier)]
+        assert convert_main([*argv, "--detector", str(yunet_model), "--second-look-size", str(size)]) == 0
+        report = json.loads((out / "door_evaluation.json").read_text())
+        assert report["settings"]["detector"]["second_look_size"] == size
+        markdown = (out / "door_evaluation.md").read_text()
+        assert ("second look at up to 1280 px" in markdown) == (size == 1280)
+        (model,) = report["models"].values()
+        found[size] = model["buckets"][ALL]["found"]["all"]["n"]
+    assert found[1280] >= found[0], "the second look only adds faces on these scenes"

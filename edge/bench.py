@@ -346,6 +346,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", action="store_true", help="set classifier.batch: one invoke per frame")
     parser.add_argument("--recheck-every", type=int, help="override tracker.recheck_every")
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH ('-' for stdout)")
+    parser.add_argument(
+        "--scenario",
+        choices=("busy", "door-day"),
+        default="busy",
+        help="busy: the fixed frame set (default); door-day: a generated minute of a mostly empty door, run by "
+        "MaskGate with and without the change gate and by the seeds' pipeline in interleaved rounds",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="door-day: interleaved rounds (default 3)")
+    parser.add_argument("--no-seeds", action="store_true", help="door-day: leave out the seeds' pipeline")
 
 
 def apply_overrides(config: Config, args: argparse.Namespace) -> None:
@@ -391,6 +400,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 def run_command(args: argparse.Namespace) -> int:
     """The `maskgate bench` handler."""
+    if args.scenario == "door-day":
+        from edge import door_day_bench
+
+        with third_party_imports("maskgate bench"):
+            return door_day_bench.run_command(args)
     config = args.loaded_config
     apply_overrides(config, args)
     with third_party_imports("maskgate bench"):

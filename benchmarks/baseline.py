@@ -162,7 +162,7 @@ def run(frame_set: bench_frames.FrameSet, frames: int, warmup: int | None, deliv
 def door_day(frames_dir: Path, out: Path) -> None:
     """The seeds' loop over the saved door-day frames, timed per frame like edge.door_day_bench times MaskGate's.
     The seeds have no vote: every labelled face counts as decided in that frame."""
-    from edge.door_day_bench import WARMUP_FRAMES, time_frames
+    from edge.door_day_bench import WARMUP_FILE, WARMUP_FRAMES, time_frames
 
     prototxt, caffemodel = (
         shared_path("models/res10/deploy.prototxt"),
@@ -178,7 +178,9 @@ def door_day(frames_dir: Path, out: Path) -> None:
         pipeline.process(image)
         return [(number, [float(v) for v in box], "seen") for box in pipeline.last_locs]
 
-    time_frames([encoded[n] for n in WARMUP_FRAMES], process)
+    warm_file = frames_dir / WARMUP_FILE
+    warm = json.loads(warm_file.read_text(encoding="utf-8")) if warm_file.is_file() else list(WARMUP_FRAMES)
+    time_frames([encoded[n] for n in warm], process)
     result = time_frames(encoded, process)
     out.write_text(json.dumps(result) + "\n", encoding="utf-8")
 

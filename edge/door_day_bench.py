@@ -40,6 +40,17 @@ log = logging.getLogger(__name__)
 LOOPS = ("gated", "ungated", "seeds")
 WARMUP_FRAMES = range(880, 940)
 """A stretch of the day with a group in view, run once before measuring so every code path has run."""
+WARMUP_FILE = "warmup.json"
+"""Written beside the saved frames: the numbers of the frames the seeds' child warms up on."""
+
+
+def warmup_frames(day: DoorDay) -> list[int]:
+    """WARMUP_FRAMES where they hold people, else the day's first 60 frames with people."""
+    if all(n < len(day.boxes) and not day.empty(n) for n in WARMUP_FRAMES):
+        return list(WARMUP_FRAMES)
+    return [n for n in range(len(day.boxes)) if not day.empty(n)][:60]
+
+
 Decided = tuple[int, tuple[float, float, float, float], str]
 
 
@@ -143,7 +154,7 @@ def run(
         "gated": maskgate_loop(config, gated=True),
         "ungated": maskgate_loop(config, gated=False),
     }
-    warm = [encoded[n] for n in WARMUP_FRAMES]
+    warm = [encoded[n] for n in warmup_frames(day)]
     for name in loops:
         loops[name](warm)
     not_run: dict[str, str] = {}
@@ -151,6 +162,7 @@ def run(
         folder = workdir or Path(tmp)
         frames_dir = folder / "frames"
         day.frame_set.save(frames_dir)
+        (frames_dir / WARMUP_FILE).write_text(json.dumps(warmup_frames(day)), encoding="utf-8")
         command, why = seeds_command(frames_dir, folder / "seeds.json") if seeds else (None, "--no-seeds")
         if command is None:
             not_run["seeds"] = why

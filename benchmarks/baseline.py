@@ -102,6 +102,7 @@ class SeedsPipeline:
 
     def process(self, frame: np.ndarray) -> int:
         locs, preds = self.detect_and_predict_mask(frame)
+        self.last_locs = locs
         with self.stats.stage("decide"):
             labels = []
             for pred in preds:
@@ -158,6 +159,32 @@ def run(frame_set: bench_frames.FrameSet, frames: int, warmup: int | None, deliv
     return {"tool": "benchmarks/baseline.py", "config": config, **report}
 
 
+def door_day(frames_dir: Path, out: Path) -> None:
+    """The seeds' loop over the saved door-day frames, timed per frame like edge.door_day_bench times MaskGate's.
+    The seeds have no vote: every labelled face counts as decided in that frame."""
+    from edge.door_day_bench import WARMUP_FILE, WARMUP_FRAMES, time_frames
+
+    prototxt, caffemodel = (
+        shared_path("models/res10/deploy.prototxt"),
+        shared_path("models/res10/res10_300x300_ssd_iter_140000.caffemodel"),
+    )
+    if prototxt is None or caffemodel is None:
+        raise SystemExit("baseline: needs ../shared/models/res10/ (deploy.prototxt and the .caffemodel)")
+    weights = shared_path("models/imagenet/mobilenet_v2_1.0_224_imagenet_no_top.weights.h5")
+    pipeline = SeedsPipeline(prototxt, caffemodel, weights, bench.InvokeTimer())
+    encoded = [path.read_bytes() for path in sorted(frames_dir.glob("*.jpg"))]
+
+    def process(number: int, image: np.ndarray) -> list:
+        pipeline.process(image)
+        return [(number, [float(v) for v in box], "seen") for box in pipeline.last_locs]
+
+    warm_file = frames_dir / WARMUP_FILE
+    warm = json.loads(warm_file.read_text(encoding="utf-8")) if warm_file.is_file() else list(WARMUP_FRAMES)
+    time_frames([encoded[n] for n in warm], process)
+    result = time_frames(encoded, process)
+    out.write_text(json.dumps(result) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=120)
@@ -166,9 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faces-dir", help="face photos (default ../shared/data/facemask)")
     parser.add_argument("--delivery", choices=bench_frames.DELIVERIES, default="thread", help="as for maskgate bench")
     parser.add_argument("--json", metavar="PATH", help="write the report to PATH ('-' for stdout)")
+    parser.add_argument("--door-day", type=Path, metavar="FRAMES_DIR", help="time the saved door-day frames instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.door_day:
+        door_day(args.door_day, Path(args.json))
+        return 0
     faces_dir = Path(args.faces_dir) if args.faces_dir else shared_path("data/facemask")
     if faces_dir is None:
         raise SystemExit("baseline: needs ../shared/data/facemask or --faces-dir")

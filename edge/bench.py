@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SCHEMA = 1
 STAGE_NAMES = {
     "source": "capture",
+    "gate": "gate",
     "detect": "detect",
     "track": "track",
     "crop": "crop",
@@ -205,6 +206,7 @@ def _config_report(config: Config, detector: Any, classifier: Any) -> dict[str, 
         "opencv_threads": cv2.getNumThreads(),
         "batch": config.classifier.batch,
         "recheck_every": config.tracker.recheck_every,
+        "gate": config.gate.enabled,
     }
 
 
@@ -273,6 +275,7 @@ def measure(
             "classify_ms_per_frame": round(1000 * timer.seconds["classify"] / stats.frames, 4),
             "classify_ms_per_call": round(1000 * timer.seconds["classify"] / max(timer.calls["classify"], 1), 4),
             "classify_calls": timer.calls["classify"],
+            "detect_calls": timer.calls["detect"],
             "share": round(invoke_total / frame_total, 4),
             "share_counting_decode": round(invoke_total / (frame_total + decode_outside_loop), 4),
         },
@@ -283,7 +286,7 @@ def run(
     config: Config, frame_set: FrameSet, frames: int = 120, warmup: int | None = None, delivery: str = "thread"
 ) -> dict[str, object]:
     """Benchmark the door loop built from config on frame_set (see `measure`)."""
-    from edge.app import build_classifier, build_detector, build_tracker
+    from edge.app import build_classifier, build_detector, build_gate, build_tracker
     from edge.pipeline import Pipeline
     from edge.stats import LoopStats
 
@@ -292,10 +295,11 @@ def run(
     timer = InvokeTimer()
     instrument(detector, "detect", timer)
     instrument(classifier, "classify", timer)
-    pipeline = Pipeline(detector, classifier, build_tracker(config), [_draw_output()])
+    gate = build_gate(config)
+    pipeline = Pipeline(detector, classifier, build_tracker(config), [_draw_output()], gate=gate)
 
     def run_loop(feed: Iterable[Frame]) -> LoopStats:
-        pipeline.stats = LoopStats()
+        pipeline.stats = LoopStats(gate=gate)
         return pipeline.run(feed)
 
     try:
@@ -345,7 +349,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("auto", *TFLITE_RUNTIMES))
     parser.add_argument("--batch", action="store_true", help="set classifier.batch: one invoke per frame")
     parser.add_argument("--recheck-every", type=int, help="override tracker.recheck_every")
+    parser.add_argument("--no-gate", action="store_true", help="set gate.enabled = false: detect in every frame")
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH ('-' for stdout)")
+    parser.add_argument(
+        "--scenario",
+        choices=("busy", "door-day"),
+        default="busy",
+        help="busy: the fixed frame set (default); door-day: a generated minute of a mostly empty door, run by "
+        "MaskGate with and without the change gate and by the seeds' pipeline in interleaved rounds",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="door-day: interleaved rounds (default 3)")
+    parser.add_argument("--no-seeds", action="store_true", help="door-day: leave out the seeds' pipeline")
 
 
 def apply_overrides(config: Config, args: argparse.Namespace) -> None:
@@ -364,6 +378,8 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> None:
             cfg.override(config, key, value)
     if args.batch:
         cfg.override(config, "classifier.batch", True)
+    if args.no_gate:
+        cfg.override(config, "gate.enabled", False)
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
@@ -391,6 +407,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 def run_command(args: argparse.Namespace) -> int:
     """The `maskgate bench` handler."""
+    if args.scenario == "door-day":
+        from edge import door_day_bench
+
+        with third_party_imports("maskgate bench"):
+            return door_day_bench.run_command(args)
     config = args.loaded_config
     apply_overrides(config, args)
     with third_party_imports("maskgate bench"):

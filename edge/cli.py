@@ -59,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from edge.pipeline import Pipeline
         from edge.self_test import require_passed, run_self_test
         from edge.service import ServiceMonitor
+        from edge.thermal import ThermalMonitor
 
     config = args.loaded_config
     monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
@@ -69,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     tracker = build_tracker(config, per_frame=source.per_frame_decisions)
     gate = build_gate(config, per_frame=source.per_frame_decisions)
     pipeline = Pipeline(detector, classifier, tracker, build_outputs(config), gate=gate)
+    pipeline.stats.thermal = ThermalMonitor()
     monitor.attach(pipeline.stats, config.source.uri)
     stop = threading.Event()
 

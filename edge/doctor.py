@@ -239,12 +239,31 @@ def check_gpio() -> Check:
     return Check("gpio", True, f"pin factory {backend}, {how}; {source}")
 
 
+def check_thermal(sys_root: str = "/sys", vcgencmd: str | None = "") -> Check:
+    """CPU temperature and throttling (edge.thermal): a warning when hot, throttled now or under-volted since boot.
+    `vcgencmd` "" looks it up on PATH, None leaves it out."""
+    from pathlib import Path
+
+    from edge.thermal import HOT_C, ThermalMonitor
+
+    state = ThermalMonitor(Path(sys_root), vcgencmd).current()
+    if state.temperature_c is None and state.throttled is None:
+        return Check("cpu temperature", None, f"no thermal zone in {sys_root}/class/thermal and no vcgencmd (a VM?)")
+    hot = state.temperature_c is not None and state.temperature_c >= HOT_C
+    undervolted = "under-voltage" in state.reasons(since_boot=True)
+    if state.throttled_now or hot or undervolted:
+        fix = "use the official power supply" if undervolted else "give the board a heatsink or a fan, and air"
+        return Check("cpu temperature", None, state.describe(), fix)
+    return Check("cpu temperature", True, state.describe())
+
+
 def run_checks(config: Config, config_checks: list[Check] | None = None) -> list[Check]:
     """`config_checks`: check_config's, for the config edge.cli loaded before anything else."""
     steps: list[Callable[[], Check | list[Check]]] = [
         lambda: config_checks or [],
         check_python,
         check_board,
+        check_thermal,
         lambda: check_runtime(config),
         check_opencv,
         lambda: check_models(config),

@@ -52,6 +52,12 @@ class LoopStats:
     """The frame source; a live one counts camera reconnects and dropped frames (LatestFrameSource)."""
     gate: object | None = field(default=None, repr=False)
     """The pipeline's ChangeGate, None when the gate is off; it counts frames carried without detection."""
+    thermal: object | None = field(default=None, repr=False)
+    """A ThermalMonitor (edge.thermal) when the loop runs on a device: CPU temperature and throttling."""
+
+    def thermal_state(self):  # type: ignore[no-untyped-def]
+        """The latest edge.thermal.ThermalState, or None without a monitor."""
+        return self.thermal.current() if self.thermal is not None else None  # type: ignore[attr-defined]
 
     @property
     def gate_skipped_frames(self) -> int:
@@ -127,4 +133,7 @@ class LoopStats:
         if self.gate is not None:
             state = "skipping" if self.gate_skipping else "detecting"
             line += f", gate {state} ({self.gate_skipped_frames} frames skipped)"
+        thermal = self.thermal_state()
+        if thermal is not None and (thermal.temperature_c is not None or thermal.throttled is not None):
+            line += f", {thermal.describe()}"
         return line

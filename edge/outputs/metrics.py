@@ -117,6 +117,7 @@ class _LoopCollector:
             "1 while the change gate skips the detector",
             value=bool(stats and stats.gate_skipping),
         )
+        yield from _thermal_gauges(stats)
         yield counter(
             "skipped_files",
             "Image files skipped: unreadable or over the pixel budget",
@@ -152,6 +153,26 @@ class _LoopCollector:
             yield GaugeMetricFamily("maskgate_mqtt_queue_depth", "Events on disk, not yet acked", value=status.queued)
             yield counter("mqtt_dropped", "Events dropped because the outbox was full", status.dropped)
             yield counter("mqtt_published", "Events acknowledged by the broker", status.published)
+
+
+def _thermal_gauges(stats: LoopStats | None) -> Iterator[Metric]:
+    """CPU temperature and throttling, where the device tells them (edge.thermal)."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    state = stats.thermal_state() if stats is not None else None
+    if state is None:
+        return
+    if state.temperature_c is not None:
+        yield GaugeMetricFamily("maskgate_cpu_temperature_celsius", "CPU temperature", value=state.temperature_c)
+    if state.throttled is not None:
+        yield GaugeMetricFamily(
+            "maskgate_throttled", "1 while the firmware throttles or caps the CPU (vcgencmd)", value=state.throttled_now
+        )
+        yield GaugeMetricFamily(
+            "maskgate_throttled_since_boot",
+            "1 if the CPU was throttled or under-volted since boot (vcgencmd)",
+            value=state.throttled_since_boot,
+        )
 
 
 def _fps(stats: LoopStats | None) -> float:

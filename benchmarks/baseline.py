@@ -132,9 +132,8 @@ class SeedsPipeline:
             stats.frame_done(time.perf_counter() - begin, faces)
 
 
-def run(frame_set: bench_frames.FrameSet, frames: int, warmup: int | None, delivery: str) -> dict[str, object]:
-    import tensorflow as tf
-
+def seeds_pipeline(timer: bench.InvokeTimer) -> tuple[SeedsPipeline, Path | None]:
+    """The seeds' pipeline on the res10 and ImageNet files in ../shared, and the weights file it used (None: random)."""
     prototxt, caffemodel = (
         shared_path("models/res10/deploy.prototxt"),
         shared_path("models/res10/res10_300x300_ssd_iter_140000.caffemodel"),
@@ -142,8 +141,14 @@ def run(frame_set: bench_frames.FrameSet, frames: int, warmup: int | None, deliv
     if prototxt is None or caffemodel is None:
         raise SystemExit("baseline: needs ../shared/models/res10/ (deploy.prototxt and the .caffemodel)")
     weights = shared_path("models/imagenet/mobilenet_v2_1.0_224_imagenet_no_top.weights.h5")
+    return SeedsPipeline(prototxt, caffemodel, weights, timer), weights
+
+
+def run(frame_set: bench_frames.FrameSet, frames: int, warmup: int | None, delivery: str) -> dict[str, object]:
+    import tensorflow as tf
+
     timer = bench.InvokeTimer()
-    pipeline = SeedsPipeline(prototxt, caffemodel, weights, timer)
+    pipeline, weights = seeds_pipeline(timer)
     report = bench.measure(pipeline.run, timer, frame_set, frames, warmup, delivery)
     config = {
         "detector": "res10 (cv2.dnn Caffe)",
@@ -164,14 +169,7 @@ def door_day(frames_dir: Path, out: Path) -> None:
     The seeds have no vote: every labelled face counts as decided in that frame."""
     from edge.door_day_bench import WARMUP_FILE, WARMUP_FRAMES, time_frames
 
-    prototxt, caffemodel = (
-        shared_path("models/res10/deploy.prototxt"),
-        shared_path("models/res10/res10_300x300_ssd_iter_140000.caffemodel"),
-    )
-    if prototxt is None or caffemodel is None:
-        raise SystemExit("baseline: needs ../shared/models/res10/ (deploy.prototxt and the .caffemodel)")
-    weights = shared_path("models/imagenet/mobilenet_v2_1.0_224_imagenet_no_top.weights.h5")
-    pipeline = SeedsPipeline(prototxt, caffemodel, weights, bench.InvokeTimer())
+    pipeline, _ = seeds_pipeline(bench.InvokeTimer())
     encoded = [path.read_bytes() for path in sorted(frames_dir.glob("*.jpg"))]
 
     def process(number: int, image: np.ndarray) -> list:

@@ -117,7 +117,8 @@ class Tracker:
             self.tracks = []
             return [None] * len(faces)
         overlaps = iou_matrix([t.box for t in self.tracks], [f.box for f in faces])
-        self._signatures = {id(f): appearance(image, f.box) for f in faces} if image is not None else {}
+        compare = image is not None and (self.same_face_min > 0 or self.return_face_min > 0)
+        self._signatures = {id(f): appearance(image, f.box) for f in faces} if compare else {}
         for t, track in enumerate(self.tracks):
             if track.signature is None or not self._signatures:
                 continue

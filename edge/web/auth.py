@@ -1,0 +1,109 @@
+"""Door-page login: salted scrypt password hashes, expiring sessions and a per-client login rate limit.
+
+Stdlib only (hashlib.scrypt, secrets, hmac): nothing here needs a third-party library, and the hash
+line is what `maskgate web-password` will write into the config.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+"""About 16 MiB and tens of ms per hash on a Pi: slow for a guesser, fine for one login."""
+HASH_SCHEME = "scrypt"
+
+
+class PasswordHashError(ValueError):
+    """A stored password hash is not in the `scrypt$n$r$p$salt$digest` form."""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    if not password:
+        raise ValueError("the door-page password must not be empty")
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return f"{HASH_SCHEME}${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] != HASH_SCHEME:
+        raise PasswordHashError(f"password hash {stored[:12]!r}... is not scrypt$n$r$p$salt$digest")
+    try:
+        n, r, p = (int(value) for value in parts[1:4])
+        salt, expected = _unb64(parts[4]), _unb64(parts[5])
+    except ValueError as error:
+        raise PasswordHashError(f"password hash has a bad field: {error}") from error
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=len(expected))
+    return hmac.compare_digest(digest, expected)
+
+
+@dataclass
+class SessionStore:
+    """Random session tokens that expire `lifetime_s` after login (not sliding: a stolen token dies)."""
+
+    lifetime_s: float = 3600.0
+    clock: Callable[[], float] = time.monotonic
+    _expiry: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def create(self) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._drop_expired()
+            self._expiry[token] = self.clock() + self.lifetime_s
+        return token
+
+    def valid(self, token: str | None) -> bool:
+        if not token:
+            return False
+        with self._lock:
+            self._drop_expired()
+            return token in self._expiry
+
+    def end(self, token: str) -> None:
+        with self._lock:
+            self._expiry.pop(token, None)
+
+    def _drop_expired(self) -> None:
+        now = self.clock()
+        for token in [token for token, expiry in self._expiry.items() if expiry <= now]:
+            del self._expiry[token]
+
+
+@dataclass
+class LoginRateLimit:
+    """At most `attempts` logins per client within `window_s`; further attempts are refused unchecked."""
+
+    attempts: int = 5
+    window_s: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _recent: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def allow(self, client: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            recent = self._recent.setdefault(client, deque())
+            while recent and recent[0] <= now - self.window_s:
+                recent.popleft()
+            if len(recent) >= self.attempts:
+                return False
+            recent.append(now)
+            return True

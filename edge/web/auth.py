@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 """About 16 MiB and tens of ms per hash on a Pi: slow for a guesser, fine for one login."""
 HASH_SCHEME = "scrypt"
+MAX_N = 2**20
+MAX_MEMORY = 64 * 1024 * 1024
+"""A hash file asking for more scrypt memory than this is refused: a login must not exhaust a Pi Zero."""
+MAX_CLIENTS = 1024
+"""Clients whose recent login attempts are remembered; beyond it the quietest are forgotten."""
 
 
 class PasswordHashError(ValueError):
@@ -41,7 +46,7 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
     return f"{HASH_SCHEME}${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
-def verify_password(password: str, stored: str) -> bool:
+def _parse(stored: str) -> tuple[int, int, int, bytes, bytes]:
     parts = stored.split("$")
     if len(parts) != 6 or parts[0] != HASH_SCHEME:
         raise PasswordHashError(f"password hash {stored[:12]!r}... is not scrypt$n$r$p$salt$digest")
@@ -50,7 +55,23 @@ def verify_password(password: str, stored: str) -> bool:
         salt, expected = _unb64(parts[4]), _unb64(parts[5])
     except ValueError as error:
         raise PasswordHashError(f"password hash has a bad field: {error}") from error
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=len(expected))
+    if n < 2 or n & (n - 1) or n > MAX_N or not 1 <= r <= 32 or not 1 <= p <= 16 or 128 * n * r > MAX_MEMORY:
+        raise PasswordHashError(f"password hash has scrypt parameters n={n} r={r} p={p} out of range")
+    if len(salt) < 8 or len(expected) < 16:
+        raise PasswordHashError("password hash has a salt under 8 or a digest under 16 bytes")
+    return n, r, p, salt, expected
+
+
+def check_hash(stored: str) -> None:
+    """Raise PasswordHashError unless `stored` is a hash verify_password can use (read at start, not at login)."""
+    _parse(stored)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    n, r, p, salt, expected = _parse(stored)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=r, p=p, dklen=len(expected), maxmem=MAX_MEMORY + 1024 * 1024
+    )
     return hmac.compare_digest(digest, expected)
 
 
@@ -59,6 +80,8 @@ class SessionStore:
     """Random session tokens that expire `lifetime_s` after login (not sliding: a stolen token dies)."""
 
     lifetime_s: float = 3600.0
+    max_sessions: int = 64
+    """Beyond it the session closest to expiry is ended: logins cannot grow memory without bound."""
     clock: Callable[[], float] = time.monotonic
     _expiry: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -67,6 +90,8 @@ class SessionStore:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._drop_expired()
+            while len(self._expiry) >= self.max_sessions:
+                del self._expiry[min(self._expiry, key=self._expiry.__getitem__)]
             self._expiry[token] = self.clock() + self.lifetime_s
         return token
 
@@ -106,4 +131,13 @@ class LoginRateLimit:
             if len(recent) >= self.attempts:
                 return False
             recent.append(now)
+            if len(self._recent) > MAX_CLIENTS:
+                self._forget(now)
             return True
+
+    def _forget(self, now: float) -> None:
+        """Drop clients without attempts in the window, then the oldest, so many addresses cannot fill memory."""
+        for client in [c for c, times in self._recent.items() if not times or times[-1] <= now - self.window_s]:
+            del self._recent[client]
+        while len(self._recent) > MAX_CLIENTS:
+            del self._recent[min(self._recent, key=lambda c: self._recent[c][-1])]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from edge.web.auth import LoginRateLimit, PasswordHashError, SessionStore, hash_password, verify_password
+from edge.web.auth import (
+    MAX_CLIENTS,
+    LoginRateLimit,
+    PasswordHashError,
+    SessionStore,
+    check_hash,
+    hash_password,
+    verify_password,
+)
 from edge.web.frame_gate import FrameGate
 
 
@@ -95,3 +103,32 @@ def test_frame_gate_counts_encodes_at_its_rate() -> None:
 def test_frame_gate_rejects_zero_rate() -> None:
     with pytest.raises(ValueError, match="max_fps"):
         FrameGate(max_fps=0)
+
+
+def test_hash_with_huge_or_odd_scrypt_parameters_is_refused_before_hashing() -> None:
+    salt, digest = "c2FsdHNhbHQ", "ZGlnZXN0ZGlnZXN0ZGlnZXN0"
+    for n, r, p in ((2**40, 8, 1), (3000, 8, 1), (2**14, 64, 1), (2**14, 8, 99)):
+        with pytest.raises(PasswordHashError, match="out of range"):
+            check_hash(f"scrypt${n}${r}${p}${salt}${digest}")
+    with pytest.raises(PasswordHashError, match="salt under 8"):
+        check_hash(f"scrypt$16384$8$1$c2FsdA${digest}")
+    check_hash(hash_password("fine-password"))
+
+
+def test_sessions_are_capped_oldest_first() -> None:
+    clock = FakeClock()
+    sessions = SessionStore(lifetime_s=60, max_sessions=3, clock=clock)
+    tokens = []
+    for _ in range(4):
+        tokens.append(sessions.create())
+        clock.now += 1
+    assert [sessions.valid(token) for token in tokens] == [False, True, True, True]
+
+
+def test_login_rate_limit_forgets_quiet_clients_so_many_addresses_cannot_fill_memory() -> None:
+    clock = FakeClock()
+    limit = LoginRateLimit(attempts=1, window_s=60, clock=clock)
+    for index in range(MAX_CLIENTS + 200):
+        assert limit.allow(f"10.1.{index // 256}.{index % 256}")
+    assert len(limit._recent) <= MAX_CLIENTS
+    assert not limit.allow(f"10.1.{(MAX_CLIENTS + 199) // 256}.{(MAX_CLIENTS + 199) % 256}")  # the newest kept

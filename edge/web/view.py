@@ -60,15 +60,14 @@ def draw_aim(view: np.ndarray, faces: list[TrackedFace], min_face_size: int, sma
     thickness = max(1, round(min(width, height) / 300))
     scale = max(0.4, min(height, width) / 900)
     cx, cy = width // 2, height // 2
-    for size, colour, text in (
-        (min_face_size, AIM_COLOUR, f"smallest face found {min_face_size}px"),
-        (small_face_size, (255, 255, 255), f"classified well {small_face_size}px"),
+    for size, colour, text, below in (
+        (min_face_size, AIM_COLOUR, f"smallest face found {min_face_size}px", True),
+        (small_face_size, (255, 255, 255), f"classified well {small_face_size}px", False),
     ):
         half = size // 2
         cv2.rectangle(view, (cx - half, cy - half), (cx + half, cy + half), colour, thickness)
-        cv2.putText(
-            view, text, (cx - half, max(12, cy - half - 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA
-        )
+        y = cy + half + round(16 * scale) + 2 if below else max(12, cy - half - 4)
+        cv2.putText(view, text, (cx - half, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
     for face in faces:
         x1, y1, x2, y2 = (round(v) for v in face.face.box)
         if x2 - x1 < small_face_size:

@@ -368,3 +368,31 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_behind_a_local_tls_proxy_the_cookie_is_secure_and_clients_are_told_apart(
+    page: DoorPage, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge.web.server as server_module
+
+    monkeypatch.setattr(server_module, "ALL_LOGINS_PER_MINUTE", 4)
+    sessions = SessionStore(clock=clock)
+    server = serve(page, "127.0.0.1", 0, hash_password(PASSWORD), sessions, LoginRateLimit(attempts=2, clock=clock))
+    try:
+        client = Client(server)
+
+        def login(password: str, address: str) -> tuple[int, dict[str, str], bytes]:
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-Proto": "https"}
+            headers |= {"X-Forwarded-For": address, "X-Forwarded-Host": "door.example.org"}
+            headers["Origin"] = "https://door.example.org"
+            return client.request("POST", "/login", urlencode({"password": password}).encode(), headers)
+
+        status, headers, _ = login(PASSWORD, "192.0.2.10")
+        assert status == 303 and "; Secure" in headers["set-cookie"]
+        assert [login("guess", "192.0.2.11")[0] for _ in range(3)] == [401, 401, 429]  # per forwarded client
+        assert login("guess", "192.0.2.12")[0] == 401  # another client: its own count
+        assert login("guess", "192.0.2.13")[0] == 429  # but all together: 4 checked a minute
+        clock.now += 61
+        assert login(PASSWORD, "192.0.2.13")[0] == 303
+    finally:
+        server.close()

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 COOKIE = "maskgate_session"
 MAX_LOGIN_BODY = 4096
+ALL_LOGINS_PER_MINUTE = 30
+"""Logins checked per minute from all clients together: each costs a scrypt, so many addresses cannot keep
+the page's threads (and the Pi's cores) hashing."""
 SECURITY_HEADERS = [
     ("X-Frame-Options", "DENY"),
     (
@@ -65,6 +68,7 @@ class DoorPageApp:
         doctor: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.page, self.password_hash, self.sessions, self.logins = page, password_hash, sessions, logins
+        self.all_logins = LoginRateLimit(attempts=ALL_LOGINS_PER_MINUTE, window_s=60.0, clock=logins.clock)
         self._doctor = doctor or doctor_checks
         self._doctor_result: list[dict[str, Any]] | None = None
         self._doctor_lock = threading.Lock()
@@ -131,7 +135,7 @@ class DoorPageApp:
         if not _same_origin(environ):
             return _text(HTTPStatus.FORBIDDEN, "login from another site refused")
         client = environ.get("REMOTE_ADDR", "?")
-        if not self.logins.allow(client):
+        if not (self.logins.allow(client) and self.all_logins.allow("*")):
             log.warning("web: too many logins from %s; refused without checking", client)
             return self.login_form(environ, "Too many attempts: wait a minute.", HTTPStatus.TOO_MANY_REQUESTS)
         password = _form(environ).get("password", [""])[0]
@@ -177,7 +181,8 @@ def _cookie(environ: dict[str, Any]) -> str | None:
 
 
 def _https(environ: dict[str, Any]) -> bool:
-    return environ.get("wsgi.url_scheme") == "https" or environ.get("HTTP_X_FORWARDED_PROTO", "") == "https"
+    """waitress sets the scheme from X-Forwarded-Proto only when a proxy on this machine sent it."""
+    return environ.get("wsgi.url_scheme") == "https"
 
 
 def _same_origin(environ: dict[str, Any]) -> bool:
@@ -185,8 +190,7 @@ def _same_origin(environ: dict[str, Any]) -> bool:
     origin = environ.get("HTTP_ORIGIN")
     if not origin or origin == "null":
         return origin is None
-    host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST", "")
-    return origin.split("://", 1)[-1] == host
+    return origin.split("://", 1)[-1] == environ.get("HTTP_HOST", "")
 
 
 def _form(environ: dict[str, Any]) -> dict[str, list[str]]:
@@ -229,6 +233,10 @@ class PageServer:
             max_request_header_size=16 * 1024,
             max_request_body_size=MAX_LOGIN_BODY,
             ident="",
+            # a reverse proxy on this machine (docs/door-page.md) may say who the client is and that it used
+            # TLS; from anywhere else these headers are removed before the app sees them
+            trusted_proxy="127.0.0.1",
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
             clear_untrusted_proxy_headers=True,
         )
         self.address, self.port = address, int(self._server.getsockname()[1])

@@ -358,6 +358,7 @@ def test_web_output_is_built_through_the_outputs_table(model_env: Path) -> None:
         assert client.request("GET", "/")[0] == 200
         state = json.loads(client.request("GET", "/state.json")[2])
         assert state["models"]["classifier"].endswith(".tflite") and state["models"]["labels"]
+        assert state["models"]["detector_model"].endswith(".onnx")  # yunet, the default
     finally:
         for output in outputs:
             output.close()

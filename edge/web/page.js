@@ -52,7 +52,8 @@ async function refreshState() {
     ["camera reconnects", s.camera.reconnects], ["camera dropped frames", s.camera.dropped_frames],
     ["change gate", s.gate.on ? (s.gate.skipping ? "skipping the detector" : "running the detector") : "off"],
     ["gate skipped frames", s.gate.skipped_frames],
-    ["maskgate", s.models.maskgate], ["detector", s.models.detector],
+    ["maskgate", s.models.maskgate],
+    ["detector", s.models.detector + ": " + s.models.detector_model + " [" + s.models.detector_origin + "]"],
     ["classifier", s.models.classifier + " [" + s.models.classifier_origin + "] sha256 " + s.models.classifier_sha256],
     ["labels", s.models.labels.join(", ")],
   ]);

@@ -182,15 +182,20 @@ def model_summary(config: Config) -> dict[str, Any]:
     """Detector type and model files, classifier file, its sha256 prefix, labels and origin (no interpreter)."""
     from edge import model_files
     from edge.app import classifier_path
+    from edge.detectors import detector_class
     from edge.model_card import ModelCard
 
     path = classifier_path(config)
     card = ModelCard.for_model(path)
     raw = card.raw or {}
+    dirs = model_files.model_dirs(config.models.dir)
+    weights = detector_class(config.detector.type).find_model_files(config.detector.model, dirs)[-1]
     return {
         "maskgate": __version__,
         "python": platform.python_version(),
         "detector": config.detector.type,
+        "detector_model": weights.name,
+        "detector_origin": model_files.origin(weights),
         "classifier": path.name,
         "classifier_origin": model_files.origin(path),
         "classifier_sha256": str(raw.get("model_sha256", ""))[:12],

@@ -101,6 +101,27 @@ def run_arm(config: Config, frames: list[Frame], arm: str, parts: tuple) -> dict
     return {"fps": stats.frames / seconds, "outputs_ms": outputs_ms, "pictures": taken}
 
 
+def encode_ms(config: Config, frames: list[Frame], parts: tuple) -> dict[str, float]:
+    """Drawing and JPEG-encoding one picture for the page (the HTTP thread's work per picture), median ms,
+    plain and in aim mode, on frames with their real tracked faces."""
+    from edge.web.page import JPEG_QUALITY, build_page
+    from edge.web.view import render_view
+
+    detector, classifier = parts
+    page = build_page(config)
+    page.server.close()
+    pipeline = Pipeline(detector, classifier, build_tracker(config))
+    samples: dict[str, list[float]] = {"picture": [], "picture, aim mode": []}
+    for frame in frames[:120]:
+        faces, _ = pipeline.process(frame)
+        for key, aim in (("picture", False), ("picture, aim mode", True)):
+            begin = time.perf_counter()
+            image = render_view(frame.image, faces, page.view, 20.0, aim=aim)
+            cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            samples[key].append(time.perf_counter() - begin)
+    return {key: round(1000 * statistics.median(values), 2) for key, values in samples.items()}
+
+
 def import_ms(module: str, runs: int = 5) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     samples = [float(subprocess.check_output([sys.executable, "-c", code], text=True)) for _ in range(runs)]
@@ -142,12 +163,14 @@ def main() -> int:
             }
         )
     imports = {"waitress.server": import_ms("waitress.server"), "http.server": import_ms("http.server")}
+    encode = encode_ms(config, frames, parts)
     report = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "frames_per_run": args.frames,
         "rounds": args.rounds,
         "arms": rows,
         "import_ms_median_of_5": {k: round(v, 1) for k, v in imports.items()},
+        "draw_and_encode_ms_median": encode,
         "command": "python " + " ".join(sys.argv),
     }
     if args.json:
@@ -169,6 +192,10 @@ def main() -> int:
         "| import (fresh interpreter, median of 5) | ms |",
         "|---|---|",
         *(f"| `{k}` | {v} |" for k, v in report["import_ms_median_of_5"].items()),
+        "",
+        "| the page thread's work per picture (draw + JPEG, median of 120 frames) | ms |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in encode.items()),
         "",
     ]
     text = "\n".join(lines)

@@ -277,6 +277,10 @@ def serve(
         server = PageServer(DoorPageApp(page, password_hash, sessions, logins), address, port)
     except OSError as exc:
         raise OSError(f"web.port: cannot serve the door page on {address}:{port}: {exc.strerror or exc}") from exc
+    from edge.web.settings import is_loopback
+
     login = "with a password" if password_hash else "without a password (this machine only)"
     log.info("web: door page on %s, %s", server.url, login)
+    if not is_loopback(address):
+        log.warning("web: the door page is plain HTTP on the network; put a TLS proxy in front (docs/door-page.md)")
     return server

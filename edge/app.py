@@ -153,6 +153,12 @@ def _metrics(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> O
     return build_metrics(config.metrics, built.get("mqtt"), policy)
 
 
+def _web(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
+    from edge.web.page import build_page
+
+    return build_page(config, policy)
+
+
 OUTPUTS: dict[str, OutputPlug] = {
     "events": OutputPlug(lambda c: bool(c.output.events), _event_log),
     "record": OutputPlug(lambda c: bool(c.output.record), _recorder),
@@ -162,6 +168,7 @@ OUTPUTS: dict[str, OutputPlug] = {
     "alerts": OutputPlug(lambda c: any(getattr(c.alerts, key) for key in ALERT_PINS), _gpio_alerts),
     "mqtt": OutputPlug(lambda c: bool(c.mqtt.broker), _mqtt),
     "metrics": OutputPlug(lambda c: bool(c.metrics.port), _metrics),
+    "web": OutputPlug(lambda c: c.web.enabled, _web),
 }
 """Every output, in the order they are built and called; an entry is on when `enabled(config)` says so."""
 

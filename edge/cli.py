@@ -204,6 +204,40 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_web_password(args: argparse.Namespace) -> int:
+    """Ask for the door page's password (twice on a terminal, one line from a pipe) and write its hash."""
+    import getpass
+
+    from edge.config import ConfigError
+    from edge.web.auth import hash_password
+    from edge.web.settings import write_hash
+
+    target = args.file or args.loaded_config.web.password_file
+    if not target and args.config_problem is not None and args.config:
+        import tomllib
+
+        from edge.config import parse
+
+        # the config failed its rules, most likely because the file it names is not written yet: take the name
+        data = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
+        target = parse(data)[0].web.password_file
+    if not target:
+        raise ConfigError("web-password: name the file (maskgate web-password FILE) or set web.password_file")
+    if sys.stdin.isatty():
+        password = getpass.getpass("door page password: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("web-password: the two passwords differ; nothing written")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise ConfigError("web-password: use at least 8 characters; nothing written")
+    path = Path(target).expanduser()
+    with os_errors_as(ConfigError, f"web-password file {path}", fix="name a file in a folder this user may write"):
+        write_hash(path, hash_password(password))
+    print(f'wrote the password hash to {path} (mode 0640); set web.password_file = "{path}" in [web]')
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from edge.config_docs import default_toml, markdown_reference
 
@@ -270,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     alerts_off.set_defaults(handler=cmd_alerts_off)
 
+    web_password = commands.add_parser(
+        "web-password", parents=[common], help="set the door page's password: writes its salted hash to FILE"
+    )
+    web_password.add_argument("file", nargs="?", metavar="FILE", help="hash file (default: web.password_file)")
+    web_password.set_defaults(handler=cmd_web_password)
+
     from edge import bench as bench_command  # stdlib imports only; the heavy ones happen inside run_command
 
     bench = commands.add_parser("bench", parents=[common], help="measure FPS and stage latency on a fixed frame set")
@@ -285,10 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.loaded_config = load_config(args)
     except SetupError as exc:
-        if args.command != "doctor" or not getattr(exc, "problems", None):
+        if args.command not in ("doctor", "web-password") or not getattr(exc, "problems", None):
             log.error("config error: %s", exc)
             return EXIT_SETUP
-        from edge.config import Config  # doctor shows the settings' problems and checks the rest with the defaults
+        # doctor shows the settings' problems and checks the rest with the defaults; web-password may be what
+        # fixes them (a web.password_file not written yet)
+        from edge.config import Config
 
         args.config_problem, args.loaded_config = exc, Config()
     setup_logging(args.loaded_config.logging.level)

@@ -243,6 +243,22 @@ class MetricsConfig:
 
 
 @dataclass
+class WebConfig:
+    enabled: bool = meta(False, doc="serve the door page (live view, decisions, counters) inside `maskgate run`")
+    address: str = meta(
+        "127.0.0.1", doc="address the door page listens on; any other than loopback needs web.password_file"
+    )
+    port: int = meta(8080, 1, 65535, "door page TCP port")
+    password_file: str = meta(
+        "", doc="file holding the page password's salted hash, written by `maskgate web-password`; empty = no login"
+    )
+    session_minutes: int = meta(60, 1, 1440, "a login lasts this long, then the page asks again")
+    max_fps: float = meta(2.0, 0.1, 15.0, "most pictures a second taken for the page, and only while it is open")
+    width: int = meta(640, 160, 1920, "width of the page's picture in pixels (smaller frames are not enlarged)")
+    decisions: int = meta(20, 0, 500, "recent decisions kept in memory and listed on the page; 0 = none")
+
+
+@dataclass
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -259,6 +275,7 @@ class Config:
     events: EventsConfig = field(default_factory=EventsConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def problems(self) -> list[Problem]:
         """The rules that span keys or look at this machine (files, permissions, packages)."""

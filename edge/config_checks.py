@@ -19,6 +19,7 @@ SCREEN_TEXTS = ("mask_text", "no_mask_text", "mask_incorrect_text", "idle_text")
 
 def cross_field_problems(config: Config) -> list[Problem]:
     from edge.outputs import mqtt_settings
+    from edge.web import settings as web_settings
 
     return [
         *_tracker_problems(config),
@@ -26,6 +27,7 @@ def cross_field_problems(config: Config) -> list[Problem]:
         *_snapshot_problems(config),
         *(_screen_problems(config.screen) if config.output.display == "screen" else ()),
         *mqtt_settings.problems(config.mqtt),
+        *web_settings.problems(config.web),
     ]
 
 

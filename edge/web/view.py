@@ -1,0 +1,80 @@
+"""The door page's picture: the camera frame with boxes, labels and scores, mirrored as the entrance screen
+is, above the entrance screen's banner (same texts, same colours); in aim mode with the detector's smallest
+face drawn to scale and every face too small to classify well marked. A pure function of frame and faces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.labels import DEFAULT_POLICY, LabelPolicy
+from edge.outputs.annotate import annotate
+from edge.outputs.screen.render import BANNER_COLOURS, BannerTexts, draw_banner, mirrored
+from edge.types import TrackedFace
+
+BANNER_FRACTION = 0.16
+"""Share of the picture's height given to the banner: smaller than the entrance screen's, read from 50 cm."""
+AIM_COLOUR = (255, 200, 0)
+SMALL_COLOUR = (255, 0, 255)
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    width: int
+    mirror: bool
+    texts: BannerTexts
+    min_face_size: int
+    """detector.min_face_size: smaller faces are not reported at all."""
+    small_face_size: int
+    """Faces narrower than this (source pixels) are classified less well: aim mode marks them."""
+    policy: LabelPolicy = DEFAULT_POLICY
+
+
+def render_view(
+    image: np.ndarray, faces: list[TrackedFace], settings: ViewSettings, fps: float | None, aim: bool = False
+) -> np.ndarray:
+    """The page's picture (BGR), at most settings.width wide."""
+    label = settings.policy.worst_label(face.decision for face in faces)
+    if settings.mirror:
+        image, faces = mirrored(image, faces)
+    view = annotate(image, faces, fps, settings.policy)
+    if aim:
+        draw_aim(view, faces, settings.min_face_size, settings.small_face_size)
+    if view.shape[1] > settings.width:
+        scale = settings.width / view.shape[1]
+        view = cv2.resize(view, (settings.width, max(1, round(view.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    banner = round(view.shape[0] * BANNER_FRACTION)
+    canvas = np.empty((view.shape[0] + banner, view.shape[1], 3), np.uint8)
+    canvas[: view.shape[0]] = view
+    colour = BANNER_COLOURS[None if label is None else settings.policy.state(label)]
+    draw_banner(canvas, view.shape[0], settings.texts.for_label(label), colour)
+    return canvas
+
+
+def draw_aim(view: np.ndarray, faces: list[TrackedFace], min_face_size: int, small_face_size: int) -> None:
+    """Two squares to scale in the centre (the smallest face found, the smallest classified well) and a
+    magenta box around each face narrower than the second."""
+    height, width = view.shape[:2]
+    thickness = max(1, round(min(width, height) / 300))
+    scale = max(0.4, min(height, width) / 900)
+    cx, cy = width // 2, height // 2
+    for size, colour, text, below in (
+        (min_face_size, AIM_COLOUR, f"smallest face found {min_face_size}px", True),
+        (small_face_size, (255, 255, 255), f"classified well {small_face_size}px", False),
+    ):
+        half = size // 2
+        cv2.rectangle(view, (cx - half, cy - half), (cx + half, cy + half), colour, thickness)
+        y = cy + half + round(16 * scale) + 2 if below else max(12, cy - half - 4)
+        cv2.putText(view, text, (cx - half, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
+    for face in faces:
+        x1, y1, x2, y2 = (round(v) for v in face.face.box)
+        if x2 - x1 < small_face_size:
+            cv2.rectangle(view, (x1 - 3, y1 - 3), (x2 + 3, y2 + 3), SMALL_COLOUR, thickness)
+            cv2.putText(
+                view, "too small", (x1, y2 + round(16 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, SMALL_COLOUR, 1
+            )
+    cv2.putText(
+        view, "AIM", (width - round(70 * scale), round(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, AIM_COLOUR, 2
+    )

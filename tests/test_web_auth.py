@@ -1,0 +1,134 @@
+"""Door-page login pieces: password hashes, session expiry, login rate limit, and the frame gate."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.web.auth import (
+    MAX_CLIENTS,
+    LoginRateLimit,
+    PasswordHashError,
+    SessionStore,
+    check_hash,
+    hash_password,
+    verify_password,
+)
+from edge.web.frame_gate import FrameGate
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_hash_verifies_only_the_right_password() -> None:
+    stored = hash_password("door-2026")
+    assert stored.startswith("scrypt$")
+    assert "door-2026" not in stored
+    assert verify_password("door-2026", stored)
+    assert not verify_password("door-2025", stored)
+
+
+def test_hash_is_salted() -> None:
+    assert hash_password("same") != hash_password("same")
+    assert hash_password("same", salt=b"s" * 16) == hash_password("same", salt=b"s" * 16)
+
+
+def test_empty_password_and_bad_hash_are_refused() -> None:
+    with pytest.raises(ValueError, match="must not be empty"):
+        hash_password("")
+    with pytest.raises(PasswordHashError, match="scrypt"):
+        verify_password("x", "pbkdf2$1$2")
+    with pytest.raises(PasswordHashError, match="bad field"):
+        verify_password("x", "scrypt$many$8$1$abc$def")
+
+
+def test_sessions_expire() -> None:
+    clock = FakeClock()
+    sessions = SessionStore(lifetime_s=60, clock=clock)
+    token = sessions.create()
+    assert sessions.valid(token)
+    assert not sessions.valid("forged") and not sessions.valid(None)
+    clock.now += 59
+    assert sessions.valid(token)
+    clock.now += 2
+    assert not sessions.valid(token)
+
+
+def test_ended_session_is_invalid() -> None:
+    sessions = SessionStore()
+    token = sessions.create()
+    sessions.end(token)
+    assert not sessions.valid(token)
+
+
+def test_login_rate_limit_per_client_and_window() -> None:
+    clock = FakeClock()
+    limit = LoginRateLimit(attempts=3, window_s=60, clock=clock)
+    assert [limit.allow("10.0.0.5") for _ in range(4)] == [True, True, True, False]
+    assert limit.allow("10.0.0.6")
+    clock.now += 61
+    assert limit.allow("10.0.0.5")
+
+
+def test_frame_gate_is_shut_without_a_viewer() -> None:
+    clock = FakeClock()
+    gate = FrameGate(max_fps=2, viewer_timeout_s=5, clock=clock)
+    assert not gate.due()
+    gate.viewer_seen()
+    assert gate.due()
+    assert not gate.due()
+    clock.now += 0.4
+    assert not gate.due()
+    clock.now += 0.2
+    assert gate.due()
+    clock.now += 6
+    assert not gate.due()
+
+
+def test_frame_gate_counts_encodes_at_its_rate() -> None:
+    clock = FakeClock()
+    gate = FrameGate(max_fps=2, viewer_timeout_s=5, clock=clock)
+    encoded = 0
+    for _ in range(300):  # 10 s at 30 fps, the viewer polling every frame
+        gate.viewer_seen()
+        encoded += gate.due()
+        clock.now += 1 / 30
+    assert 19 <= encoded <= 21
+
+
+def test_frame_gate_rejects_zero_rate() -> None:
+    with pytest.raises(ValueError, match="max_fps"):
+        FrameGate(max_fps=0)
+
+
+def test_hash_with_huge_or_odd_scrypt_parameters_is_refused_before_hashing() -> None:
+    salt, digest = "c2FsdHNhbHQ", "ZGlnZXN0ZGlnZXN0ZGlnZXN0"
+    for n, r, p in ((2**40, 8, 1), (3000, 8, 1), (2**14, 64, 1), (2**14, 8, 99)):
+        with pytest.raises(PasswordHashError, match="out of range"):
+            check_hash(f"scrypt${n}${r}${p}${salt}${digest}")
+    with pytest.raises(PasswordHashError, match="salt under 8"):
+        check_hash(f"scrypt$16384$8$1$c2FsdA${digest}")
+    check_hash(hash_password("fine-password"))
+
+
+def test_sessions_are_capped_oldest_first() -> None:
+    clock = FakeClock()
+    sessions = SessionStore(lifetime_s=60, max_sessions=3, clock=clock)
+    tokens = []
+    for _ in range(4):
+        tokens.append(sessions.create())
+        clock.now += 1
+    assert [sessions.valid(token) for token in tokens] == [False, True, True, True]
+
+
+def test_login_rate_limit_forgets_quiet_clients_so_many_addresses_cannot_fill_memory() -> None:
+    clock = FakeClock()
+    limit = LoginRateLimit(attempts=1, window_s=60, clock=clock)
+    for index in range(MAX_CLIENTS + 200):
+        assert limit.allow(f"10.1.{index // 256}.{index % 256}")
+    assert len(limit._recent) <= MAX_CLIENTS
+    assert not limit.allow(f"10.1.{(MAX_CLIENTS + 199) // 256}.{(MAX_CLIENTS + 199) % 256}")  # the newest kept

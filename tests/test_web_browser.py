@@ -1,0 +1,141 @@
+"""The door page end to end: `maskgate run` with [web] on a video from ../shared/data/video, opened in headless
+Chromium (Debian's package, driven over the DevTools pipe): the login refuses a wrong password and serves no
+picture without a session; after login the picture updates, the decisions list fills, and a screenshot is
+taken (its path is printed; `pytest -s --basetemp DIR` keeps it)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from cdp import Chromium
+from conftest import need_shared, need_tool
+
+pytest.importorskip("waitress", reason="needs the web extra: pip install -e '.[web]'")
+
+PASSWORD = "front-door-2026"
+LOOPS = 8
+"""The shared clip is 300 frames; eight in a row keep the loop busy while the browser works."""
+
+
+def _looped_video(source: Path, target: Path) -> Path:
+    capture = cv2.VideoCapture(str(source))
+    frames = []
+    while (read := capture.read())[0]:
+        frames.append(read[1])
+    capture.release()
+    assert frames, f"no frames in {source}"
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), 15, (width, height))
+    for _ in range(LOOPS):
+        for frame in frames:
+            writer.write(frame)
+    writer.release()
+    return target
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _status(port: int, path: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "maskgate run ended:\n" + log.read_text()[-3000:]
+        try:
+            if _status(port, "/login") == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the door page never answered:\n" + log.read_text()[-3000:])
+
+
+def test_door_page_in_chromium_with_login(model_env: Path, tmp_path: Path) -> None:
+    from edge.web.auth import hash_password
+    from edge.web.settings import write_hash
+
+    chromium = need_tool("chromium")
+    video = _looped_video(need_shared("data/video/parking-lot.mp4"), tmp_path / "door.mp4")
+    password_file = tmp_path / "web-password"
+    write_hash(password_file, hash_password(PASSWORD))
+    port = _free_port()
+    config = tmp_path / "maskgate.toml"
+    config.write_text(
+        f'[source]\nuri = "{video}"\n[output]\nevents = "{tmp_path / "events.jsonl"}"\n'
+        f'[web]\nenabled = true\nport = {port}\npassword_file = "{password_file}"\nmax_fps = 4\n'
+    )
+    log = tmp_path / "maskgate.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(config)], env=env, stdout=out, stderr=out
+        )
+    browser = None
+    try:
+        _wait_until_listening(port, process, log)
+        for path in ("/frame.jpg", "/frame.jpg?aim=1", "/state.json", "/doctor.json"):
+            assert _status(port, path) == 401, path
+        assert _status(port, "/") == 303
+
+        browser = Chromium(chromium, tmp_path / "profile")
+        base = f"http://127.0.0.1:{port}"
+        browser.navigate(base + "/")
+        browser.wait_for("location.pathname === '/login' && !!document.querySelector('input[name=password]')")
+        assert browser.evaluate("fetch('/frame.jpg').then(r => r.status)") == 401  # the browser has no session
+
+        login = "document.querySelector('input[name=password]').value = {!r}; document.querySelector('form').submit()"
+        browser.evaluate(login.format("not-the-password"))
+        browser.wait_for("document.body.textContent.includes('Wrong password')")
+        assert browser.evaluate("fetch('/state.json').then(r => r.status)") == 401
+        browser.evaluate(login.format(PASSWORD))
+        browser.wait_for("location.pathname === '/' && document.getElementById('frame').naturalWidth > 0")
+
+        first = browser.evaluate("document.getElementById('frame').src")
+        seq = browser.evaluate("fetch('/state.json').then(r => r.json()).then(s => s.picture.seq)")
+        browser.wait_for(f"document.getElementById('frame').src !== {first!r}")
+        browser.wait_for(f"fetch('/state.json').then(r => r.json()).then(s => s.picture.seq > {seq})")
+        decisions = browser.wait_for(
+            "Array.from(document.querySelectorAll('#decisions li.decision')).map(li => li.textContent)", timeout=180
+        )
+        assert any(" mask " in text or "no_mask" in text for text in decisions), decisions
+        browser.wait_for("document.querySelectorAll('#doctor li').length > 0")
+        browser.wait_for("document.querySelectorAll('#stages tr').length > 0")
+
+        shot = browser.screenshot(tmp_path / "door-page.png")
+        print(f"door page screenshot: {shot}")
+        image = cv2.imread(str(shot))
+        assert image is not None and image.shape[1] == 1000
+        assert float(image[60:800].std()) > 20  # a camera picture, not a blank page
+
+        browser.evaluate("document.getElementById('aim').click()")
+        browser.wait_for("document.getElementById('frame').src.includes('aim=1')")
+        browser.screenshot(tmp_path / "door-page-aim.png")
+    finally:
+        if browser is not None:
+            browser.close()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    assert code == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "web: wrong password from 127.0.0.1" in text and "web: login from 127.0.0.1" in text

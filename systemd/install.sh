@@ -28,8 +28,8 @@ usage() {
   sed -n '2,10s/^# \{0,1\}//p' "$0"
   echo "options: --root DIR  --dry-run  --uninstall  --purge  --no-start  --source DIR (default: this checkout)"
   echo "         --not-a-pi  install on a 64-bit Debian arm64 machine that is not a Raspberry Pi (no Pi camera/GPIO)"
-  echo "         --image     build a flashable image for any 64-bit Pi: no board check, nothing started, first-boot"
-  echo "                     settings from /boot/firmware/maskgate.toml, capped journal, caches removed"
+  echo "         --image     inside an image for any 64-bit Pi: no board check, nothing started, the first-boot unit"
+  echo "                     for /boot/firmware/maskgate.toml, a capped journal, caches removed"
 }
 
 die() {
@@ -207,22 +207,14 @@ systemd_running() {
   [ "$DRY_RUN" = 1 ] || [ -d /run/systemd/system ]
 }
 
-# What only a flashable image has: settings from the boot partition, the service's image drop-in, a capped
-# journal; and none of the build's downloads left behind in it.
+# What only a flashable image has: the unit that takes settings from the boot partition (systemd/maskgate-image
+# puts maskgate.toml there), the service's image drop-in, a capped journal; none of the build's downloads.
 install_image_files() {
   files install -d -m 0755 "$R/usr/local/sbin" "$R$DROP_IN_DIR" "$R/etc/systemd/journald.conf.d"
   files install -m 0755 "$SOURCE_DIR/systemd/maskgate-firstboot" "$R/usr/local/sbin/maskgate-firstboot"
   files install -m 0644 "$SOURCE_DIR/systemd/maskgate-firstboot.service" "$R/etc/systemd/system/maskgate-firstboot.service"
   files install -m 0644 "$SOURCE_DIR/systemd/maskgate-image.conf" "$R$DROP_IN_DIR/image.conf"
   files install -m 0644 "$SOURCE_DIR/systemd/journald-maskgate.conf" "$R/etc/systemd/journald.conf.d/maskgate.conf"
-  if [ ! -d "$R/boot/firmware" ]; then
-    die "no $R/boot/firmware: mount the image's FAT boot partition there first (systemd/maskgate-image does)"
-  elif [ -e "$R/boot/firmware/maskgate.toml" ]; then
-    echo "keeping $R/boot/firmware/maskgate.toml"
-  else
-    # cp, not install: FAT has no owners or modes to set.
-    files cp "$SOURCE_DIR/systemd/maskgate-boot.toml" "$R/boot/firmware/maskgate.toml"
-  fi
   run systemctl enable maskgate-firstboot.service
   run apt-get clean
   files rm -rf "$R/root/.cache/pip"

@@ -7,6 +7,7 @@
 #   sudo bash systemd/install.sh --uninstall      remove the service and /opt/maskgate/venv; keep config and data
 #   sudo bash systemd/install.sh --uninstall --purge   also delete config, events, snapshots and the user
 #   bash systemd/install.sh --root DIR --dry-run  write the files under DIR, print every command instead
+#   bash systemd/install.sh --image               inside an image's chroot (systemd/maskgate-image does it)
 set -euo pipefail
 
 PREFIX=/opt/maskgate
@@ -27,6 +28,8 @@ usage() {
   sed -n '2,10s/^# \{0,1\}//p' "$0"
   echo "options: --root DIR  --dry-run  --uninstall  --purge  --no-start  --source DIR (default: this checkout)"
   echo "         --not-a-pi  install on a 64-bit Debian arm64 machine that is not a Raspberry Pi (no Pi camera/GPIO)"
+  echo "         --image     inside an image for any 64-bit Pi: no board check, nothing started, the first-boot unit"
+  echo "                     for /boot/firmware/maskgate.toml, a capped journal, caches removed"
 }
 
 die() {
@@ -40,6 +43,7 @@ ACTION=install
 PURGE=0
 START=1
 NOT_A_PI=0
+IMAGE=0
 SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 while [ $# -gt 0 ]; do
@@ -50,6 +54,7 @@ while [ $# -gt 0 ]; do
     --purge) PURGE=1 ;;
     --no-start) START=0 ;;
     --not-a-pi) NOT_A_PI=1 ;;
+    --image) IMAGE=1; START=0 ;;
     --source) [ $# -ge 2 ] || die "--source needs a directory"; SOURCE_DIR="$2"; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
@@ -104,8 +109,13 @@ check_platform() {
       die "this is a 32-bit OS ($ARCH); MaskGate needs Raspberry Pi OS 64-bit (ai-edge-litert has no 32-bit ARM wheels)" ;;
     *) die "this is a $ARCH machine; install.sh is for 64-bit Raspberry Pi OS (elsewhere: pip install maskgate by hand)" ;;
   esac
+  if [ "$IMAGE" = 1 ]; then
+    # The machine building an image is not the board it will boot on: every 64-bit Pi gets the same image.
+    echo "image for any 64-bit Raspberry Pi; OS: $(os_field PRETTY_NAME) ($ARCH)"
+    model="Raspberry Pi (image)"
+  fi
   case "$model" in
-    "Raspberry Pi"*) echo "board: $model; OS: $(os_field PRETTY_NAME) ($ARCH)" ;;
+    "Raspberry Pi"*) [ "$IMAGE" = 1 ] || echo "board: $model; OS: $(os_field PRETTY_NAME) ($ARCH)" ;;
     *)
       if [ "$NOT_A_PI" = 0 ]; then
         die "this is not a Raspberry Pi (board model '${model:-unknown}' in $BOARD_MODEL_FILE); for another Debian arm64 machine pass --not-a-pi"
@@ -123,6 +133,7 @@ check_platform() {
 }
 
 is_pi5() {
+  [ "$IMAGE" = 0 ] || return 1 # an image names lgpio for every board (maskgate-image.conf)
   case "$(board_model)" in "Raspberry Pi 5"* | "Raspberry Pi Compute Module 5"*) return 0 ;; esac
   return 1
 }
@@ -192,7 +203,21 @@ install_code() {
 
 # systemd runs as PID 1 (sd_booted); not in a chroot or an image build, where units can only be enabled.
 systemd_running() {
+  [ "$IMAGE" = 0 ] || return 1
   [ "$DRY_RUN" = 1 ] || [ -d /run/systemd/system ]
+}
+
+# What only a flashable image has: the unit that takes settings from the boot partition (systemd/maskgate-image
+# puts maskgate.toml there), the service's image drop-in, a capped journal; none of the build's downloads.
+install_image_files() {
+  files install -d -m 0755 "$R/usr/local/sbin" "$R$DROP_IN_DIR" "$R/etc/systemd/journald.conf.d"
+  files install -m 0755 "$SOURCE_DIR/systemd/maskgate-firstboot" "$R/usr/local/sbin/maskgate-firstboot"
+  files install -m 0644 "$SOURCE_DIR/systemd/maskgate-firstboot.service" "$R/etc/systemd/system/maskgate-firstboot.service"
+  files install -m 0644 "$SOURCE_DIR/systemd/maskgate-image.conf" "$R$DROP_IN_DIR/image.conf"
+  files install -m 0644 "$SOURCE_DIR/systemd/journald-maskgate.conf" "$R/etc/systemd/journald.conf.d/maskgate.conf"
+  run systemctl enable maskgate-firstboot.service
+  run apt-get clean
+  files rm -rf "$R/root/.cache/pip"
 }
 
 start_service() {
@@ -225,6 +250,11 @@ uninstall() {
   fi
   files rm -f "$R/etc/systemd/system/$SERVICE"
   files rm -rf "$R$DROP_IN_DIR"
+  if [ "$DRY_RUN" = 1 ] || [ -e "$R/etc/systemd/system/maskgate-firstboot.service" ]; then
+    run systemctl disable maskgate-firstboot.service
+  fi
+  files rm -f "$R/etc/systemd/system/maskgate-firstboot.service" "$R/usr/local/sbin/maskgate-firstboot"
+  files rm -f "$R/etc/systemd/journald.conf.d/maskgate.conf"
   if systemd_running; then run systemctl daemon-reload; fi
   # Only what install.sh made: the venv, and /opt/maskgate if that leaves it empty. Never a checkout.
   run rm -rf "$VENV"
@@ -250,5 +280,6 @@ else
   install_packages
   install_files
   install_code
+  if [ "$IMAGE" = 1 ]; then install_image_files; fi
   start_service
 fi

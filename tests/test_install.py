@@ -190,6 +190,34 @@ def test_no_start_only_enables(tmp_path: Path) -> None:
     assert not any("restart" in c or "start maskgate" in c for c in run)
 
 
+@pytest.mark.parametrize("board", [PI5, "QEMU Virtual Machine"])
+def test_image_mode_installs_for_any_pi_starts_nothing_and_adds_the_first_boot_unit(
+    tmp_path: Path, target: Path, board: str
+) -> None:
+    """What systemd/maskgate-image runs inside the image's chroot: the build machine is not the board."""
+    (target / "model").write_text(board)
+    result = install("--root", str(tmp_path), "--dry-run", "--image")
+    assert "image for any 64-bit Raspberry Pi" in result.stdout
+    run = commands(result.stdout)
+    assert "systemctl enable maskgate-firstboot.service" in run and run[-1] == "systemctl enable maskgate.service"
+    assert not any("restart" in c or "daemon-reload" in c for c in run), "no systemd runs in an image build"
+    assert "apt-get clean" in run, "no downloaded .deb files in the image"
+    system = tmp_path / "etc/systemd/system"
+    assert (system / "maskgate-firstboot.service").read_text() == (
+        REPO / "systemd/maskgate-firstboot.service"
+    ).read_text()
+    assert "Environment=GPIOZERO_PIN_FACTORY=lgpio" in (system / "maskgate.service.d/image.conf").read_text()
+    assert not (system / "maskgate.service.d/gpio.conf").exists(), "one image for every board"
+    assert (tmp_path / "usr/local/sbin/maskgate-firstboot").stat().st_mode & 0o777 == 0o755
+    assert "SystemMaxUse=" in (tmp_path / "etc/systemd/journald.conf.d/maskgate.conf").read_text()
+
+    result = install("--root", str(tmp_path), "--dry-run", "--uninstall")
+    assert "systemctl disable maskgate-firstboot.service" in commands(result.stdout)
+    assert not (system / "maskgate-firstboot.service").exists()
+    assert not (tmp_path / "usr/local/sbin/maskgate-firstboot").exists()
+    assert not (tmp_path / "etc/systemd/journald.conf.d/maskgate.conf").exists()
+
+
 def test_the_sysusers_file_creates_the_user_in_video_and_gpio(tmp_path: Path) -> None:
     sysusers = need_tool("systemd-sysusers")
     install("--root", str(tmp_path), "--dry-run")

@@ -205,6 +205,8 @@ def library_source(name: str) -> str:
             module = importlib.import_module(name)
         except ImportError:
             return f"{name} not importable"
+        except OSError as exc:  # lgpio creates files in the working directory as it loads
+            return f"{name} failed to load ({exc}; is the working directory writable?)"
     return f"{name} {_version(name.replace('.', '-'))} from {package_source(getattr(module, '__file__', '') or '')}"
 
 

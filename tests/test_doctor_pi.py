@@ -38,6 +38,15 @@ def test_library_source_names_a_missing_library() -> None:
     assert library_source("gpiozero").startswith("gpiozero 2.") and library_source("gpiozero").endswith("from pip")
 
 
+def test_a_library_that_fails_to_load_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # lgpio, imported from a directory its user cannot write, raises FileNotFoundError for its notify file
+    (tmp_path / "gpio_lib_needing_cwd.py").write_text("raise FileNotFoundError(2, 'No such file', '.lgd-nfy-3')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    detail = library_source("gpio_lib_needing_cwd")
+    assert detail.startswith("gpio_lib_needing_cwd failed to load") and ".lgd-nfy-3" in detail
+    assert "working directory" in detail
+
+
 def test_gpio_names_the_factory_how_it_was_chosen_and_the_gpiozero_source(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
     check = check_gpio()

@@ -84,6 +84,13 @@ def _self_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fast_first(args: argparse.Namespace) -> int:
+    from convert.fast_first import pair
+
+    pair(Path(args.model), Path(args.fast_model), Path(args.prepared), split=args.split)
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from convert.evaluate import evaluate
 
@@ -172,6 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("self-test", help="record a classifier's answers on the reference faces in its card")
     p.add_argument("models", nargs="+", help=".tflite files; their model cards get a self_test block")
     p.set_defaults(run=_self_test)
+
+    p = commands.add_parser(
+        "fast-first", help="pair a model with a smaller one that labels first; min_score chosen on validation crops"
+    )
+    p.add_argument("model", help="the main .tflite; its card gets decision.fast_model")
+    p.add_argument("fast_model", help="the smaller .tflite beside it, same labels")
+    p.add_argument("prepared", help="prepared dir whose manifest split chooses min_score")
+    p.add_argument("--split", default="val")
+    p.set_defaults(run=_fast_first)
 
     p = commands.add_parser("evaluate", help="metrics of Keras and TFLite models side by side")
     p.add_argument("models", nargs="+", help=".keras and/or .tflite files (each .tflite with its card)")

@@ -510,6 +510,19 @@ class ModelRun:
         self.tally.add(scene.truths, [t.face.box for t in tracked], [t.decision for t in tracked], seconds)
 
 
+def model_runs(config: Config, path: Path, name: str, detector: ReplayDetector) -> list[ModelRun]:
+    """The model as `maskgate run` builds it; a model whose card pairs it with a fast model (and
+    classifier.fast_first on) is also run alone, so the report shows what the pair changes."""
+    run = model_run(config, path, name, detector)
+    fast = getattr(run.pipeline.classifier, "fast", None)
+    if fast is None:
+        return [run]
+    run.name = f"{name} + {fast.model_path.name} >= {run.pipeline.classifier.min_score:g}"
+    alone = copy.deepcopy(config)
+    alone.classifier.fast_first = False
+    return [model_run(alone, path, name, detector), run]
+
+
 def model_run(config: Config, path: Path, name: str, detector: ReplayDetector) -> ModelRun:
     """The runtime's classifier and per-image tracker for one model, as `maskgate run` builds them."""
     from edge.app import build_classifier, build_tracker
@@ -537,7 +550,11 @@ def evaluate_door(scenes_dir: Path, out_dir: Path, models: Sequence[Path], confi
     policy = build_policy(config)
     detector_info = detector_settings(config)
     detector, replay = build_detector(config), ReplayDetector()
-    runs = [model_run(config, path, name, replay) for path, name in zip(models, model_names(models), strict=True)]
+    runs = [
+        run
+        for path, name in zip(models, model_names(models), strict=True)
+        for run in model_runs(config, path, name, replay)
+    ]
     detect_seconds: list[float] = []
     evaluated: set[str] = set()
     begin_all = time.perf_counter()
@@ -580,10 +597,25 @@ def model_report(run: ModelRun, policy: LabelPolicy) -> dict[str, object]:
         "labels": list(classifier.labels),
         "mask_threshold": classifier.mask_threshold,
         "crop": classifier.card.crop.as_dict(),
+        **fast_first_record(classifier),
         **run.tally.timing(),
         "buckets": {bucket: door_scores(table[bucket], policy) for bucket in BUCKET_NAMES},
         "false_faces": false_face_scores(run.tally, policy),
         "confusion": {bucket: confusion(table[bucket], classifier.labels) for bucket in BUCKET_NAMES},
+    }
+
+
+def fast_first_record(classifier) -> dict[str, object]:
+    fast = getattr(classifier, "fast", None)
+    if fast is None:
+        return {}
+    answered = classifier.fast_answers + classifier.main_answers
+    return {
+        "fast_model": {
+            **file_record(fast.model_path),
+            "min_score": classifier.min_score,
+            "answered_by_fast": rate(classifier.fast_answers, answered),
+        }
     }
 
 

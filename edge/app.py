@@ -14,9 +14,10 @@ from edge.errors import ModelLoadError, OutputError, os_errors_as, third_party_i
 from edge.labels import LabelPolicy
 
 if TYPE_CHECKING:
-    from edge.classifier import MaskClassifier
+    from edge.classifier import FastFirstClassifier, MaskClassifier
     from edge.detectors import FaceDetector
     from edge.gate import ChangeGate
+    from edge.model_card import FastModel
     from edge.outputs import Output
     from edge.sources import Source
     from edge.tracker import Tracker
@@ -38,7 +39,7 @@ def classifier_path(config: Config) -> Path:
     return model_files.find_classifier(config.classifier.model, model_files.model_dirs(config.models.dir))
 
 
-def build_classifier(config: Config) -> MaskClassifier:
+def build_classifier(config: Config) -> MaskClassifier | FastFirstClassifier:
     """The classifier, whose model must match the sha256 its card names; one that is not the packaged default
     is announced in the log."""
     with third_party_imports("MaskClassifier"):
@@ -52,7 +53,7 @@ def build_classifier(config: Config) -> MaskClassifier:
         digest = card.verify_model(path)
         if model_files.origin(path) != "packaged":
             log.warning("classifier %s is %s (sha256 %s, as its card says)", path, model_files.origin(path), digest)
-        return MaskClassifier(
+        classifier = MaskClassifier(
             path,
             card=card,
             num_threads=c.num_threads,
@@ -60,6 +61,37 @@ def build_classifier(config: Config) -> MaskClassifier:
             backend=c.backend,
             mask_threshold=c.mask_threshold or None,
         )
+        if not (c.fast_first and card.fast_model):
+            return classifier
+        return with_fast_model(classifier, card.fast_model, config)
+
+
+def with_fast_model(main: MaskClassifier, fast_model: FastModel, config: Config) -> FastFirstClassifier:
+    """The main classifier paired with the fast model its card names, which must be the file the card pins."""
+    from edge.classifier import FastFirstClassifier, MaskClassifier
+    from edge.model_card import ModelCard
+
+    c = config.classifier
+    path = main.model_path.parent / fast_model.file
+    fix = f"put {fast_model.file} back beside {main.model_path.name}, or set classifier.fast_first = false"
+    if not path.is_file():
+        raise ModelLoadError(f"fast model {path}, which {main.model_path.with_suffix('.json')} names, not found; {fix}")
+    with os_errors_as(ModelLoadError, "fast classifier", fix=fix):
+        card = ModelCard.for_model(path)
+        digest = card.verify_model(path)
+        if digest != fast_model.sha256:
+            raise ModelLoadError(
+                f"fast model {path} has sha256 {digest}, but {main.model_path.with_suffix('.json')} pairs "
+                f"{main.model_path.name} with sha256 {fast_model.sha256}; {fix}"
+            )
+        fast = MaskClassifier(path, card=card, num_threads=c.num_threads, batch=c.batch, backend=c.backend)
+    log.info(
+        "classifier %s labels first; faces it is under %.2f sure of go to %s",
+        path.name,
+        fast_model.min_score,
+        main.model_path.name,
+    )
+    return FastFirstClassifier(main, fast, fast_model.min_score)
 
 
 def build_policy(config: Config) -> LabelPolicy:

@@ -199,6 +199,7 @@ def _config_report(config: Config, detector: Any, classifier: Any) -> dict[str, 
         "classifier_variant": card.get("variant", "?"),
         "classifier_alpha": card.get("training", {}).get("settings", {}).get("alpha"),
         "classifier_input": classifier.input_size,
+        "classifier_fast": fast_model_setting(classifier),
         "classifier_bytes": classifier.model_path.stat().st_size,
         "backend": interpreter_class(config.classifier.backend)[0],
         "threads": config.classifier.num_threads,
@@ -208,6 +209,23 @@ def _config_report(config: Config, detector: Any, classifier: Any) -> dict[str, 
         "recheck_every": config.tracker.recheck_every,
         "gate": config.gate.enabled,
     }
+
+
+def fast_calls(timer: InvokeTimer) -> dict[str, float]:
+    """The fast model's share of the classification (fast-first pairs only)."""
+    calls = timer.calls.get("classify_fast", 0)
+    if not calls:
+        return {}
+    return {
+        "classify_fast_ms_per_call": round(1000 * timer.seconds["classify_fast"] / calls, 4),
+        "classify_fast_calls": calls,
+    }
+
+
+def fast_model_setting(classifier: Any) -> str | None:
+    """`file >= min_score` of a fast-first pair's fast model, None for one model."""
+    fast = getattr(classifier, "fast", None)
+    return f"{fast.model_path.name} >= {classifier.min_score:g}" if fast is not None else None
 
 
 def check_counts(frame_set: FrameSet, frames: int, warmup: int | None) -> int:
@@ -278,6 +296,7 @@ def measure(
             "detect_calls": timer.calls["detect"],
             "share": round(invoke_total / frame_total, 4),
             "share_counting_decode": round(invoke_total / (frame_total + decode_outside_loop), 4),
+            **fast_calls(timer),
         },
     }
 
@@ -294,7 +313,8 @@ def run(
     detector, classifier = build_detector(config), build_classifier(config)
     timer = InvokeTimer()
     instrument(detector, "detect", timer)
-    instrument(classifier, "classify", timer)
+    for part, model in classifier.parts():
+        instrument(model, "classify_fast" if part == "fast classifier" else "classify", timer)
     gate = build_gate(config)
     pipeline = Pipeline(detector, classifier, build_tracker(config), [_draw_output()], gate=gate)
 
@@ -402,6 +422,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"classify {invoke['classify_ms_per_call']:.2f} ms/face; {100 * invoke['share']:.0f}% of the frame time, "
         f"{100 * invoke['share_counting_decode']:.0f}% counting the decode"
     )
+    if invoke.get("classify_fast_calls"):
+        lines.append(
+            f"fast-first: the fast model labelled {invoke['classify_fast_calls']} faces "
+            f"({invoke['classify_fast_ms_per_call']:.2f} ms/face), {invoke['classify_calls']} of them went on to "
+            "the main model"
+        )
     return lines
 
 

@@ -111,6 +111,10 @@ class MaskClassifier:
         """The interpreter's invoke on the input tensor already set (what `maskgate bench` times)."""
         self._interpreter.invoke()
 
+    def parts(self) -> list[tuple[str, MaskClassifier]]:
+        """The models behind this classifier, named as the self-test reports them."""
+        return [("classifier", self)]
+
     def label_of(self, probabilities: np.ndarray) -> tuple[str, float]:
         """The label of one row of probabilities and its score; a mask below the threshold is UNSURE, so the
         face stays undecided until surer frames come."""
@@ -129,3 +133,57 @@ class MaskClassifier:
         else:
             probabilities = np.concatenate([self._invoke(stacked[i : i + 1]) for i in range(len(stacked))])
         return probabilities.astype(np.float32)
+
+
+class FastFirstClassifier:
+    """A pair: the small `fast` model labels every face first; faces it is at least `min_score` sure of keep
+    its answer, the rest are classified by `main`. Everything else (labels, crop, mask threshold, self-test
+    answers) is the main model's; `min_score` lies above both models' mask thresholds, so a kept mask
+    answer passes the main model's threshold too."""
+
+    def __init__(self, main: MaskClassifier, fast: MaskClassifier, min_score: float) -> None:
+        if fast.labels != main.labels:
+            raise ModelLoadError(
+                f"fast model {fast.model_path} answers {list(fast.labels)}, but {main.model_path} "
+                f"answers {list(main.labels)}: a pair must have the same labels"
+            )
+        floor = max(main.mask_threshold or 0.0, fast.mask_threshold or 0.0)
+        if not floor <= min_score <= 1.0:
+            raise ModelLoadError(
+                f"fast model {fast.model_path}: min_score {min_score} must lie within {floor:g}..1 "
+                "(at or above both models' mask thresholds)"
+            )
+        self.main, self.fast, self.min_score = main, fast, min_score
+        self.card, self.labels, self.model_path = main.card, main.labels, main.model_path
+        self.mask_threshold = main.mask_threshold
+        self.fast_answers = 0
+        """Faces whose label the fast model gave (the rest were classified by both)."""
+        self.main_answers = 0
+
+    @property
+    def input_size(self) -> int:
+        return self.main.input_size
+
+    def parts(self) -> list[tuple[str, MaskClassifier]]:
+        return [("classifier", self.main), ("fast classifier", self.fast)]
+
+    def raw_outputs(self, crops: list[np.ndarray]) -> np.ndarray:
+        return self.main.raw_outputs(crops)
+
+    def label_of(self, probabilities: np.ndarray) -> tuple[str, float]:
+        return self.main.label_of(probabilities)
+
+    def classify(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return self.main.classify(crops)
+        import cv2
+
+        side = self.fast.input_size
+        small = [cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA) for crop in crops]
+        probabilities = self.fast.classify(small)
+        unsure = np.flatnonzero(probabilities.max(axis=1) < self.min_score)
+        if unsure.size:
+            probabilities[unsure] = self.main.classify([crops[i] for i in unsure])
+        self.main_answers += int(unsure.size)
+        self.fast_answers += len(crops) - int(unsure.size)
+        return probabilities

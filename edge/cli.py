@@ -170,7 +170,29 @@ def cmd_models(args: argparse.Namespace) -> int:
         missing += not list_model(f"detector {name}", in_use, partial(detector_weights, name, explicit, dirs))
     find_classifier = partial(model_files.find_classifier, config.classifier.model, dirs)
     missing += not list_model("classifier", True, find_classifier)
+    partner = fast_partner(find_classifier) if config.classifier.fast_first else None
+    if partner is not None:
+        missing += not list_model("fast classifier", True, partial(existing_model, partner))
     return 1 if missing else 0
+
+
+def fast_partner(find_classifier: Callable[[], Path]) -> Path | None:
+    """Where the fast-first partner the classifier's card names belongs (beside it); None when the card names
+    none or the classifier itself cannot be read (listed above)."""
+    from edge.model_card import ModelCard
+
+    try:
+        main = find_classifier()
+        fast = ModelCard.for_model(main).fast_model
+    except SetupError:
+        return None
+    return main.parent / fast.file if fast is not None else None
+
+
+def existing_model(path: Path) -> Path:
+    if not path.is_file():
+        raise ModelNotFoundError(f"{path} is missing; its partner's model card names it")
+    return path
 
 
 def detector_weights(name: str, explicit: str, dirs: list[Path]) -> Path:

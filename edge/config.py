@@ -99,6 +99,11 @@ class ClassifierConfig:
         "a face counts as mask only at this probability or above, else it stays undecided; "
         "0 = the model card's threshold (chosen on validation data)",
     )
+    fast_first: bool = meta(
+        True,
+        doc="if the model's card names a smaller fast model, it labels each face first and the model only "
+        "the faces it is unsure of (chosen on validation data); false = the model labels every face",
+    )
 
 
 @dataclass

@@ -99,6 +99,9 @@ def check_models(config: Config) -> list[Check]:
                 if name == "face detector"
                 else f"{part.model_path} loaded, sha256 as its card says [{model_files.origin(part.model_path)}]"
             )
+            fast = getattr(part, "fast", None)
+            if fast is not None:
+                detail += f"; fast-first: {fast.model_path.name} labels first, keeps answers >= {part.min_score:g}"
             checks.append(Check(name, True, detail))
         except Exception as exc:
             fix = "maskgate models fetch (for YuNet); maskgate models lists where files are searched"

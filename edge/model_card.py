@@ -20,6 +20,17 @@ class ModelCardError(SetupError, ValueError):
 
 
 @dataclass(frozen=True)
+class FastModel:
+    """A smaller model the card's model is paired with (decision.fast_model): it labels each face first and
+    keeps the answers it is at least `min_score` sure of; chosen on validation crops by maskgate-convert."""
+
+    file: str
+    """File name, beside the card's model."""
+    sha256: str
+    min_score: float
+
+
+@dataclass(frozen=True)
 class ModelCard:
     labels: tuple[str, ...]
     crop: CropRule
@@ -30,6 +41,7 @@ class ModelCard:
     """Lowest probability at which a face counts as masked (chosen on validation data); None = plain argmax."""
     output_kind: str = "probabilities"
     temperature: float = 1.0
+    fast_model: FastModel | None = None
 
     def verify_model(self, model_path: Path) -> str:
         """The model's sha256, after checking it is the one the card names (`model_sha256`): a model swapped
@@ -75,6 +87,10 @@ class ModelCard:
             mask_threshold = None if threshold is None else float(threshold)
             output_kind = data.get("output", {}).get("kind", "probabilities")
             temperature = float(decision.get("temperature", 1.0))
+            fast = decision.get("fast_model")
+            fast_model = (
+                None if fast is None else FastModel(str(fast["file"]), str(fast["sha256"]), float(fast["min_score"]))
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelCardError(f"model card {path} lacks or garbles {exc}; needs labels and input.size") from None
         if len(labels) < 2:
@@ -89,4 +105,8 @@ class ModelCard:
             raise ModelCardError(f"model card {path}: output.kind {output_kind!r} not in {OUTPUT_KINDS}")
         if not 0.01 <= temperature <= 100:
             raise ModelCardError(f"model card {path}: decision.temperature must be within 0.01..100, got {temperature}")
-        return cls(labels, rule, normalisation, colour, data, mask_threshold, output_kind, temperature)
+        if fast_model is not None and not 0.5 < fast_model.min_score <= 1.0:
+            raise ModelCardError(
+                f"model card {path}: decision.fast_model.min_score must be within 0.5..1, got {fast_model.min_score}"
+            )
+        return cls(labels, rule, normalisation, colour, data, mask_threshold, output_kind, temperature, fast_model)

@@ -18,7 +18,7 @@ from edge.tracker import Tracker
 from edge.types import Decision, Frame, TrackedFace
 
 if TYPE_CHECKING:
-    from edge.classifier import MaskClassifier
+    from edge.classifier import FastFirstClassifier, MaskClassifier
     from edge.detectors import FaceDetector
     from edge.gate import ChangeGate
     from edge.outputs import Output
@@ -53,7 +53,7 @@ class Pipeline:
     def __init__(
         self,
         detector: FaceDetector,
-        classifier: MaskClassifier,
+        classifier: MaskClassifier | FastFirstClassifier,
         tracker: Tracker,
         outputs: Iterable[Output] = (),
         max_consecutive_errors: int = 100,

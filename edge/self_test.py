@@ -25,7 +25,7 @@ import numpy as np
 from edge.errors import SetupError
 
 if TYPE_CHECKING:
-    from edge.classifier import MaskClassifier
+    from edge.classifier import FastFirstClassifier, MaskClassifier
     from edge.detectors import FaceDetector
 
 log = logging.getLogger(__name__)
@@ -100,12 +100,12 @@ def raw_answers(classifier: MaskClassifier, names: list[str]) -> np.ndarray:
     return classifier.raw_outputs([reference_crop(name, size) for name in names])
 
 
-def check_classifier(classifier: MaskClassifier) -> SelfTestResult:
+def check_classifier(classifier: MaskClassifier, part: str = "classifier") -> SelfTestResult:
     started = time.perf_counter()
     block = (classifier.card.raw or {}).get("self_test")
     if not block:
         return SelfTestResult(
-            "classifier", None, f"the model card of {classifier.model_path} records no reference answers", 0.0
+            part, None, f"the model card of {classifier.model_path} records no reference answers", 0.0
         )
     try:
         images = [(str(i["file"]), str(i["label"]), [float(v) for v in i["output"]]) for i in block["images"]]
@@ -117,7 +117,7 @@ def check_classifier(classifier: MaskClassifier) -> SelfTestResult:
             "record it again with maskgate-convert self-test"
         ) from None
     if not images:
-        return SelfTestResult("classifier", None, "its model card records no reference answers sure enough", 0.0)
+        return SelfTestResult(part, None, "its model card records no reference answers sure enough", 0.0)
     outputs = raw_answers(classifier, [file for file, _, _ in images])
     wrong = []
     for (file, expected_label, expected), row in zip(images, outputs, strict=True):
@@ -135,9 +135,9 @@ def check_classifier(classifier: MaskClassifier) -> SelfTestResult:
             )
     seconds = time.perf_counter() - started
     if wrong:
-        return SelfTestResult("classifier", False, "; ".join(wrong), seconds)
+        return SelfTestResult(part, False, "; ".join(wrong), seconds)
     return SelfTestResult(
-        "classifier", True, f"{len(images)} reference crops give the recorded answers (within {tolerance:g})", seconds
+        part, True, f"{len(images)} reference crops give the recorded answers (within {tolerance:g})", seconds
     )
 
 
@@ -174,11 +174,16 @@ def check_detector(detector: FaceDetector, detector_type: str) -> SelfTestResult
     return SelfTestResult("face detector", True, f"{len(expected)} reference faces found where recorded", seconds)
 
 
-def run_self_test(detector: FaceDetector, detector_type: str, classifier: MaskClassifier) -> list[SelfTestResult]:
-    return [check_detector(detector, detector_type), check_classifier(classifier)]
+def run_self_test(
+    detector: FaceDetector, detector_type: str, classifier: MaskClassifier | FastFirstClassifier
+) -> list[SelfTestResult]:
+    """The detector's and every classifier model's known answers (a fast-first pair has two)."""
+    return [check_detector(detector, detector_type)] + [check_classifier(m, part) for part, m in classifier.parts()]
 
 
-def require_passed(results: list[SelfTestResult], classifier: MaskClassifier, detector_type: str) -> None:
+def require_passed(
+    results: list[SelfTestResult], classifier: MaskClassifier | FastFirstClassifier, detector_type: str
+) -> None:
     """Raise SelfTestError naming runtime, CPU and model when any part gave wrong answers; log the rest."""
     for result in results:
         if result.ok is None:

@@ -16,7 +16,7 @@ pytest.importorskip("tensorflow", reason="the conversion stage needs `pip instal
 from conftest import need_shared
 
 from convert.cli import main as convert_main
-from convert.dataset import DatasetError, class_folders, read_manifest
+from convert.dataset import DatasetError, class_folders, read_manifest, sha256_file
 from convert.prepare import largest_face, prepare
 from convert.quantize import quantize
 from convert.train import TrainSettings, WeightsError, build_base, train
@@ -232,3 +232,37 @@ def test_evaluate_door_scores_the_built_three_class_models_on_real_scenes(built,
     for model in report["models"].values():
         assert set(model["buckets"]["all"]["per_class"]) == {"mask", "no_mask", "mask_incorrect"}
         assert 0.0 <= model["buckets"]["all"]["door_accuracy"]["rate"] <= 1.0
+
+
+def test_fast_first_pairs_two_built_models_and_evaluate_door_reports_the_pair_and_the_model_alone(
+    built, tmp_path, yunet_model
+):
+    models = tmp_path / "models"
+    models.mkdir()
+    for variant in ("int8", "float32"):
+        for suffix in (".tflite", ".json"):
+            shutil.copy(built["tflite"][variant].with_suffix(suffix), models)
+    main, fast = models / built["tflite"]["int8"].name, models / built["tflite"]["float32"].name
+    prepared = built["work"] / "prepared"
+    assert convert_main(["fast-first", str(main), str(fast), str(prepared)]) == 0
+    card = json.loads(main.with_suffix(".json").read_text())["decision"]["fast_model"]
+    assert card["file"] == fast.name and card["sha256"] == sha256_file(fast)
+    assert 0.8 <= card["min_score"] <= 0.99 and card["val"][0]["main_alone"] == 1.0
+    assert convert_main(["fast-first", str(main), str(built["tflite"]["float32"]), str(prepared)]) == 2  # not beside
+
+    shared = need_shared("data/scenes-ilc2021/dev")
+    scenes = tmp_path / "scenes"
+    for xml in sorted((shared / "annotations").glob("*.xml"))[:2]:
+        for path in (xml, shared / "images" / f"{xml.stem}.jpg"):
+            (scenes / path.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, scenes / path.parent.name / path.name)
+    out = tmp_path / "door"
+    argv = ["evaluate-door", str(scenes), str(out), "--model", str(main), "--detector", str(yunet_model)]
+    assert convert_main(argv) == 0
+    report = json.loads((out / "door_evaluation.json").read_text())["models"]
+    paired = f"{main.name} + {fast.name} >= {card['min_score']:g}"
+    assert list(report) == [main.name, paired]
+    assert "fast_model" not in report[main.name]
+    assert report[paired]["fast_model"]["min_score"] == card["min_score"]
+    answered = report[paired]["fast_model"]["answered_by_fast"]
+    assert answered["of"] > 0 and 0 <= answered["n"] <= answered["of"]

@@ -73,7 +73,7 @@ def test_doctor_fails_the_self_test_of_a_mislabelled_model_and_names_the_machine
     card["labels"] = [card["labels"][1], card["labels"][0], *card["labels"][2:]]
     model.with_suffix(".json").write_text(json.dumps(card))
     config = tmp_path / "c.toml"
-    config.write_text(f'[source]\nuri = "{REFERENCE_DIR}"\n[classifier]\nmodel = "{model}"\n')
+    config.write_text(f'[source]\nuri = "{REFERENCE_DIR}"\n[classifier]\nmodel = "{model}"\nfast_first = false\n')
     assert main(["doctor", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "[FAIL] self-test classifier:" in out and "runtime ai-edge-litert" in out and "CPU " in out

@@ -437,7 +437,7 @@ def test_a_classifier_dropped_into_a_model_folder_is_announced_and_must_match_it
 
     from edge.app import build_classifier
     from edge.config import Config
-    from edge.model_card import ModelCardError
+    from edge.model_card import ModelCard, ModelCardError
 
     folder = tmp_path / "models"
     folder.mkdir()
@@ -448,6 +448,9 @@ def test_a_classifier_dropped_into_a_model_folder_is_announced_and_must_match_it
     dropped = folder / default_classifier.name
     shutil.copy(default_classifier, dropped)
     shutil.copy(default_classifier.with_suffix(".json"), dropped.with_suffix(".json"))
+    fast = default_classifier.with_name(ModelCard.for_model(default_classifier).fast_model.file)
+    for suffix in (".tflite", ".json"):  # the model's fast-first partner, which its card names
+        shutil.copy(fast.with_suffix(suffix), folder / fast.with_suffix(suffix).name)
     caplog.set_level(logging.WARNING, logger="edge.app")
     assert build_classifier(Config()).model_path == dropped
     assert f"is NOT the packaged default: from {folder}" in caplog.text

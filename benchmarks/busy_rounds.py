@@ -1,8 +1,9 @@
 """Issue 13's busy-set goal, side by side: MaskGate >= 10x the seeds in every round and at p95.
 
 Runs, in each of `--repeat` interleaved rounds (the order rotated every round), `maskgate bench` on the busy
-frame set with the default config (change gate on, as `maskgate run` builds it), with the gate off, with
-`classifier.batch = true` (one invoke for every face of a frame), and the seeds' pipeline
+frame set with the default config (change gate and fast first on, as `maskgate run` builds it), with fast
+first off (the default model labels every face), with the gate off, with `classifier.batch = true` (one
+invoke for every face of a frame), and the seeds' pipeline
 (benchmarks/baseline.py); each in its own process. Reports every round's FPS ratio to that round's seeds run
 and the ratio of the seeds' frame-time percentiles to MaskGate's (p50, p95, p99), never only a median.
 
@@ -27,9 +28,10 @@ from benchmarks.grid import run_json  # noqa: E402
 log = logging.getLogger("busy_rounds")
 
 CELLS = {
-    "gate on (default)": [],
+    "default (gate on, fast first)": [],
+    "fast first off": ["--no-fast-first"],
     "gate off": ["--no-gate"],
-    "gate on, batch": ["--batch"],
+    "batch": ["--batch"],
 }
 GOAL = 10.0
 

@@ -370,6 +370,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", action="store_true", help="set classifier.batch: one invoke per frame")
     parser.add_argument("--recheck-every", type=int, help="override tracker.recheck_every")
     parser.add_argument("--no-gate", action="store_true", help="set gate.enabled = false: detect in every frame")
+    parser.add_argument(
+        "--no-fast-first", action="store_true", help="set classifier.fast_first = false: the model labels every face"
+    )
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON to PATH ('-' for stdout)")
     parser.add_argument(
         "--scenario",
@@ -400,12 +403,16 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> None:
         cfg.override(config, "classifier.batch", True)
     if args.no_gate:
         cfg.override(config, "gate.enabled", False)
+    if args.no_fast_first:
+        cfg.override(config, "classifier.fast_first", False)
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     c = report["config"]
     lines = [
-        f"{c['detector']} {c['detector_input']} + {c['classifier']} ({c['backend']}, {c['threads']} thread(s)): "
+        f"{c['detector']} {c['detector_input']} + {c['classifier']}"
+        + (f" (fast first: {c['classifier_fast']})" if c.get("classifier_fast") else "")
+        + f" ({c['backend']}, {c['threads']} thread(s)): "
         f"{report['fps']:.1f} FPS over {report['frames']} frames, {report['faces_per_frame']} faces/frame, "
         f"CPU {report['cpu_percent']:.0f}%, peak RSS {report['peak_rss_mb']:.0f} MB",
         f"{'stage':<10}{'mean':>9}{'p50':>9}{'p95':>9}{'p99':>9}  (ms)",

@@ -138,8 +138,9 @@ class MaskClassifier:
 class FastFirstClassifier:
     """A pair: the small `fast` model labels every face first; faces it is at least `min_score` sure of keep
     its answer, the rest are classified by `main`. Everything else (labels, crop, mask threshold, self-test
-    answers) is the main model's; `min_score` lies above both models' mask thresholds, so a kept mask
-    answer passes the main model's threshold too."""
+    answers) is the main model's; `min_score` lies above both cards' mask thresholds, so the fast model keeps
+    no mask answer its own card would call unsure. `label_of` applies the main model's threshold (a higher
+    classifier.mask_threshold too) to every answer."""
 
     def __init__(self, main: MaskClassifier, fast: MaskClassifier, min_score: float) -> None:
         if fast.labels != main.labels:
@@ -147,11 +148,11 @@ class FastFirstClassifier:
                 f"fast model {fast.model_path} answers {list(fast.labels)}, but {main.model_path} "
                 f"answers {list(main.labels)}: a pair must have the same labels"
             )
-        floor = max(main.mask_threshold or 0.0, fast.mask_threshold or 0.0)
+        floor = max(main.card.mask_threshold or 0.0, fast.card.mask_threshold or 0.0)
         if not floor <= min_score <= 1.0:
             raise ModelLoadError(
                 f"fast model {fast.model_path}: min_score {min_score} must lie within {floor:g}..1 "
-                "(at or above both models' mask thresholds)"
+                "(at or above both model cards' mask thresholds)"
             )
         self.main, self.fast, self.min_score = main, fast, min_score
         self.card, self.labels, self.model_path = main.card, main.labels, main.model_path

@@ -70,6 +70,15 @@ def test_sure_answers_are_the_fast_models_and_the_rest_the_main_models(
     np.testing.assert_allclose(everything_to_main, main_alone, atol=1e-6)
 
 
+def test_a_site_mask_threshold_above_min_score_still_holds_for_the_fast_models_answers(
+    default_classifier: Path,
+) -> None:
+    pair = build_classifier(from_dict({"classifier": {"mask_threshold": 0.99}}))
+    assert isinstance(pair, FastFirstClassifier) and pair.min_score < 0.99
+    assert pair.label_of(np.array([0.96, 0.03, 0.01]))[0] == "unsure"
+    assert pair.label_of(np.array([0.995, 0.004, 0.001]))[0] == "mask"
+
+
 def test_a_pair_needs_the_same_labels_and_a_min_score_above_the_thresholds(default_classifier: Path) -> None:
     main = MaskClassifier(default_classifier)
     fast = MaskClassifier(default_classifier.with_name(SMALL))

@@ -347,8 +347,9 @@ def test_web_password_command_writes_a_private_hash_the_config_accepts(tmp_path:
 
 
 def test_web_output_is_built_through_the_outputs_table(model_env: Path) -> None:
-    from edge.app import OUTPUTS, build_outputs
+    from edge.app import OUTPUTS, build_outputs, classifier_path
     from edge.config import from_dict
+    from edge.model_card import ModelCard
 
     assert "web" in OUTPUTS
     config = from_dict({"web": {"enabled": True, "port": _free_port()}})
@@ -361,6 +362,8 @@ def test_web_output_is_built_through_the_outputs_table(model_env: Path) -> None:
         state = json.loads(client.request("GET", "/state.json")[2])
         assert state["models"]["classifier"].endswith(".tflite") and state["models"]["labels"]
         assert state["models"]["detector_model"].endswith(".onnx")  # yunet, the default
+        fast = ModelCard.for_model(classifier_path(config)).fast_model
+        assert state["models"]["fast_first"] == f"{fast.file} (keeps answers >= {fast.min_score:g})"
     finally:
         for output in outputs:
             output.close()

@@ -55,6 +55,7 @@ async function refreshState() {
     ["maskgate", s.models.maskgate],
     ["detector", s.models.detector + ": " + s.models.detector_model + " [" + s.models.detector_origin + "]"],
     ["classifier", s.models.classifier + " [" + s.models.classifier_origin + "] sha256 " + s.models.classifier_sha256],
+    ["fast first", s.models.fast_first],
     ["labels", s.models.labels.join(", ")],
   ]);
   const note = $("aimnote");

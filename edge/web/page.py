@@ -177,7 +177,8 @@ def _stage_ms(stats: LoopStats) -> dict[str, float]:
 
 
 def model_summary(config: Config) -> dict[str, Any]:
-    """Detector type and model files, classifier file, its sha256 prefix, labels and origin (no interpreter)."""
+    """Detector type and model files, classifier file, its sha256 prefix, labels, origin and fast-first partner
+    (no interpreter)."""
     from edge import model_files
     from edge.app import classifier_path
     from edge.detectors import detector_class
@@ -200,6 +201,11 @@ def model_summary(config: Config) -> dict[str, Any]:
         "classifier_version": str(raw.get("version", raw.get("name", ""))),
         "labels": list(card.labels),
         "crop_size": card.crop.size,
+        "fast_first": (
+            f"{card.fast_model.file} (keeps answers >= {card.fast_model.min_score:g})"
+            if config.classifier.fast_first and card.fast_model
+            else "off"
+        ),
     }
 
 

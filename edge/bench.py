@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.errors import UsageError, os_errors_as, third_party_imports
+from edge.errors import SetupError, UsageError, os_errors_as, third_party_imports
 from edge.registry import DETECTORS, TFLITE_RUNTIMES
 
 if TYPE_CHECKING:
@@ -50,6 +50,10 @@ DECODE_PLACES = {"thread": "in a capture thread", "loop": "in the loop's capture
 """Where the JPEG decode happens for each way frames reach the loop (edge.bench_frames.DELIVERIES)."""
 PERCENTILES = (50, 95, 99)
 LIBRARIES = ("numpy", "opencv-python-headless", "opencv-python", "ai-edge-litert", "tflite-runtime", "tensorflow-cpu")
+
+
+class BenchError(SetupError):
+    pass
 
 
 class InvokeTimer:
@@ -266,7 +270,10 @@ def measure(
     wall = time.perf_counter() - wall_before
     cpu = cpu_seconds() - cpu_before
     if stats.frames == 0:
-        raise RuntimeError(f"bench: no frame was processed ({stats.frame_errors} failed); see the log above")
+        raise BenchError(
+            f"bench: none of the {frames} measured frames was processed ({stats.frame_errors} failed, "
+            f"{stats.skipped_frames} skipped); the log above says why"
+        )
     if stats.faces == 0:
         log.warning("bench: the measured frames held no face the detector found: this measures an empty door")
     frame_total = sum(stats.frame_seconds)

@@ -165,6 +165,20 @@ def test_frame_counts_that_would_measure_no_face_are_refused(
     assert "would measure only frames without a face" in error and f"use --frames {needed} or more" in error
 
 
+def test_a_run_in_which_every_frame_fails_is_a_clear_error(facemask: Path) -> None:
+    from edge.bench import BenchError, InvokeTimer, measure
+    from edge.stats import LoopStats
+
+    def failing_loop(frames):
+        stats = LoopStats()
+        stats.frame_errors = sum(1 for _ in frames)
+        return stats
+
+    frame_set = bench_frames.build(facemask, seed=0)
+    with pytest.raises(BenchError, match="none of the 20 measured frames was processed \\(20 failed, 0 skipped\\)"):
+        measure(failing_loop, InvokeTimer(), frame_set, 20, 10, "loop")
+
+
 def test_missing_frames_folder_is_a_clear_error(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     missing = tmp_path / "no-such-frames"
     assert main(["bench", "--frames-dir", str(missing), "--frames", "1"]) == 2

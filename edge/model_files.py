@@ -8,12 +8,15 @@ A YuNet detector also ships inside the package (edge/models/YUNET.md), verified 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from importlib import resources
 from pathlib import Path
 
 from edge.errors import ModelNotFoundError
+
+log = logging.getLogger(__name__)
 
 SYSTEM_MODEL_DIR = Path("/var/lib/maskgate/models")
 DEFAULT_CLASSIFIER = "mask_classifier_int8.tflite"
@@ -90,6 +93,26 @@ def packaged_yunet() -> Path:
     if (digest := sha256_of(path)) != PACKAGED_YUNET_SHA256:
         raise ModelLoadError(f"the packaged YuNet {path} has sha256 {digest}, not the pinned one: reinstall maskgate")
     return path
+
+
+def check_yunet(path: Path) -> str:
+    """The file's sha256, after checking it against the pinned one when its name is a release maskgate pins (the
+    packaged one, the one `maskgate models fetch` gets): a damaged or renamed file is refused. Other names are
+    used as they are, with their sha256 in the log."""
+    from edge.errors import ModelLoadError
+    from edge.fetch import YUNET_2023MAR, sha256_of
+
+    pinned = {PACKAGED_YUNET: PACKAGED_YUNET_SHA256, YUNET_2023MAR.name: YUNET_2023MAR.sha256}
+    digest = sha256_of(path)
+    expected = pinned.get(path.name)
+    if expected is None:
+        log.warning("YuNet model %s is not a release maskgate pins; using it as it is (sha256 %s)", path, digest)
+    elif digest != expected:
+        raise ModelLoadError(
+            f"YuNet model {path} has sha256 {digest}, but {path.name} is pinned to {expected}: the file is damaged "
+            "or not the release its name says; fix: `maskgate models fetch`, or remove it to use the packaged YuNet"
+        )
+    return digest
 
 
 def find_yunet(explicit: str, dirs: list[Path]) -> Path:

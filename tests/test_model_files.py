@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge import model_files
@@ -105,3 +106,26 @@ def test_a_failed_fetch_says_what_to_do_without_a_network(tmp_path):
     with pytest.raises(FetchError) as caught:
         fetch(YUNET_2023MAR, tmp_path, url="file:///nonexistent/face_detection_yunet_2023mar.onnx")
     assert "--url file://" in str(caught.value) and "MASKGATE_MODEL_DIR" in str(caught.value)
+
+
+def test_a_yunet_named_as_a_pinned_release_must_be_that_release(yunet_model, tmp_path, caplog):
+    import logging
+    import shutil
+
+    from edge.config import DetectorConfig
+    from edge.detectors.yunet import YuNetDetector
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    copy = folder / yunet_model.name  # face_detection_yunet_2026may.onnx, the packaged release
+    shutil.copy(yunet_model, copy)
+    assert YuNetDetector.from_config(DetectorConfig(), [folder]).detect(np.zeros((240, 320, 3), np.uint8)) == []
+    copy.write_bytes(copy.read_bytes()[:-8] + bytes(8))  # damaged
+    with pytest.raises(ModelLoadError, match=r"is pinned to ebafce4e3c11.*maskgate models fetch"):
+        YuNetDetector.from_config(DetectorConfig(), [folder])
+    copy.unlink()
+    other = folder / "face_detection_yunet_2099jan.onnx"
+    shutil.copy(yunet_model, other)
+    caplog.set_level(logging.WARNING, logger="edge.model_files")
+    assert YuNetDetector.from_config(DetectorConfig(), [folder]) is not None
+    assert f"YuNet model {other} is not a release maskgate pins" in caplog.text

@@ -52,6 +52,7 @@ class YuNetDetector:
     def from_config(cls, config: DetectorConfig, dirs: list[Path]) -> YuNetDetector:
         use_opencv_threads(config.num_threads)
         (path,) = cls.find_model_files(config.model, dirs)
+        model_files.check_yunet(path)
         return cls(path, config)
 
     def __init__(self, model_path: Path, config: DetectorConfig) -> None:

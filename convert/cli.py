@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--second-look-size",
         type=int,
         default=None,
-        help="yunet's second, higher-resolution pass: its longest side, 0 = off (default: config)",
+        help="yunet's second, higher-resolution pass: its longest side, 0 = off (default: config, "
+        "detector.stills_second_look_size, 1280: the scenes are stills)",
     )
     p.add_argument("--config", default=None, help="maskgate TOML config: detector, classifier and policy settings")
     p.set_defaults(run=_evaluate_door)

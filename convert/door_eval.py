@@ -417,6 +417,7 @@ def load_config(
             ("detector.input_size", input_size),
             ("detector.score_threshold", score_threshold),
             ("detector.second_look_size", second_look_size),
+            ("detector.stills_second_look_size", second_look_size),
         ):
             if value is not None and value != "":
                 cfg.override(config, key, value)
@@ -453,7 +454,7 @@ def file_record(path: Path) -> dict[str, str]:
     return {"file": path.name, "sha256": sha256_file(path)}
 
 
-def detector_settings(config: Config) -> dict[str, object]:
+def detector_settings(config: Config, stills: bool = False) -> dict[str, object]:
     d = config.detector
     return {
         "type": d.type,
@@ -461,7 +462,7 @@ def detector_settings(config: Config) -> dict[str, object]:
         "input_size": d.input_size,
         "score_threshold": d.score_threshold,
         "nms_threshold": d.nms_threshold,
-        "second_look_size": d.second_look_size,
+        "second_look_size": max(d.second_look_size, d.stills_second_look_size if stills else 0),
         "second_look_score": d.second_look_score,
         "min_face_size": d.min_face_size,
         "max_faces": d.max_faces,
@@ -469,11 +470,11 @@ def detector_settings(config: Config) -> dict[str, object]:
     }
 
 
-def build_detector(config: Config):
+def build_detector(config: Config, stills: bool = False):
     from edge.app import build_detector as build
 
     try:
-        return build(config)
+        return build(config, stills=stills)
     except ValueError as exc:
         raise DoorEvalError(str(exc)) from None
 
@@ -548,8 +549,8 @@ def evaluate_door(scenes_dir: Path, out_dir: Path, models: Sequence[Path], confi
         raise DoorEvalError("name at least one model with --model")
     scene_set = read_scenes(scenes_dir)
     policy = build_policy(config)
-    detector_info = detector_settings(config)
-    detector, replay = build_detector(config), ReplayDetector()
+    detector_info = detector_settings(config, stills=True)
+    detector, replay = build_detector(config, stills=True), ReplayDetector()
     runs = [
         run
         for path, name in zip(models, model_names(models), strict=True)

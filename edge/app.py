@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,11 +28,16 @@ OUTPUT_FIX = "change that setting in the config, or let this user open what it n
 MODEL_FIX = "let this user read the model files (the service runs as maskgate)"
 
 
-def build_detector(config: Config) -> FaceDetector:
+def build_detector(config: Config, stills: bool = False) -> FaceDetector:
+    """The face detector; for stills (image files and folders) with detector.stills_second_look_size as its
+    second look, if that is larger."""
     from edge.detectors import create_detector
 
+    settings = config.detector
+    if stills and settings.stills_second_look_size > settings.second_look_size:
+        settings = replace(settings, second_look_size=settings.stills_second_look_size)
     with os_errors_as(ModelLoadError, f"detector.type = {config.detector.type!r}", fix=MODEL_FIX):
-        return create_detector(config.detector, model_files.model_dirs(config.models.dir))
+        return create_detector(settings, model_files.model_dirs(config.models.dir))
 
 
 def classifier_path(config: Config) -> Path:

@@ -59,12 +59,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         from edge.pipeline import Pipeline
         from edge.self_test import require_passed, run_self_test
         from edge.service import ServiceMonitor
+        from edge.sources import is_stills
         from edge.thermal import ThermalMonitor
 
     config = args.loaded_config
     monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
     monitor.start()
-    detector, classifier = build_detector(config), build_classifier(config)
+    detector = build_detector(config, stills=is_stills(config.source.uri))
+    classifier = build_classifier(config)
     require_passed(run_self_test(detector, config.detector.type, classifier), classifier, config.detector.type)
     source = build_source(config)
     tracker = build_tracker(config, per_frame=source.per_frame_decisions)

@@ -79,6 +79,13 @@ class DetectorConfig:
     second_look_score: float = meta(
         0.8, 0.0, 1.0, "yunet: minimum score of a face from the second pass (stricter: it sees more pixels)"
     )
+    stills_second_look_size: int = meta(
+        1280,
+        0,
+        4096,
+        "yunet: the second look for image files and folders, where each picture is judged once and there is no "
+        "frame rate to keep (a live door sees each person many times instead); 0 = as detector.second_look_size",
+    )
     min_face_size: int = meta(20, 1, 4096, "smaller faces (pixels) are ignored")
     max_faces: int = meta(32, 1, 1000, "most faces classified per frame (highest scores kept)")
     num_threads: int = meta(

@@ -161,3 +161,20 @@ def test_merge_keeps_the_higher_score_of_overlapping_faces_and_both_of_apart_one
     merged = merge([low, apart, high], 0.3)
     assert sorted(merged, key=lambda f: f.score) == [apart, high]
     assert merge([low], 0.3) == [low]
+
+
+def test_stills_get_the_second_look_and_a_live_source_does_not(model_env, tmp_path) -> None:
+    from edge.app import build_detector
+    from edge.config import from_dict
+    from edge.sources import is_stills
+
+    image = tmp_path / "door.jpg"
+    image.write_bytes(b"")
+    assert is_stills(str(tmp_path)) and is_stills(str(image))
+    assert not is_stills("0") and not is_stills("/dev/video0") and not is_stills("rtsp://door/stream")
+    config = from_dict({})
+    assert build_detector(config).input_label == "416"
+    assert build_detector(config, stills=True).input_label == "416 + 1280"
+    assert build_detector(from_dict({"detector": {"stills_second_look_size": 0}}), stills=True).input_label == "416"
+    larger_live = from_dict({"detector": {"second_look_size": 1600}})
+    assert build_detector(larger_live, stills=True).input_label == "416 + 1600"

@@ -46,6 +46,8 @@ class SourceKind:
     """"module:function" of (uri, SourceConfig) -> Source, imported when a source of this kind is opened."""
     doctor_check: str = ""
     """"module:function" of (uri) -> edge.doctor.Check, what `maskgate doctor` checks for this kind."""
+    stills: bool = False
+    """Each picture is its own scene, judged once (the source's per_frame_decisions)."""
 
 
 def open_picamera2(uri: str, config: SourceConfig) -> Source:
@@ -108,11 +110,16 @@ SOURCES: dict[str, SourceKind] = {
     "picamera2": SourceKind(_is_picamera, "edge.sources:open_picamera2", "edge.doctor:check_picamera2"),
     "camera": SourceKind(_is_video_device, "edge.sources:open_capture", "edge.doctor:check_v4l2"),
     "stream": SourceKind(_is_url, "edge.sources:open_capture"),
-    "folder": SourceKind(_is_folder, "edge.sources:open_folder"),
-    "image": SourceKind(_is_image_file, "edge.sources:open_image"),
+    "folder": SourceKind(_is_folder, "edge.sources:open_folder", stills=True),
+    "image": SourceKind(_is_image_file, "edge.sources:open_image", stills=True),
     "video": SourceKind(_is_file, "edge.sources:open_video"),
 }
 """Source kinds in the order they are tried; the first whose matcher takes the string wins."""
+
+
+def is_stills(uri: str) -> bool:
+    """Whether a source string selects pictures each judged on its own (image files, folders), without opening it."""
+    return SOURCES[describe(uri)].stills
 
 
 def describe(uri: str) -> str:

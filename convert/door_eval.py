@@ -455,14 +455,16 @@ def file_record(path: Path) -> dict[str, str]:
 
 
 def detector_settings(config: Config, stills: bool = False) -> dict[str, object]:
-    d = config.detector
+    from edge.app import detector_config
+
+    d = detector_config(config, stills)
     return {
         "type": d.type,
         "files": [file_record(p) for p in detector_files(config)],
         "input_size": d.input_size,
         "score_threshold": d.score_threshold,
         "nms_threshold": d.nms_threshold,
-        "second_look_size": max(d.second_look_size, d.stills_second_look_size if stills else 0),
+        "second_look_size": d.second_look_size,
         "second_look_score": d.second_look_score,
         "min_face_size": d.min_face_size,
         "max_faces": d.max_faces,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge import model_files
-from edge.config import ALERT_PINS, Config
+from edge.config import ALERT_PINS, Config, DetectorConfig
 from edge.errors import ModelLoadError, OutputError, os_errors_as, third_party_imports
 from edge.labels import LabelPolicy
 
@@ -28,16 +28,20 @@ OUTPUT_FIX = "change that setting in the config, or let this user open what it n
 MODEL_FIX = "let this user read the model files (the service runs as maskgate)"
 
 
-def build_detector(config: Config, stills: bool = False) -> FaceDetector:
-    """The face detector; for stills (image files and folders) with detector.stills_second_look_size as its
-    second look, if that is larger."""
-    from edge.detectors import create_detector
-
+def detector_config(config: Config, stills: bool = False) -> DetectorConfig:
+    """[detector] as the detector is built: for stills (image files and folders) with
+    detector.stills_second_look_size as its second look, if that is larger."""
     settings = config.detector
     if stills and settings.stills_second_look_size > settings.second_look_size:
         settings = replace(settings, second_look_size=settings.stills_second_look_size)
+    return settings
+
+
+def build_detector(config: Config, stills: bool = False) -> FaceDetector:
+    from edge.detectors import create_detector
+
     with os_errors_as(ModelLoadError, f"detector.type = {config.detector.type!r}", fix=MODEL_FIX):
-        return create_detector(settings, model_files.model_dirs(config.models.dir))
+        return create_detector(detector_config(config, stills), model_files.model_dirs(config.models.dir))
 
 
 def classifier_path(config: Config) -> Path:
@@ -77,7 +81,7 @@ def with_fast_model(main: MaskClassifier, fast_model: FastModel, config: Config)
     from edge.model_card import ModelCard
 
     c = config.classifier
-    path = main.model_path.parent / fast_model.file
+    path = fast_model.beside(main.model_path)
     fix = f"put {fast_model.file} back beside {main.model_path.name}, or set classifier.fast_first = false"
     if not path.is_file():
         raise ModelLoadError(f"fast model {path}, which {main.model_path.with_suffix('.json')} names, not found; {fix}")

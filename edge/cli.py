@@ -188,7 +188,7 @@ def fast_partner(find_classifier: Callable[[], Path]) -> Path | None:
         fast = ModelCard.for_model(main).fast_model
     except SetupError:
         return None
-    return main.parent / fast.file if fast is not None else None
+    return fast.beside(main) if fast is not None else None
 
 
 def existing_model(path: Path) -> Path:

@@ -29,6 +29,10 @@ class FastModel:
     sha256: str
     min_score: float
 
+    def beside(self, model_path: Path) -> Path:
+        """The fast model's file, which lies beside the model whose card names it."""
+        return model_path.parent / self.file
+
 
 @dataclass(frozen=True)
 class ModelCard:

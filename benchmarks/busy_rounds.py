@@ -3,9 +3,10 @@
 Runs, in each of `--repeat` interleaved rounds (the order rotated every round), `maskgate bench` on the busy
 frame set with the default config (change gate and fast first on, as `maskgate run` builds it), with fast
 first off (the default model labels every face), with the gate off, with `classifier.batch = true` (one
-invoke for every face of a frame), and the seeds' pipeline
-(benchmarks/baseline.py); each in its own process. Reports every round's FPS ratio to that round's seeds run
-and the ratio of the seeds' frame-time percentiles to MaskGate's (p50, p95, p99), never only a median.
+invoke for every face of a frame), with area instead of bilinear downscaling before YuNet (the default
+before 2026-11-29), and the seeds' pipeline (benchmarks/baseline.py); each in its own process. Reports every
+round's FPS ratio to that round's seeds run and the ratio of the seeds' frame-time percentiles to MaskGate's
+(p50, p95, p99), never only a median.
 
     python benchmarks/busy_rounds.py --repeat 5 --out benchmarks/results/x86_64-2core/busy-rounds
 """
@@ -32,6 +33,7 @@ CELLS = {
     "fast first off": ["--no-fast-first"],
     "gate off": ["--no-gate"],
     "batch": ["--batch"],
+    "area downscale (before)": ["--downscale", "area"],
 }
 GOAL = 10.0
 

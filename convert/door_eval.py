@@ -466,6 +466,7 @@ def detector_settings(config: Config, stills: bool = False) -> dict[str, object]
         "nms_threshold": d.nms_threshold,
         "second_look_size": d.second_look_size,
         "second_look_score": d.second_look_score,
+        "downscale": d.downscale,
         "min_face_size": d.min_face_size,
         "max_faces": d.max_faces,
         "num_threads": d.num_threads,
@@ -665,6 +666,8 @@ def detector_line(detector: dict) -> str:
             f"second look at up to {detector['second_look_size']} px (the image's own size at most), "
             f"score threshold {detector['second_look_score']}, "
         )
+    if detector.get("downscale") and detector["type"] == "yunet":
+        point += f"{detector['downscale']} downscaling, "
     return (
         f"Detector: {detector['type']} {files}, {point}NMS {detector['nms_threshold']}, min face "
         f"{detector['min_face_size']} px, threads {detector['num_threads'] or 'default'}."

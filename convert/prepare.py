@@ -199,7 +199,7 @@ def prepare(
     limit_per_class: int | None = None,
 ) -> PrepareReport:
     dataset_dirs = [datasets] if isinstance(datasets, Path) else list(datasets)
-    detector = YuNetDetector(detector_model, detector_config or DetectorConfig())
+    detector = YuNetDetector(detector_model, detector_config or DetectorConfig(downscale="area"))
     report = PrepareReport()
     seen_bytes: set[str] = set()
     pending: list[dict] = []

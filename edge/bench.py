@@ -198,6 +198,7 @@ def _config_report(config: Config, detector: Any, classifier: Any) -> dict[str, 
     return {
         "detector": config.detector.type,
         "detector_input": detector.input_label,
+        "detector_downscale": config.detector.downscale,
         "classifier": classifier.model_path.name,
         "classifier_path": str(classifier.model_path),
         "classifier_variant": card.get("variant", "?"),
@@ -371,6 +372,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--detector", choices=DETECTORS, help="override detector.type")
     parser.add_argument("--input-size", type=int, help="override detector.input_size")
+    parser.add_argument("--downscale", choices=("linear", "area"), help="override detector.downscale (yunet)")
     parser.add_argument("--classifier", help="override classifier.model (a .tflite with its .json card)")
     parser.add_argument("--threads", type=int, help="override classifier.num_threads and detector.num_threads")
     parser.add_argument("--backend", choices=("auto", *TFLITE_RUNTIMES))
@@ -398,6 +400,7 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> None:
     for flag, key in (
         ("detector", "detector.type"),
         ("input_size", "detector.input_size"),
+        ("downscale", "detector.downscale"),
         ("classifier", "classifier.model"),
         ("threads", "classifier.num_threads"),
         ("threads", "detector.num_threads"),

@@ -86,6 +86,14 @@ class DetectorConfig:
         "yunet: the second look for image files and folders, where each picture is judged once and there is no "
         "frame rate to keep (a live door sees each person many times instead); 0 = as detector.second_look_size",
     )
+    downscale: Literal["linear", "area"] = meta(
+        "linear",
+        doc="yunet: how a live frame is shrunk to input_size: linear (bilinear, about 0.2 ms on 640x480) or area "
+        "(pixel averaging, about 1.1 ms, what the training crops were detected with)",
+    )
+    stills_downscale: Literal["linear", "area"] = meta(
+        "area", doc="yunet: detector.downscale for image files and folders, where there is no frame rate to keep"
+    )
     min_face_size: int = meta(20, 1, 4096, "smaller faces (pixels) are ignored")
     max_faces: int = meta(32, 1, 1000, "most faces classified per frame (highest scores kept)")
     num_threads: int = meta(

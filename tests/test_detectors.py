@@ -178,3 +178,30 @@ def test_stills_get_the_second_look_and_a_live_source_does_not(model_env, tmp_pa
     assert build_detector(from_dict({"detector": {"stills_second_look_size": 0}}), stills=True).input_label == "416"
     larger_live = from_dict({"detector": {"second_look_size": 1600}})
     assert build_detector(larger_live, stills=True).input_label == "416 + 1600"
+
+
+def test_live_frames_are_shrunk_bilinear_and_stills_by_area(model_env, facemask_dir) -> None:
+    from edge.app import build_detector
+    from edge.config import from_dict
+    from edge.self_test import iou
+
+    config = from_dict({})
+    frame = scene(facemask_dir)
+    seen = {}
+    for stills in (False, True):
+        detector = build_detector(config, stills=stills)
+        model_input = []
+        run_model = detector.run_model
+        detector.run_model = lambda image, net=None, seen_by=model_input, run=run_model: (
+            seen_by.append(image) or run(image, net)
+        )
+        faces = detector.detect(frame)
+        seen[stills] = (model_input[0], max(faces, key=lambda f: f.score).box)
+    live_input, live_box = seen[False]
+    stills_input, stills_box = seen[True]
+    assert np.array_equal(live_input, cv2.resize(frame, (416, 312), interpolation=cv2.INTER_LINEAR))
+    assert np.array_equal(stills_input, cv2.resize(frame, (416, 312), interpolation=cv2.INTER_AREA))
+    assert not np.array_equal(live_input, stills_input)
+    assert iou(live_box, stills_box) > 0.9
+    area_live = from_dict({"detector": {"downscale": "area"}})
+    assert build_detector(area_live).config.downscale == "area"

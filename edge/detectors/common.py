@@ -7,15 +7,18 @@ import numpy as np
 
 from edge.types import Face
 
+INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
 
-def fit_within(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Downscale so the longer side is at most max_side; returns the image and the factor to undo it."""
+
+def fit_within(frame: np.ndarray, max_side: int, method: str = "area") -> tuple[np.ndarray, float]:
+    """Downscale so the longer side is at most max_side (method: a key of INTERPOLATIONS); returns the image
+    and the factor to undo it."""
     height, width = frame.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     if scale == 1.0:
         return frame, 1.0
     resized = cv2.resize(
-        frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=INTERPOLATIONS[method]
     )
     return resized, 1.0 / scale
 

@@ -73,7 +73,7 @@ class YuNetDetector:
         return clip_faces(faces, frame.shape[1], frame.shape[0], self.config.min_face_size, self.config.max_faces)
 
     def _look(self, net: _Pass, frame: np.ndarray, max_side: int) -> list[Face]:
-        small, undo = fit_within(frame, max_side)
+        small, undo = fit_within(frame, max_side, self.config.downscale)
         net.prepare(small)
         rows = self.run_model(small, net)
         if rows is None:

@@ -467,6 +467,7 @@ def detector_settings(config: Config, stills: bool = False) -> dict[str, object]
         "second_look_size": d.second_look_size,
         "second_look_score": d.second_look_score,
         "downscale": d.downscale,
+        "retry_border": d.retry_border,
         "min_face_size": d.min_face_size,
         "max_faces": d.max_faces,
         "num_threads": d.num_threads,
@@ -668,6 +669,8 @@ def detector_line(detector: dict) -> str:
         )
     if detector.get("downscale") and detector["type"] == "yunet":
         point += f"{detector['downscale']} downscaling, "
+    if detector.get("retry_border") and detector["type"] == "yunet":
+        point += f"pictures without a face retried inside a {detector['retry_border']:.0%} border, "
     return (
         f"Detector: {detector['type']} {files}, {point}NMS {detector['nms_threshold']}, min face "
         f"{detector['min_face_size']} px, threads {detector['num_threads'] or 'default'}."

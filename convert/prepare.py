@@ -30,6 +30,7 @@ from convert.dataset import MANIFEST_NAME, ManifestRow, class_folders, write_man
 from convert.synthetic_masks import landmarks_in_crop
 from edge.config import DetectorConfig
 from edge.crop import DEFAULT_RULE, CropRule, crop_face
+from edge.detectors.common import look_framed
 from edge.detectors.yunet import YuNetDetector
 from edge.tracker import iou_matrix
 from edge.types import Box, Face
@@ -75,17 +76,6 @@ class SourceInfo:
     box: Box | None = None
 
 
-def _padded_faces(detector: YuNetDetector, image: np.ndarray) -> list[Face]:
-    border = round(RETRY_BORDER * max(image.shape[:2]))
-    padded = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    shifted = []
-    for face in detector.detect(padded):
-        x1, y1, x2, y2 = (v - border for v in face.box)
-        points = tuple((x - border, y - border) for x, y in face.landmarks) if face.landmarks else None
-        shifted.append(Face((x1, y1, x2, y2), face.score, points))
-    return shifted
-
-
 def _pick(faces: list[Face], annotated: Box | None) -> Face | None:
     if not faces:
         return None
@@ -101,7 +91,7 @@ def find_face(detector: YuNetDetector, image: np.ndarray, annotated: Box | None 
     face = _pick(detector.detect(image), annotated)
     if face is not None:
         return face, "matched" if annotated else "largest"
-    face = _pick(_padded_faces(detector, image), annotated)
+    face = _pick(look_framed(detector.detect, image, RETRY_BORDER), annotated)
     return (face, "padded") if face is not None else (None, "none")
 
 

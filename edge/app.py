@@ -30,11 +30,12 @@ MODEL_FIX = "let this user read the model files (the service runs as maskgate)"
 
 def detector_config(config: Config, stills: bool = False) -> DetectorConfig:
     """[detector] as the detector is built: for stills (image files and folders) with
-    detector.stills_second_look_size as its second look, if that is larger, and detector.stills_downscale."""
+    detector.stills_second_look_size as its second look, if that is larger, detector.stills_downscale and
+    detector.stills_retry_border."""
     settings = config.detector
     if not stills:
         return settings
-    settings = replace(settings, downscale=settings.stills_downscale)
+    settings = replace(settings, downscale=settings.stills_downscale, retry_border=settings.stills_retry_border)
     if settings.stills_second_look_size > settings.second_look_size:
         settings = replace(settings, second_look_size=settings.stills_second_look_size)
     return settings

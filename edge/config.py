@@ -94,6 +94,16 @@ class DetectorConfig:
     stills_downscale: Literal["linear", "area"] = meta(
         "area", doc="yunet: detector.downscale for image files and folders, where there is no frame rate to keep"
     )
+    retry_border: float = meta(
+        0.0,
+        0.0,
+        1.0,
+        "yunet: a frame with no face found is looked at again inside a black border of this share of its longer "
+        "side, enlarged to input_size if smaller (finds tight face crops); 0 = off",
+    )
+    stills_retry_border: float = meta(
+        0.25, 0.0, 1.0, "yunet: detector.retry_border for image files and folders (a folder of face crops)"
+    )
     min_face_size: int = meta(20, 1, 4096, "smaller faces (pixels) are ignored")
     max_faces: int = meta(32, 1, 1000, "most faces classified per frame (highest scores kept)")
     num_threads: int = meta(

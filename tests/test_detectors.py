@@ -3,6 +3,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import need_shared
 
 from edge.config import DetectorConfig
 from edge.detectors import create_detector
@@ -205,3 +206,26 @@ def test_live_frames_are_shrunk_bilinear_and_stills_by_area(model_env, facemask_
     assert iou(live_box, stills_box) > 0.9
     area_live = from_dict({"detector": {"downscale": "area"}})
     assert build_detector(area_live).config.downscale == "area"
+
+
+def test_stills_without_a_face_are_looked_at_again_inside_a_border(model_env) -> None:
+    """Tight face crops (crops-wild: many under 100 px, cut at the face's edge) show YuNet no head outline; the
+    retry inside a black border, enlarged to the input size, finds faces in some the plain look misses."""
+    from edge.app import build_detector
+    from edge.config import from_dict
+
+    crops = sorted(need_shared("data/crops-wild/with_mask").glob("*.jpg"))[:60]
+    plain = build_detector(from_dict({"detector": {"stills_retry_border": 0.0}}), stills=True)
+    retry = build_detector(from_dict({}), stills=True)
+    assert not build_detector(from_dict({})).config.retry_border, "a live source does not retry"
+    found_plain = found_retry = 0
+    for path in crops:
+        image = cv2.imread(str(path))
+        found_plain += bool(plain.detect(image))
+        faces = retry.detect(image)
+        found_retry += bool(faces)
+        height, width = image.shape[:2]
+        for face in faces:
+            x1, y1, x2, y2 = face.box
+            assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height, path.name
+    assert found_plain < found_retry <= len(crops)

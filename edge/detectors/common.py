@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -21,6 +23,25 @@ def fit_within(frame: np.ndarray, max_side: int, method: str = "area") -> tuple[
         frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=INTERPOLATIONS[method]
     )
     return resized, 1.0 / scale
+
+
+def look_framed(
+    detect: Callable[[np.ndarray], list[Face]], image: np.ndarray, border_share: float, min_side: int = 0
+) -> list[Face]:
+    """The faces `detect` finds in the image set inside a black border of border_share of its longer side and,
+    if the result is smaller, enlarged so its longer side is min_side; boxes and landmarks in image pixels.
+    A tight face crop gives a detector no head outline or background to go by; the border gives it some."""
+    border = round(border_share * max(image.shape[:2]))
+    framed = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    scale = max(1.0, min_side / max(framed.shape[:2]))
+    if scale > 1.0:
+        framed = cv2.resize(framed, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    faces = []
+    for face in detect(framed):
+        x1, y1, x2, y2 = (v / scale - border for v in face.box)
+        points = tuple((x / scale - border, y / scale - border) for x, y in face.landmarks) if face.landmarks else None
+        faces.append(Face((x1, y1, x2, y2), face.score, points))
+    return faces
 
 
 def clip_faces(faces: list[Face], width: int, height: int, min_size: float, max_faces: int) -> list[Face]:

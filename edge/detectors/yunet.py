@@ -5,6 +5,10 @@ size) and the faces of both passes are merged by non-maximum suppression. Downsc
 of 32-47 px in a 960 px photo are 14-20 px, where YuNet misses many masked ones; the second pass sees
 them at full size. Its faces need detector.second_look_score (a pass over more pixels has more chances to
 find faces in texture).
+
+With detector.retry_border (on for image files and folders) a picture in which neither pass finds a face is
+looked at again inside a black border, enlarged to input_size if smaller: a tight face crop, which shows
+YuNet no head outline, is found that way.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import cv2
 import numpy as np
 
 from edge import model_files
-from edge.detectors.common import clip_faces, fit_within, nms, use_opencv_threads
+from edge.detectors.common import clip_faces, fit_within, look_framed, nms, use_opencv_threads
 from edge.errors import ModelLoadError
 from edge.types import Face
 
@@ -66,11 +70,17 @@ class YuNetDetector:
             self._second = _Pass(model_path, config.second_look_size, config.second_look_score, config.nms_threshold)
 
     def detect(self, frame: np.ndarray) -> list[Face]:
+        faces = self._both_looks(frame)
+        if not faces and self.config.retry_border > 0:
+            faces = look_framed(self._both_looks, frame, self.config.retry_border, self.config.input_size)
+        return clip_faces(faces, frame.shape[1], frame.shape[0], self.config.min_face_size, self.config.max_faces)
+
+    def _both_looks(self, frame: np.ndarray) -> list[Face]:
         faces = self._look(self._first, frame, self.config.input_size)
         second_size = min(self.config.second_look_size, max(frame.shape[:2]))
         if self._second is not None and second_size > self.config.input_size:
             faces = merge(faces + self._look(self._second, frame, second_size), self.config.nms_threshold)
-        return clip_faces(faces, frame.shape[1], frame.shape[0], self.config.min_face_size, self.config.max_faces)
+        return faces
 
     def _look(self, net: _Pass, frame: np.ndarray, max_side: int) -> list[Face]:
         small, undo = fit_within(frame, max_side, self.config.downscale)

@@ -519,10 +519,9 @@ def model_runs(config: Config, path: Path, name: str, detector: ReplayDetector) 
     """The model as `maskgate run` builds it; a model whose card pairs it with a fast model (and
     classifier.fast_first on) is also run alone, so the report shows what the pair changes."""
     run = model_run(config, path, name, detector)
-    fast = getattr(run.pipeline.classifier, "fast", None)
-    if fast is None:
+    if not run.pipeline.classifier.fast_first:
         return [run]
-    run.name = f"{name} + {fast.model_path.name} >= {run.pipeline.classifier.min_score:g}"
+    run.name = f"{name} + {run.pipeline.classifier.fast_first}"
     alone = copy.deepcopy(config)
     alone.classifier.fast_first = False
     return [model_run(alone, path, name, detector), run]
@@ -611,9 +610,9 @@ def model_report(run: ModelRun, policy: LabelPolicy) -> dict[str, object]:
 
 
 def fast_first_record(classifier) -> dict[str, object]:
-    fast = getattr(classifier, "fast", None)
-    if fast is None:
+    if not classifier.fast_first:
         return {}
+    fast = classifier.fast
     answered = classifier.fast_answers + classifier.main_answers
     return {
         "fast_model": {

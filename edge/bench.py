@@ -204,7 +204,7 @@ def _config_report(config: Config, detector: Any, classifier: Any) -> dict[str, 
         "classifier_variant": card.get("variant", "?"),
         "classifier_alpha": card.get("training", {}).get("settings", {}).get("alpha"),
         "classifier_input": classifier.input_size,
-        "classifier_fast": fast_model_setting(classifier),
+        "classifier_fast": classifier.fast_first,
         "classifier_bytes": classifier.model_path.stat().st_size,
         "backend": interpreter_class(config.classifier.backend)[0],
         "threads": config.classifier.num_threads,
@@ -225,12 +225,6 @@ def fast_calls(timer: InvokeTimer) -> dict[str, float]:
         "classify_fast_ms_per_call": round(1000 * timer.seconds["classify_fast"] / calls, 4),
         "classify_fast_calls": calls,
     }
-
-
-def fast_model_setting(classifier: Any) -> str | None:
-    """`file >= min_score` of a fast-first pair's fast model, None for one model."""
-    fast = getattr(classifier, "fast", None)
-    return f"{fast.model_path.name} >= {classifier.min_score:g}" if fast is not None else None
 
 
 def check_counts(frame_set: FrameSet, frames: int, warmup: int | None) -> int:

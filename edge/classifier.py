@@ -115,6 +115,11 @@ class MaskClassifier:
         """The models behind this classifier, named as the self-test reports them."""
         return [("classifier", self)]
 
+    @property
+    def fast_first(self) -> str | None:
+        """`fast model >= min_score` of a fast-first pair (FastFirstClassifier); None: one model labels."""
+        return None
+
     def label_of(self, probabilities: np.ndarray) -> tuple[str, float]:
         """The label of one row of probabilities and its score; a mask below the threshold is UNSURE, so the
         face stays undecided until surer frames come."""
@@ -167,6 +172,10 @@ class FastFirstClassifier:
 
     def parts(self) -> list[tuple[str, MaskClassifier]]:
         return [("classifier", self.main), ("fast classifier", self.fast)]
+
+    @property
+    def fast_first(self) -> str:
+        return f"{self.fast.model_path.name} >= {self.min_score:g}"
 
     def raw_outputs(self, crops: list[np.ndarray]) -> np.ndarray:
         return self.main.raw_outputs(crops)

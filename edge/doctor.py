@@ -99,9 +99,8 @@ def check_models(config: Config) -> list[Check]:
                 if name == "face detector"
                 else f"{part.model_path} loaded, sha256 as its card says [{model_files.origin(part.model_path)}]"
             )
-            fast = getattr(part, "fast", None)
-            if fast is not None:
-                detail += f"; fast-first: {fast.model_path.name} labels first, keeps answers >= {part.min_score:g}"
+            if name == "classifier" and part.fast_first:
+                detail += f"; fast first: {part.fast_first} (labels first, keeps the answers it is that sure of)"
             checks.append(Check(name, True, detail))
         except Exception as exc:
             fix = "maskgate models fetch (for YuNet); maskgate models lists where files are searched"

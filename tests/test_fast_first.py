@@ -46,7 +46,9 @@ def test_the_default_model_is_paired_with_the_shipped_small_one(default_classifi
     classifier = build_classifier(from_dict({}))
     assert isinstance(classifier, FastFirstClassifier)
     assert classifier.fast.model_path.name == SMALL and classifier.min_score == fast.min_score
-    assert isinstance(build_classifier(from_dict({"classifier": {"fast_first": False}})), MaskClassifier)
+    assert classifier.fast_first == f"{SMALL} >= {fast.min_score:g}"
+    alone = build_classifier(from_dict({"classifier": {"fast_first": False}}))
+    assert isinstance(alone, MaskClassifier) and alone.fast_first is None
 
 
 def test_sure_answers_are_the_fast_models_and_the_rest_the_main_models(

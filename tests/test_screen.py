@@ -201,6 +201,10 @@ def test_window_backend_without_a_gui_says_what_to_do() -> None:
         pytest.skip(f"this OpenCV has a GUI ({gui}); the error path needs a headless build")
     with pytest.raises(DisplayUnavailableError, match="framebuffer"):
         EntranceScreen(ScreenConfig(backend="window"))
+    from edge.outputs.video import Window
+
+    with pytest.raises(DisplayUnavailableError, match="--display none"):
+        Window()
 
 
 def test_real_image_through_the_real_pipeline(

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edge.errors import OutputError, SetupError
 from edge.outputs import Output
@@ -25,25 +26,45 @@ class DisplayUnavailableError(SetupError, RuntimeError):
     pass
 
 
-class Window(Output):
-    name = "window"
+class HighGuiWindow:
+    """One OpenCV HighGUI window; needs an OpenCV built with GUI support and a desktop session, else
+    DisplayUnavailableError with `unavailable` as its message."""
 
-    def __init__(self) -> None:
+    def __init__(self, title: str, unavailable: str, fullscreen: bool = False) -> None:
+        self.title = title
         try:
-            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL)
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+            if fullscreen:
+                cv2.setWindowProperty(title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
         except cv2.error as exc:
-            raise DisplayUnavailableError(
-                "--display window needs an OpenCV with GUI support and a desktop session: this OpenCV has none "
-                "(opencv-python-headless) or no display is set. Install python3-opencv (apt) or opencv-python, or use "
-                "--display none"
-            ) from exc
+            raise DisplayUnavailableError(unavailable) from exc
 
-    def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
-        cv2.imshow(WINDOW_TITLE, annotate(frame.image, faces, stats.fps))
+    def show(self, image: np.ndarray) -> None:
+        cv2.imshow(self.title, image)
         cv2.waitKey(1)
 
     def close(self) -> None:
-        cv2.destroyAllWindows()
+        cv2.destroyWindow(self.title)
+
+
+class Window(Output):
+    """Annotated frames in a desktop window, for debugging (`--display window`)."""
+
+    name = "window"
+
+    def __init__(self) -> None:
+        self.window = HighGuiWindow(
+            WINDOW_TITLE,
+            "--display window needs an OpenCV with GUI support and a desktop session: this OpenCV has none "
+            "(opencv-python-headless) or no display is set. Install python3-opencv (apt) or opencv-python, or use "
+            "--display none",
+        )
+
+    def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
+        self.window.show(annotate(frame.image, faces, stats.fps))
+
+    def close(self) -> None:
+        self.window.close()
 
 
 def frame_file_name(frame_id: str) -> str:

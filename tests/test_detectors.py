@@ -229,3 +229,20 @@ def test_stills_without_a_face_are_looked_at_again_inside_a_border(model_env) ->
             x1, y1, x2, y2 = face.box
             assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height, path.name
     assert found_plain < found_retry <= len(crops)
+
+
+def test_look_framed_maps_boxes_and_landmarks_back_to_the_picture() -> None:
+    from edge.detectors.common import look_framed
+
+    picture = np.zeros((60, 80, 3), np.uint8)
+    seen = []
+
+    def detect(framed: np.ndarray) -> list[Face]:
+        seen.append(framed.shape)
+        return [Face((40.0, 40.0, 140.0, 120.0), 0.9, ((60.0, 60.0),) * 5)]
+
+    (face,) = look_framed(detect, picture, 0.25, 240)
+    assert seen == [(200, 240, 3)], "80x60 with a 20 px border is 120x100, enlarged 2x to a longer side of 240"
+    assert face.box == (0.0, 0.0, 50.0, 40.0) and face.landmarks == ((10.0, 10.0),) * 5
+    (face,) = look_framed(detect, picture, 0.25)
+    assert seen[-1] == (100, 120, 3) and face.box == (20.0, 20.0, 120.0, 100.0)

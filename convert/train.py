@@ -6,6 +6,10 @@ is trained on pooled features, then the layers after `boundary` are fine-tuned a
 the cached activations. That keeps a full run on a 2-core CPU to minutes. Without weights
 (`--scratch`, small variants) the whole network trains, with fresh augmentation every epoch.
 
+A run interrupted (a session ending, a reboot) resumes when the same command is run again: the cached
+activations and every phase's last finished epoch are kept under OUT/resume/<key of the inputs and
+settings> until the run completes (Keras' BackupAndRestore; training from scratch starts over).
+
 An augmented copy of a bare face may carry a synthetic mask and so another label (`convert.augment`).
 Classes are weighted to balance the augmented set. The model outputs logits; a temperature fitted on
 the validation split turns them into calibrated probabilities (`convert.calibrate`).
@@ -13,8 +17,10 @@ the validation split turns them into calibrated probabilities (`convert.calibrat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +35,7 @@ from edge.errors import SetupError
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "model.keras"
+RESUME_DIR = "resume"
 
 
 class WeightsError(SetupError, ValueError):
@@ -189,10 +196,26 @@ def boundary_activations(
     return out, targets
 
 
-def _callbacks(patience: int):
+def _callbacks(patience: int, backup: Path | None = None):
     import keras
 
-    return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    return [keras.callbacks.BackupAndRestore(str(backup)), stop] if backup else [stop]
+
+
+def cached(path: Path, compute) -> tuple[np.ndarray, np.ndarray]:
+    """The arrays `compute()` returns, kept in `path` (written whole or not at all) so a resumed run reuses them."""
+    if path.is_file():
+        with np.load(path) as stored:
+            log.info("reusing %s", path)
+            return stored["x"], stored["y"]
+    x, y = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as handle:
+        np.savez(handle, x=x, y=y)
+    partial.replace(path)
+    return x, y
 
 
 def _fit(
@@ -206,6 +229,7 @@ def _fit(
     phase: str,
     patience: int | None = None,
     class_weight: dict[int, float] | None = None,
+    backup: Path | None = None,
 ) -> None:
     result = model.fit(
         x,
@@ -214,7 +238,7 @@ def _fit(
         epochs=epochs,
         batch_size=settings.batch_size,
         shuffle=True,
-        callbacks=_callbacks(patience or settings.patience),
+        callbacks=_callbacks(patience or settings.patience, backup),
         class_weight=class_weight,
         verbose=2,
     )
@@ -222,15 +246,18 @@ def _fit(
         history.append({"phase": phase, **{k: float(v[epoch]) for k, v in result.history.items()}})
 
 
-def train_pretrained(settings, base, head, train, val, labels, rng, history):
+def train_pretrained(settings, base, head, train, val, labels, rng, history, work: Path):
     import keras
 
     trunk = keras.Model(base.input, base.get_layer(settings.boundary).output)
     top = keras.Model(base.get_layer(settings.boundary).output, base.output)
     started = time.perf_counter()
-    cached, y_aug = boundary_activations(trunk, train, labels, settings.copies, rng)
-    cached_val, _ = boundary_activations(trunk, val, labels, 0, rng)
-    log.info("cached %d boundary activations in %.0f s", len(cached) + len(cached_val), time.perf_counter() - started)
+    cached_train, y_aug = cached(
+        work / "train_activations.npz", lambda: boundary_activations(trunk, train, labels, settings.copies, rng)
+    )
+    cached_val, _ = cached(work / "val_activations.npz", lambda: boundary_activations(trunk, val, labels, 0, rng))
+    seconds = time.perf_counter() - started
+    log.info("%d boundary activations ready in %.0f s", len(cached_train) + len(cached_val), seconds)
     by_class = np.bincount(y_aug, minlength=len(labels))
     log.info("augmented training set by class: %s", dict(zip(labels, by_class.tolist(), strict=True)))
     weights = balanced_weights(y_aug, len(labels))
@@ -239,7 +266,7 @@ def train_pretrained(settings, base, head, train, val, labels, rng, history):
         layer.trainable = False
     pooled = keras.layers.GlobalAveragePooling2D()(top.output)
     pooled_model = keras.Model(top.input, pooled)
-    features = pooled_model.predict(cached, batch_size=128, verbose=0)
+    features = pooled_model.predict(cached_train, batch_size=128, verbose=0)
     features_val = pooled_model.predict(cached_val, batch_size=128, verbose=0)
     head_input = keras.Input(features.shape[1:])
     head_model = keras.Model(head_input, apply(head[1:], head_input))
@@ -254,17 +281,18 @@ def train_pretrained(settings, base, head, train, val, labels, rng, history):
         history,
         "head",
         class_weight=weights,
+        backup=work / "backup" / "head",
     )
 
     if settings.finetune_epochs:
         for layer in top.layers:
             layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
-        boundary_input = keras.Input(cached.shape[1:])
+        boundary_input = keras.Input(cached_train.shape[1:])
         finetune = keras.Model(boundary_input, apply(head, top(boundary_input)))
         finetune.compile(keras.optimizers.Adam(settings.finetune_lr), _loss(), metrics=["accuracy"])
         _fit(
             finetune,
-            cached,
+            cached_train,
             y_aug,
             (cached_val, val.targets),
             settings.finetune_epochs,
@@ -272,6 +300,7 @@ def train_pretrained(settings, base, head, train, val, labels, rng, history):
             history,
             "finetune",
             class_weight=weights,
+            backup=work / "backup" / "finetune",
         )
 
 
@@ -287,7 +316,7 @@ def resized(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack([cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) for img in images])
 
 
-def train_distilled(settings, base, head, train, val, labels, rng, history):
+def train_distilled(settings, base, head, train, val, labels, rng, history, work: Path):
     """The student learns from a blend of the true label and the teacher's probabilities on the same
     augmented crop; the teacher sees the crop at its own size, the student at settings.size."""
     import keras
@@ -324,6 +353,7 @@ def train_distilled(settings, base, head, train, val, labels, rng, history):
         history,
         "distil",
         patience=settings.patience * 2,
+        backup=work / "backup" / "distil",
     )
 
 
@@ -409,6 +439,13 @@ def settings_record(settings: TrainSettings) -> dict:
     return record
 
 
+def resume_dir(out_dir: Path, prepared_dir: Path, settings: TrainSettings) -> Path:
+    """Where this run keeps what a resumed run reuses: named by the training set and the settings, so a run with
+    other inputs never picks up this one's."""
+    inputs = {"manifest": manifest_sha256(prepared_dir), "settings": settings_record(settings)}
+    return out_dir / RESUME_DIR / hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
     rows = read_manifest(prepared_dir)
     labels = labels_of(rows)
@@ -431,10 +468,11 @@ def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
     val_data = load_split(prepared_dir, by_split["val"], labels, load_size)
     base, head = build_base(settings), build_head(len(labels))
     history: list[dict] = []
+    work = resume_dir(out_dir, prepared_dir, settings)
     if settings.teacher:
-        train_distilled(settings, base, head, train_data, val_data, labels, rng, history)
+        train_distilled(settings, base, head, train_data, val_data, labels, rng, history, work)
     elif settings.weights:
-        train_pretrained(settings, base, head, train_data, val_data, labels, rng, history)
+        train_pretrained(settings, base, head, train_data, val_data, labels, rng, history, work)
     else:
         train_scratch(settings, base, head, train_data, val_data, labels, rng, history)
     model = assemble(base, head, settings.size)
@@ -459,5 +497,6 @@ def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
         "history": history,
     }
     (out_dir / "train_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(out_dir / RESUME_DIR, ignore_errors=True)
     log.info("trained in %.0f s -> %s", report["train_seconds"], out_dir / MODEL_NAME)
     return report

@@ -266,3 +266,43 @@ def test_fast_first_pairs_two_built_models_and_evaluate_door_reports_the_pair_an
     assert report[paired]["fast_model"]["min_score"] == card["min_score"]
     answered = report[paired]["fast_model"]["answered_by_fast"]
     assert answered["of"] > 0 and 0 <= answered["n"] <= answered["of"]
+
+
+class SessionEnded(Exception):
+    """Stands in for a session that ends in the middle of fine-tuning."""
+
+
+def test_an_interrupted_training_run_resumes_where_it_stopped(built, imagenet_weights, tmp_path, monkeypatch, caplog):
+    import keras
+
+    import convert.train as training
+
+    prepared, out = built["work"] / "prepared", tmp_path / "trained"
+    settings = TrainSettings(weights=str(imagenet_weights), copies=1, head_epochs=2, finetune_epochs=3, seed=7)
+
+    class EndAfterOneEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise SessionEnded
+
+    with_backups = training._callbacks
+
+    def ending_in_finetune(patience, backup=None):
+        callbacks = with_backups(patience, backup)
+        return [*callbacks, EndAfterOneEpoch()] if backup is not None and backup.name == "finetune" else callbacks
+
+    monkeypatch.setattr(training, "_callbacks", ending_in_finetune)
+    with pytest.raises(SessionEnded):
+        train(prepared, out, settings)
+    (kept,) = (out / training.RESUME_DIR).iterdir()
+    assert (kept / "train_activations.npz").is_file() and (kept / "backup" / "finetune").is_dir()
+    assert not (out / "model.keras").exists()
+
+    monkeypatch.setattr(training, "_callbacks", with_backups)
+    caplog.set_level("INFO", logger="convert.train")
+    report = train(prepared, out, settings)
+    assert f"reusing {kept / 'train_activations.npz'}" in caplog.text
+    assert [row["phase"] for row in report["history"]].count("finetune") == 2, "epochs 2 and 3, not 1 again"
+    assert (out / "model.keras").is_file() and not (out / training.RESUME_DIR).exists()
+
+    other = TrainSettings(**{**settings.__dict__, "finetune_epochs": 2})
+    assert training.resume_dir(out, prepared, other) != kept, "other settings never pick up this run's files"

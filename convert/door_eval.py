@@ -661,15 +661,16 @@ def detector_line(detector: dict) -> str:
         if "input_size" in detector
         else ""
     )
-    if detector.get("second_look_size") and detector["type"] == "yunet":
-        point += (
-            f"second look at up to {detector['second_look_size']} px (the image's own size at most), "
-            f"score threshold {detector['second_look_score']}, "
-        )
-    if detector.get("downscale") and detector["type"] == "yunet":
-        point += f"{detector['downscale']} downscaling, "
-    if detector.get("retry_border") and detector["type"] == "yunet":
-        point += f"pictures without a face retried inside a {detector['retry_border']:.0%} border, "
+    if detector["type"] == "yunet":
+        if detector.get("second_look_size"):
+            point += (
+                f"second look at up to {detector['second_look_size']} px (the image's own size at most), "
+                f"score threshold {detector['second_look_score']}, "
+            )
+        if detector.get("downscale"):
+            point += f"{detector['downscale']} downscaling, "
+        if detector.get("retry_border"):
+            point += f"pictures without a face retried inside a {detector['retry_border']:.0%} border, "
     return (
         f"Detector: {detector['type']} {files}, {point}NMS {detector['nms_threshold']}, min face "
         f"{detector['min_face_size']} px, threads {detector['num_threads'] or 'default'}."

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge.config import DOWNSCALES
 from edge.errors import SetupError, UsageError, os_errors_as, third_party_imports
 from edge.registry import DETECTORS, TFLITE_RUNTIMES
 
@@ -366,7 +367,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--detector", choices=DETECTORS, help="override detector.type")
     parser.add_argument("--input-size", type=int, help="override detector.input_size")
-    parser.add_argument("--downscale", choices=("linear", "area"), help="override detector.downscale (yunet)")
+    parser.add_argument("--downscale", choices=DOWNSCALES, help="override detector.downscale (yunet)")
     parser.add_argument("--classifier", help="override classifier.model (a .tflite with its .json card)")
     parser.add_argument("--threads", type=int, help="override classifier.num_threads and detector.num_threads")
     parser.add_argument("--backend", choices=("auto", *TFLITE_RUNTIMES))

@@ -19,6 +19,9 @@ from typing import Any, Literal
 from edge.errors import SetupError
 from edge.registry import DETECTORS, SCREEN_BACKENDS, TFLITE_RUNTIMES
 
+DOWNSCALES = ("linear", "area")
+"""How YuNet's input may be shrunk (edge.detectors.common.INTERPOLATIONS maps them to OpenCV's)."""
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -86,12 +89,12 @@ class DetectorConfig:
         "yunet: the second look for image files and folders, where each picture is judged once and there is no "
         "frame rate to keep (a live door sees each person many times instead); 0 = as detector.second_look_size",
     )
-    downscale: Literal["linear", "area"] = meta(
+    downscale: Literal[DOWNSCALES] = meta(
         "linear",
         doc="yunet: how a live frame is shrunk to input_size: linear (bilinear, about 0.2 ms on 640x480) or area "
         "(pixel averaging, about 1.1 ms, what the training crops were detected with)",
     )
-    stills_downscale: Literal["linear", "area"] = meta(
+    stills_downscale: Literal[DOWNSCALES] = meta(
         "area", doc="yunet: detector.downscale for image files and folders, where there is no frame rate to keep"
     )
     retry_border: float = meta(

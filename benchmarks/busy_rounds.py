@@ -33,7 +33,7 @@ CELLS = {
     "fast first off": ["--no-fast-first"],
     "gate off": ["--no-gate"],
     "batch": ["--batch"],
-    "area downscale (before)": ["--downscale", "area"],
+    "OpenCV engine (before)": ["--engine", "opencv"],
 }
 GOAL = 10.0
 

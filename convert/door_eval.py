@@ -554,6 +554,8 @@ def evaluate_door(scenes_dir: Path, out_dir: Path, models: Sequence[Path], confi
     policy = build_policy(config)
     detector_info = detector_settings(config, stills=True)
     detector, replay = build_detector(config, stills=True), ReplayDetector()
+    if detector_info["type"] == "yunet":
+        detector_info["engine"] = detector.engine
     runs = [
         run
         for path, name in zip(models, model_names(models), strict=True)
@@ -671,6 +673,8 @@ def detector_line(detector: dict) -> str:
             point += f"{detector['downscale']} downscaling, "
         if detector.get("retry_border"):
             point += f"pictures without a face retried inside a {detector['retry_border']:.0%} border, "
+        if detector.get("engine"):
+            point += f"run by {detector['engine']}, "
     return (
         f"Detector: {detector['type']} {files}, {point}NMS {detector['nms_threshold']}, min face "
         f"{detector['min_face_size']} px, threads {detector['num_threads'] or 'default'}."

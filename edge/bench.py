@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.config import DOWNSCALES
+from edge.config import DOWNSCALES, YUNET_ENGINES
 from edge.errors import SetupError, UsageError, os_errors_as, third_party_imports
 from edge.registry import DETECTORS, TFLITE_RUNTIMES
 
@@ -50,7 +50,7 @@ decode when frames are decoded in the loop); the output stage draws."""
 DECODE_PLACES = {"thread": "in a capture thread", "loop": "in the loop's capture stage", "raw": "none: raw frames"}
 """Where the JPEG decode happens for each way frames reach the loop (edge.bench_frames.DELIVERIES)."""
 PERCENTILES = (50, 95, 99)
-LIBRARIES = ("numpy", "opencv-python-headless", "opencv-python", "ai-edge-litert", "tflite-runtime", "tensorflow-cpu")
+LIBRARIES = ("numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "ai-edge-litert", "tflite-runtime", "tensorflow-cpu")
 
 
 class BenchError(SetupError):
@@ -101,7 +101,7 @@ class _TimedProxy:
 
 def instrument(part: object, key: str, timer: InvokeTimer) -> None:
     """Time the part's model call: every detector and the classifier have `run_model`, the network's own call
-    (YuNet's is OpenCV's whole FaceDetectorYN.detect: blob, forward, decoding, NMS; the others the bare run)."""
+    (YuNet's is the whole detection: blob, forward, decoding, NMS; the others the bare run)."""
     timer.time_method(part, "run_model", key)
 
 
@@ -200,6 +200,7 @@ def _config_report(config: Config, detector: Any, classifier: Any) -> dict[str, 
         "detector": config.detector.type,
         "detector_input": detector.input_label,
         "detector_downscale": config.detector.downscale,
+        "detector_engine": detector.engine if config.detector.type == "yunet" else None,
         "classifier": classifier.model_path.name,
         "classifier_path": str(classifier.model_path),
         "classifier_variant": card.get("variant", "?"),
@@ -368,6 +369,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", choices=DETECTORS, help="override detector.type")
     parser.add_argument("--input-size", type=int, help="override detector.input_size")
     parser.add_argument("--downscale", choices=DOWNSCALES, help="override detector.downscale (yunet)")
+    parser.add_argument("--engine", choices=YUNET_ENGINES, help="override detector.engine (yunet)")
     parser.add_argument("--classifier", help="override classifier.model (a .tflite with its .json card)")
     parser.add_argument("--threads", type=int, help="override classifier.num_threads and detector.num_threads")
     parser.add_argument("--backend", choices=("auto", *TFLITE_RUNTIMES))
@@ -396,6 +398,7 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> None:
         ("detector", "detector.type"),
         ("input_size", "detector.input_size"),
         ("downscale", "detector.downscale"),
+        ("engine", "detector.engine"),
         ("classifier", "classifier.model"),
         ("threads", "classifier.num_threads"),
         ("threads", "detector.num_threads"),

@@ -18,7 +18,10 @@ from contextlib import contextmanager
 
 EXIT_SETUP = 2
 OWN_PACKAGES = ("edge", "convert")
-INSTALL_HINTS = {"cv2": "pip install 'opencv-python-headless>=4.11,<5'"}
+INSTALL_HINTS = {
+    "cv2": "pip install 'opencv-python-headless>=4.11,<5'",
+    "onnxruntime": 'pip install onnxruntime, or set detector.engine = "opencv"',
+}
 
 
 class SetupError(Exception):

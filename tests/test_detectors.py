@@ -1,3 +1,5 @@
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -9,6 +11,7 @@ from edge.config import DetectorConfig
 from edge.detectors import create_detector
 from edge.detectors.ultraface import prior_boxes
 from edge.detectors.yunet import merge
+from edge.errors import BackendUnavailableError
 from edge.types import Face
 
 
@@ -246,3 +249,47 @@ def test_look_framed_maps_boxes_and_landmarks_back_to_the_picture() -> None:
     assert face.box == (0.0, 0.0, 50.0, 40.0) and face.landmarks == ((10.0, 10.0),) * 5
     (face,) = look_framed(detect, picture, 0.25)
     assert seen[-1] == (100, 120, 3) and face.box == (20.0, 20.0, 120.0, 100.0)
+
+
+def test_yunet_on_onnxruntime_finds_the_faces_opencv_finds_in_real_door_scenes(model_env):
+    """The two engines at three input sizes on 40 real scenes (plus the retry border, which changes the size):
+    the same faces, boxes and landmarks within 0.01 px, scores within 1e-4."""
+    scenes = sorted((need_shared("data/scenes-ilc2021/dev") / "images").iterdir())[:40]
+    compared = 0
+    for input_size in (320, 416, 640):
+        config = DetectorConfig(input_size=input_size, score_threshold=0.3)
+        on_onnxruntime = create_detector(replace(config, engine="onnxruntime"), [model_env])
+        on_opencv = create_detector(replace(config, engine="opencv"), [model_env])
+        for path in scenes:
+            image = cv2.imread(str(path))
+            expected = sorted(on_opencv.detect(image), key=lambda f: f.box)
+            got = sorted(on_onnxruntime.detect(image), key=lambda f: f.box)
+            assert len(got) == len(expected), f"{path.name} at {input_size}"
+            for a, b in zip(got, expected, strict=True):
+                assert np.allclose(a.box, b.box, atol=0.01) and abs(a.score - b.score) < 1e-4, path.name
+                assert np.allclose(a.landmarks, b.landmarks, atol=0.01), path.name
+            compared += len(got)
+    assert compared > 100
+
+
+def test_yunet_engine_onnxruntime_missing_names_the_key_and_the_fix(model_env, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(BackendUnavailableError, match=r'detector.engine = "onnxruntime".*engine = "opencv"'):
+        create_detector(DetectorConfig(engine="onnxruntime"), [model_env])
+    assert create_detector(DetectorConfig(engine="opencv"), [model_env]).detect(np.zeros((480, 640, 3), np.uint8)) == []
+
+
+def test_a_yunet_file_with_a_fixed_input_size_runs_on_opencv_with_a_warning(model_env, facemask_dir, tmp_path, caplog):
+    """The official 2023mar release takes only 640x640 in onnxruntime; the detector must still work with it."""
+    import onnx
+
+    model = onnx.load(str(model_env / "yunet" / "face_detection_yunet_2026may.onnx"))
+    height, width = model.graph.input[0].type.tensor_type.shape.dim[2:]
+    height.dim_value, width.dim_value = 640, 640
+    fixed = tmp_path / "yunet_640x640.onnx"
+    onnx.save(model, str(fixed))
+    detector = create_detector(DetectorConfig(model=str(fixed), engine="onnxruntime"), [model_env])
+    assert detector.engine == "opencv"
+    assert "takes only 640x640 images in onnxruntime" in caplog.text and 'engine = "opencv"' in caplog.text
+    assert detector.detect(scene(facemask_dir)), "the fallback found no face"
+    assert create_detector(DetectorConfig(), [model_env]).engine == "onnxruntime"

@@ -1,4 +1,5 @@
-"""YuNet through OpenCV's FaceDetectorYN: the default detector (fast, 5 landmarks, good recall on masks).
+"""YuNet: the default detector (fast, 5 landmarks, good recall on masks), its network run by onnxruntime
+(edge.detectors.yunet_onnx) or by OpenCV's FaceDetectorYN (detector.engine).
 
 With detector.second_look_size the same frame is also looked at with a longer side (up to the frame's own
 size) and the faces of both passes are merged by non-maximum suppression. Downscaled to input_size, faces
@@ -13,38 +14,56 @@ YuNet no head outline, is found that way.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 
 from edge import model_files
 from edge.detectors.common import clip_faces, fit_within, look_framed, nms, use_opencv_threads
+from edge.detectors.yunet_onnx import FixedInputSizeError, OnnxYuNet
 from edge.errors import ModelLoadError
 from edge.types import Face
 
 if TYPE_CHECKING:
     from edge.config import DetectorConfig
 
+log = logging.getLogger(__name__)
 
-class _Pass:
+
+class _Pass(Protocol):
+    def detect(self, image: np.ndarray) -> np.ndarray | None:
+        """Rows of x, y, w, h, five landmarks (x, y), score; None when no face (FaceDetectorYN's answer)."""
+        ...
+
+
+class OpenCvYuNet:
     """One FaceDetectorYN instance; it keeps the input size it was last given (resizing it costs)."""
 
-    def __init__(self, model_path: Path, input_size: int, score_threshold: float, nms_threshold: float) -> None:
+    def __init__(self, model_path: Path, score_threshold: float, nms_threshold: float) -> None:
         try:
-            self.net = cv2.FaceDetectorYN.create(
-                str(model_path), "", (input_size, input_size), score_threshold, nms_threshold, 5000
-            )
+            self.net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, nms_threshold, 5000)
         except cv2.error as exc:
             raise ModelLoadError(f"cannot load YuNet model {model_path}: {exc.msg.strip() or exc}") from exc
         self.input_size: tuple[int, int] | None = None
 
-    def prepare(self, image: np.ndarray) -> None:
+    def detect(self, image: np.ndarray) -> np.ndarray | None:
         size = (image.shape[1], image.shape[0])
         if size != self.input_size:
             self.net.setInputSize(size)
             self.input_size = size
+        return self.net.detect(image)[1]
+
+
+def yunet_pass(model_path: Path, config: DetectorConfig, score_threshold: float) -> _Pass:
+    if config.engine == "onnxruntime":
+        try:
+            return OnnxYuNet(model_path, score_threshold, config.nms_threshold, config.num_threads)
+        except FixedInputSizeError as exc:
+            log.warning('%s; running it with OpenCV instead (detector.engine = "opencv")', exc)
+    return OpenCvYuNet(model_path, score_threshold, config.nms_threshold)
 
 
 class YuNetDetector:
@@ -64,10 +83,12 @@ class YuNetDetector:
         self.input_label = str(config.input_size)
         if config.second_look_size > config.input_size:
             self.input_label += f" + {config.second_look_size}"
-        self._first = _Pass(model_path, config.input_size, config.score_threshold, config.nms_threshold)
+        self._first = yunet_pass(model_path, config, config.score_threshold)
         self._second: _Pass | None = None
         if config.second_look_size > config.input_size:
-            self._second = _Pass(model_path, config.second_look_size, config.second_look_score, config.nms_threshold)
+            self._second = yunet_pass(model_path, config, config.second_look_score)
+        self.engine = "onnxruntime" if isinstance(self._first, OnnxYuNet) else "opencv"
+        """What runs the network: detector.engine, or opencv for a file onnxruntime cannot resize."""
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         faces = self._both_looks(frame)
@@ -84,7 +105,6 @@ class YuNetDetector:
 
     def _look(self, net: _Pass, frame: np.ndarray, max_side: int) -> list[Face]:
         small, undo = fit_within(frame, max_side, self.config.downscale)
-        net.prepare(small)
         rows = self.run_model(small, net)
         if rows is None:
             return []
@@ -96,9 +116,9 @@ class YuNetDetector:
         return faces
 
     def run_model(self, image: np.ndarray, net: _Pass | None = None) -> np.ndarray | None:
-        """OpenCV's whole FaceDetectorYN call: blob, network, box decoding and NMS (once per pass; the first
-        pass's net unless told)."""
-        return (net or self._first).net.detect(image)[1]
+        """The whole network call: blob, network, box decoding and NMS (once per pass; the first pass's net
+        unless told)."""
+        return (net or self._first).detect(image)
 
 
 def merge(faces: list[Face], nms_threshold: float) -> list[Face]:

@@ -50,7 +50,15 @@ decode when frames are decoded in the loop); the output stage draws."""
 DECODE_PLACES = {"thread": "in a capture thread", "loop": "in the loop's capture stage", "raw": "none: raw frames"}
 """Where the JPEG decode happens for each way frames reach the loop (edge.bench_frames.DELIVERIES)."""
 PERCENTILES = (50, 95, 99)
-LIBRARIES = ("numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "ai-edge-litert", "tflite-runtime", "tensorflow-cpu")
+LIBRARIES = (
+    "numpy",
+    "opencv-python-headless",
+    "opencv-python",
+    "onnxruntime",
+    "ai-edge-litert",
+    "tflite-runtime",
+    "tensorflow-cpu",
+)
 
 
 class BenchError(SetupError):

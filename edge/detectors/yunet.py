@@ -57,7 +57,11 @@ class OpenCvYuNet:
         return self.net.detect(image)[1]
 
 
-def yunet_pass(model_path: Path, config: DetectorConfig, score_threshold: float) -> _Pass:
+def yunet_pass(model_path: Path, config: DetectorConfig, score_threshold: float, share: _Pass | None = None) -> _Pass:
+    """`share`: the first pass, whose onnxruntime session a second pass uses (one copy of the network and its
+    working memory instead of two)."""
+    if isinstance(share, OnnxYuNet):
+        return OnnxYuNet(model_path, score_threshold, config.nms_threshold, share=share)
     if config.engine == "onnxruntime":
         try:
             return OnnxYuNet(model_path, score_threshold, config.nms_threshold, config.num_threads)
@@ -86,7 +90,7 @@ class YuNetDetector:
         self._first = yunet_pass(model_path, config, config.score_threshold)
         self._second: _Pass | None = None
         if config.second_look_size > config.input_size:
-            self._second = yunet_pass(model_path, config, config.second_look_score)
+            self._second = yunet_pass(model_path, config, config.second_look_score, share=self._first)
         self.engine = "onnxruntime" if isinstance(self._first, OnnxYuNet) else "opencv"
         """What runs the network: detector.engine, or opencv for a file onnxruntime cannot resize."""
 

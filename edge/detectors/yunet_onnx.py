@@ -31,7 +31,22 @@ class FixedInputSizeError(ModelLoadError):
 class OnnxYuNet:
     """One YuNet network with its thresholds; detect() answers as FaceDetectorYN.detect()[1] does."""
 
-    def __init__(self, model_path: Path, score_threshold: float, nms_threshold: float, num_threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        score_threshold: float,
+        nms_threshold: float,
+        num_threads: int = 0,
+        share: OnnxYuNet | None = None,
+    ) -> None:
+        """`share`: another pass over the same file, whose session (and memory) this one uses."""
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self._blobs: dict[tuple[int, int], np.ndarray] = {}
+        self._grids: dict[tuple[int, int], np.ndarray] = {}
+        if share is not None:
+            self.session, self.input_name, self.output_names = share.session, share.input_name, share.output_names
+            return
         with third_party_imports('detector.engine = "onnxruntime"'):
             import onnxruntime
         options = onnxruntime.SessionOptions()
@@ -57,10 +72,6 @@ class OnnxYuNet:
                 f"{model_path} is not a YuNet model this decoder knows: outputs {sorted(self.output_names)}, "
                 f"expected {sorted(expected)}"
             )
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-        self._blobs: dict[tuple[int, int], np.ndarray] = {}
-        self._grids: dict[tuple[int, int], np.ndarray] = {}
 
     def detect(self, image: np.ndarray) -> np.ndarray | None:
         """Rows of x, y, w, h, five landmarks (x, y), score, in the image's pixels; None when no face."""

@@ -62,6 +62,7 @@ def _quantize(args: argparse.Namespace) -> int:
         samples=args.samples,
         variants=tuple(args.variants.split(",")),
         max_bare_pass=args.max_bare_pass,
+        bias_correction=not args.no_bias_correction,
     )
     return 0
 
@@ -167,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.02,
         help="mask threshold: share of the validation split's faces that are not properly masked allowed to pass",
+    )
+    p.add_argument(
+        "--no-bias-correction",
+        action="store_true",
+        help="int8: convert the weights as they are (before 2026-11-29), without taking their rounding error's "
+        "mean out of the biases",
     )
     p.set_defaults(run=_quantize)
 

@@ -2,7 +2,8 @@
 
 int8 is full-integer: uint8 input of raw RGB pixels (scale 1, zero point 0; the MobileNetV2
 normalisation is a layer of the model), int8 inside, uint8 logits out, so the Pi does no float
-preprocessing. float32, float16 and dynamic-range variants are made for comparison.
+preprocessing. The mean error its weights' rounding adds is taken out of the biases
+(convert.bias_correction). float32, float16 and dynamic-range variants are made for comparison.
 
 Each variant is calibrated on the validation split through the runtime's own classifier: the
 temperature and the mask threshold in its card are fitted to that very file's outputs.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convert.bias_correction import corrected_for_int8
 from convert.calibrate import fit_temperature, logits_of, mask_threshold, reliability
 from convert.dataset import labels_of, load_crops, manifest_sha256, read_manifest
 from convert.self_test import record_classifier
@@ -168,6 +170,7 @@ def quantize(
     samples: int = 300,
     variants: tuple[str, ...] = VARIANTS,
     max_bare_pass: float = MAX_BARE_PASS,
+    bias_correction: bool = True,
 ) -> dict[str, Path]:
     import keras
 
@@ -182,7 +185,12 @@ def quantize(
     for variant in variants:
         started = time.perf_counter()
         path = out_dir / f"{name}_{variant}.tflite"
-        path.write_bytes(convert(model, variant, representative))
+        corrected_layers = 0
+        if variant == "int8" and bias_correction:
+            with corrected_for_int8(model, representative) as corrected_layers:
+                path.write_bytes(convert(model, variant, representative))
+        else:
+            path.write_bytes(convert(model, variant, representative))
         tensors = tensor_summary(path)
         if variant == "int8" and tensors["input"]["quantization"] != [1.0, 0]:
             log.warning(
@@ -191,6 +199,11 @@ def quantize(
                 tensors["input"]["quantization"],
             )
         card = build_card(name, variant, labels, tensors, prepared_dir, train_report, path.stat().st_size)
+        if variant == "int8":
+            card["quantization"] = {
+                "calibration_crops": len(representative),
+                "bias_correction_layers": corrected_layers,
+            }
         card["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()  # checked by the runtime at load
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         card["decision"] = calibrate(path, prepared_dir, card, max_bare_pass)

@@ -145,6 +145,7 @@ def test_quantized_model_is_full_integer_with_raw_pixel_input_and_a_card(built):
     assert all(s["licence"] and s["commercial_use"] for s in card["training_sources"])
     assert card["input"]["dtype"] == "uint8" and card["input"]["quantization"] == [1.0, 0]
     assert card["crop"]["size"] == 224 and card["crop"]["margin"] == 0.2
+    assert card["quantization"] == {"calibration_crops": 16, "bias_correction_layers": 54}, "52 convolutions, 2 Dense"
     assert len(card["dataset"]["manifest_sha256"]) == 64
     assert {"tensorflow", "keras", "maskgate"} <= set(card["tools"])
     assert 0.0 <= card["metrics"]["test_split"]["accuracy"] <= 1.0
@@ -306,3 +307,90 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(built, imagenet_we
 
     other = TrainSettings(**{**settings.__dict__, "finetune_epochs": 2})
     assert training.resume_dir(out, prepared, other) != kept, "other settings never pick up this run's files"
+
+
+def test_quantized_kernel_rounds_each_output_channel_to_127_steps_of_its_own_scale():
+    from convert.bias_correction import quantized_kernel
+
+    rng = np.random.default_rng(3)
+    conv = rng.normal(size=(3, 3, 8, 5)).astype(np.float32) * np.array([0.01, 0.1, 1, 10, 100], np.float32)
+    depthwise = rng.normal(size=(3, 3, 6, 1)).astype(np.float32)
+    for kernel, channel_axis in ((conv, 3), (depthwise, 2)):
+        rounded = quantized_kernel(kernel)
+        other_axes = tuple(a for a in range(4) if a != channel_axis)
+        scale = np.abs(kernel).max(axis=other_axes, keepdims=True) / 127
+        steps = rounded / scale
+        assert np.allclose(steps, np.round(steps), atol=1e-3) and np.abs(steps).max() <= 127 + 1e-3
+        assert (np.abs(rounded - kernel) <= scale / 2 + 1e-6).all()
+
+
+def small_backbone_model():
+    """The shape `maskgate-convert train` builds, small: pixels, normalise, a nested backbone of a convolution and a
+    depthwise convolution each with its BatchNormalization, pooling, two Dense layers; random weights and statistics."""
+    import keras
+
+    rng = np.random.default_rng(5)
+    inner = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(6, 3, use_bias=False, name="conv")(inner)
+    x = keras.layers.BatchNormalization(name="conv_bn")(x)
+    x = keras.layers.ReLU(6.0)(x)
+    x = keras.layers.DepthwiseConv2D(3, use_bias=False, name="depthwise")(x)
+    x = keras.layers.BatchNormalization(name="depthwise_bn")(x)
+    backbone = keras.Model(inner, keras.layers.ReLU(6.0)(x), name="backbone")
+    pixels = keras.Input((12, 12, 3))
+    x = backbone(keras.layers.Rescaling(1 / 127.5, offset=-1)(pixels))
+    x = keras.layers.Dense(5, activation="relu", name="fc")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(pixels, keras.layers.Dense(3, name="logits")(x))
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            channels = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(size=channels).astype(np.float32))
+            layer.moving_variance.assign(rng.uniform(0.5, 2, size=channels).astype(np.float32))
+    return model, backbone
+
+
+def test_bias_correction_cancels_the_mean_error_of_int8_weights_and_leaves_the_float_model_alone():
+    """With every kernel rounded as int8 stores it, the corrected model's first BatchNormalization gives the float
+    model's mean per channel on the calibration images, and its logits are on average nearer the float ones than
+    those of the uncorrected rounded model; the float weights are back after the block."""
+    import keras
+
+    from convert.bias_correction import corrected_for_int8, quantized_kernel
+
+    model, backbone = small_backbone_model()
+    images = np.random.default_rng(6).uniform(0, 255, size=(24, 12, 12, 3)).astype(np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    probe = keras.Model(backbone.input, backbone.get_layer("conv_bn").output)
+    normalised = images / 127.5 - 1
+
+    def rounded_copy() -> keras.Model:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        for layer in [*copy.get_layer("backbone").layers, *copy.layers]:
+            if isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D | keras.layers.Dense):
+                layer.kernel.assign(quantized_kernel(layer.kernel.numpy()))
+        return copy
+
+    float_logits = model.predict(images, verbose=0)
+    uncorrected = rounded_copy()
+    with corrected_for_int8(model, images) as layers:
+        corrected = rounded_copy()
+    assert layers == 4
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    corrected_probe = keras.Model(
+        corrected.get_layer("backbone").input, corrected.get_layer("backbone").get_layer("conv_bn").output
+    )
+    uncorrected_probe = keras.Model(
+        uncorrected.get_layer("backbone").input, uncorrected.get_layer("backbone").get_layer("conv_bn").output
+    )
+    channel_means = {
+        name: p.predict(normalised, verbose=0).mean(axis=(0, 1, 2))
+        for name, p in (("float", probe), ("corrected", corrected_probe), ("uncorrected", uncorrected_probe))
+    }
+    error_left = np.abs(channel_means["corrected"] - channel_means["float"]).max()
+    assert error_left < np.abs(channel_means["uncorrected"] - channel_means["float"]).max() / 10
+
+    def mean_error(copy) -> float:
+        return float(np.abs((copy.predict(images, verbose=0) - float_logits).mean(axis=0)).sum())
+
+    assert mean_error(corrected) < mean_error(uncorrected) / 2, (mean_error(corrected), mean_error(uncorrected))

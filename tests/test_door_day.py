@@ -12,6 +12,7 @@ from edge.door_day import Visit
 from edge.door_day_bench import markdown, run
 
 SHORT = (Visit(30, 40, 0.5), Visit(100, 30, 0.3, side=110), Visit(103, 30, 0.7, side=110))
+FOLDER_LABELS = {"with_mask": "mask", "without_mask": "no_mask"}
 
 
 def test_the_day_is_reproducible_and_its_ground_truth_matches_the_pasted_faces(facemask_dir) -> None:
@@ -43,8 +44,10 @@ def test_a_short_day_gated_ungated_frames_to_decision_and_missed(facemask_dir, m
     assert ungated["detector_runs"] == 150 and gated["detector_runs"] < 150
     assert gated["missed"] == ungated["missed"] == 0
     assert gated["frames_to_decision"] == ungated["frames_to_decision"]
-    assert all(0 <= f <= 5 for f in gated["frames_to_decision"])
+    # Each person decided with the label of their photo's folder, within one vote window (5) of their first vote.
     assert [p["label"] for p in gated["people"]] == [p["label"] for p in ungated["people"]]
+    assert [p["label"] for p in gated["people"]] == [FOLDER_LABELS[p["folder"]] for p in gated["people"]]
+    assert all(0 <= f <= Config().tracker.vote_window + 1 for f in gated["frames_to_decision"])
     assert report["goals"][0]["decision_goal_met"]
     text = markdown(report)
     assert "| gated |" in text and "| seeds | not run: --no-seeds |" in text

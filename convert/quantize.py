@@ -16,6 +16,7 @@ import json
 import logging
 import platform
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -185,11 +186,8 @@ def quantize(
     for variant in variants:
         started = time.perf_counter()
         path = out_dir / f"{name}_{variant}.tflite"
-        corrected_layers = 0
-        if variant == "int8" and bias_correction:
-            with corrected_for_int8(model, representative) as corrected_layers:
-                path.write_bytes(convert(model, variant, representative))
-        else:
+        correcting = variant == "int8" and bias_correction
+        with corrected_for_int8(model, representative) if correcting else nullcontext(0) as corrected_layers:
             path.write_bytes(convert(model, variant, representative))
         tensors = tensor_summary(path)
         if variant == "int8" and tensors["input"]["quantization"] != [1.0, 0]:

@@ -20,8 +20,9 @@ from edge.errors import SetupError
 from edge.registry import DETECTORS, SCREEN_BACKENDS, TFLITE_RUNTIMES
 
 DOWNSCALES = ("linear", "area")
-YUNET_ENGINES = ("onnxruntime", "opencv")
 """How YuNet's input may be shrunk (edge.detectors.common.INTERPOLATIONS maps them to OpenCV's)."""
+YUNET_ENGINES = ("onnxruntime", "opencv")
+"""What may run YuNet's network (edge.detectors.yunet.yunet_pass picks the class)."""
 
 
 @dataclass(frozen=True)

@@ -252,8 +252,8 @@ def test_look_framed_maps_boxes_and_landmarks_back_to_the_picture() -> None:
 
 
 def test_yunet_on_onnxruntime_finds_the_faces_opencv_finds_in_real_door_scenes(model_env):
-    """The two engines at three input sizes on 40 real scenes (plus the retry border, which changes the size):
-    the same faces, boxes and landmarks within 0.01 px, scores within 1e-4."""
+    """The two engines at three input sizes on 40 real scenes: the same faces, boxes and landmarks within 0.01 px,
+    scores within 1e-4."""
     scenes = sorted((need_shared("data/scenes-ilc2021/dev") / "images").iterdir())[:40]
     compared = 0
     for input_size in (320, 416, 640):

@@ -22,13 +22,15 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from edge.errors import SetupError
+
 log = logging.getLogger(__name__)
 
 BATCH = 10
 
 
-class BiasCorrectionError(ValueError):
-    """The model is not built the way the correction expects."""
+class BiasCorrectionError(SetupError, ValueError):
+    """The model is not built the way the correction expects (convert it with `--no-bias-correction`)."""
 
 
 def quantized_kernel(kernel: np.ndarray) -> np.ndarray:

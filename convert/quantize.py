@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.bias_correction import corrected_for_int8
+from convert.bias_correction import BiasCorrectionError, corrected_for_int8
 from convert.calibrate import fit_temperature, logits_of, mask_threshold, reliability
 from convert.dataset import labels_of, load_crops, manifest_sha256, read_manifest
 from convert.self_test import record_classifier
@@ -187,8 +187,14 @@ def quantize(
         started = time.perf_counter()
         path = out_dir / f"{name}_{variant}.tflite"
         correcting = variant == "int8" and bias_correction
-        with corrected_for_int8(model, representative) if correcting else nullcontext(0) as corrected_layers:
-            path.write_bytes(convert(model, variant, representative))
+        try:
+            with corrected_for_int8(model, representative) if correcting else nullcontext(0) as corrected_layers:
+                path.write_bytes(convert(model, variant, representative))
+        except BiasCorrectionError as exc:
+            raise BiasCorrectionError(
+                f"{model_path}: cannot bias-correct the int8 conversion: {exc}; "
+                "quantize it with --no-bias-correction, or train it with `maskgate-convert train`"
+            ) from None
         tensors = tensor_summary(path)
         if variant == "int8" and tensors["input"]["quantization"] != [1.0, 0]:
             log.warning(

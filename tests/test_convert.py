@@ -195,6 +195,22 @@ def test_the_runtime_runs_the_produced_model_with_its_card(built):
     )
 
 
+def test_a_model_the_bias_correction_cannot_read_is_a_setup_error_naming_the_file_and_the_way_out(
+    built, tmp_path, caplog
+):
+    import keras
+
+    pixels = keras.Input((32, 32, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(pixels))
+    flat = tmp_path / "flat.keras"
+    keras.Model(pixels, keras.layers.Dense(3)(features)).save(flat)
+    prepared = str(built["work"] / "prepared")
+    out = tmp_path / "out"
+    assert convert_main(["quantize", str(flat), prepared, str(out), "--variants", "int8", "--samples", "6"]) == 2
+    assert f"{flat}: cannot bias-correct" in caplog.text and "--no-bias-correction" in caplog.text
+    assert not (out / "mask_classifier_int8.tflite").exists()
+
+
 def test_a_missing_dataset_a_single_class_and_an_empty_class_are_named(tmp_path):
     with pytest.raises(DatasetError, match="dataset directory not found"):
         class_folders(tmp_path / "nope")

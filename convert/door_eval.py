@@ -552,10 +552,8 @@ def evaluate_door(scenes_dir: Path, out_dir: Path, models: Sequence[Path], confi
         raise DoorEvalError("name at least one model with --model")
     scene_set = read_scenes(scenes_dir)
     policy = build_policy(config)
-    detector_info = detector_settings(config, stills=True)
     detector, replay = build_detector(config, stills=True), ReplayDetector()
-    if detector_info["type"] == "yunet":
-        detector_info["engine"] = detector.engine
+    detector_info = detector_settings(config, stills=True) | {"engine": detector.engine}
     runs = [
         run
         for path, name in zip(models, model_names(models), strict=True)

@@ -95,8 +95,7 @@ def check_models(config: Config) -> list[Check]:
         try:
             built[name] = part = build(config)
             detail = (
-                f"{config.detector.type} loaded"
-                + (f", run by {part.engine}" if config.detector.type == "yunet" else "")
+                f"{config.detector.type} loaded, run by {part.engine}"
                 if name == "face detector"
                 else f"{part.model_path} loaded, sha256 as its card says [{model_files.origin(part.model_path)}]"
             )

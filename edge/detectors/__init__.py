@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 class FaceDetector(Protocol):
     input_label: str
     """The input the network sees, for reports: "320" (longest side), "300x300"."""
+    engine: str
+    """What runs the network, for reports: "onnxruntime", "opencv", or the TFLite runtime's package."""
 
     @classmethod
     def find_model_files(cls, explicit: str, dirs: list[Path]) -> tuple[Path, ...]:

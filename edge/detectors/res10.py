@@ -42,6 +42,7 @@ class Res10Detector:
             raise ModelLoadError(f"cannot load res10 model {weights}: {exc.msg.strip() or exc}") from exc
         self.config = config
         self.input_label = f"{config.input_size}x{config.input_size}"
+        self.engine = "opencv"
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         height, width = frame.shape[:2]

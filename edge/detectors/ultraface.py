@@ -54,6 +54,7 @@ class UltraFaceDetector:
         self._input_index = detail["index"]
         _, self._height, self._width, _ = (int(v) for v in detail["shape"])
         self.input_label = f"{self._width}x{self._height}"
+        self.engine = type(self._interpreter).__module__.split(".")[0]
         outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
         self._boxes_index, self._scores_index = outputs["Identity"], outputs["Identity_1"]
         self._priors = prior_boxes(self._width, self._height)

@@ -37,7 +37,7 @@ from edge.types import Box, Face
 
 log = logging.getLogger(__name__)
 
-RETRY_BORDER = 0.25
+RETRY_BORDER = DetectorConfig.stills_retry_border  # photos are retried as the runtime retries image files
 MATCH_IOU = 0.3
 SOURCE_MANIFEST = "MANIFEST.csv"
 

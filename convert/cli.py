@@ -128,11 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", nargs="+", help="one or more class-per-folder datasets (MANIFEST.csv boxes are used)")
     p.add_argument("out")
     p.add_argument("--detector", default="", help="YuNet .onnx (default: found in the model directories)")
-    p.add_argument("--size", type=int, default=224)
-    p.add_argument("--margin", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--val", type=float, default=0.1)
-    p.add_argument("--test", type=float, default=0.1)
+    p.add_argument("--size", type=int, default=224, help="side of the saved crops in pixels (default: 224)")
+    p.add_argument(
+        "--margin", type=float, default=0.2, help="share of the face box added around it, as the runtime crops (0.2)"
+    )
+    p.add_argument("--seed", type=int, default=1234, help="seed of the train/val/test split (default: 1234)")
+    p.add_argument("--val", type=float, default=0.1, help="share of the photos in the validation split (0.1)")
+    p.add_argument("--test", type=float, default=0.1, help="share of the photos in the test split (0.1)")
     p.add_argument("--limit", type=int, default=None, help="at most N photos per class (small test runs)")
     p.set_defaults(run=_prepare)
 
@@ -144,13 +146,38 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="ImageNet weights .h5 (include_top=False), 'imagenet' to download, or empty to train from scratch",
     )
-    p.add_argument("--alpha", type=float, default=defaults.alpha)
-    p.add_argument("--size", type=int, default=defaults.size)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--copies", type=int, default=defaults.copies, help="augmented copies of each crop cached")
-    p.add_argument("--head-epochs", type=int, default=defaults.head_epochs)
-    p.add_argument("--finetune-epochs", type=int, default=defaults.finetune_epochs)
-    p.add_argument("--scratch-epochs", type=int, default=defaults.scratch_epochs)
+    p.add_argument("--alpha", type=float, default=defaults.alpha, help=f"MobileNetV2 width (default: {defaults.alpha})")
+    p.add_argument("--size", type=int, default=defaults.size, help=f"input side in pixels (default: {defaults.size})")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help=f"seed of weights, shuffling and augmentation (default: {defaults.seed})",
+    )
+    p.add_argument(
+        "--copies",
+        type=int,
+        default=defaults.copies,
+        help=f"augmented copies of each crop cached (default: {defaults.copies})",
+    )
+    p.add_argument(
+        "--head-epochs",
+        type=int,
+        default=defaults.head_epochs,
+        help=f"epochs of the head on the cached activations (default: {defaults.head_epochs})",
+    )
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=defaults.finetune_epochs,
+        help=f"most epochs fine-tuning the last blocks, stopping early on validation ({defaults.finetune_epochs})",
+    )
+    p.add_argument(
+        "--scratch-epochs",
+        type=int,
+        default=defaults.scratch_epochs,
+        help=f"epochs without ImageNet weights: from scratch or distilled (default: {defaults.scratch_epochs})",
+    )
     p.add_argument("--limit", type=int, default=None, help="at most N crops per split (small test runs)")
     p.add_argument("--teacher", default="", help="model.keras to distil from (small variants)")
     p.add_argument("--exclude-source", default="", help="leave this source (manifest column) out of training")
@@ -160,9 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model.keras from train")
     p.add_argument("prepared", help="prepared dir: representative data comes from its training crops")
     p.add_argument("out")
-    p.add_argument("--name", default="mask_classifier")
-    p.add_argument("--samples", type=int, default=300)
-    p.add_argument("--variants", default="int8,float32,float16,dynamic")
+    p.add_argument("--name", default="mask_classifier", help="files are NAME_VARIANT.tflite (default: mask_classifier)")
+    p.add_argument(
+        "--samples", type=int, default=300, help="training crops that calibrate int8 and its bias correction (300)"
+    )
+    p.add_argument(
+        "--variants",
+        default="int8,float32,float16,dynamic",
+        help="comma-separated (default: int8,float32,float16,dynamic)",
+    )
     p.add_argument(
         "--max-bare-pass",
         type=float,
@@ -193,14 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="the main .tflite; its card gets decision.fast_model")
     p.add_argument("fast_model", help="the smaller .tflite beside it, same labels")
     p.add_argument("prepared", help="prepared dir whose manifest split chooses min_score")
-    p.add_argument("--split", default="val")
+    p.add_argument("--split", default="val", help="manifest split that chooses min_score (default: val)")
     p.set_defaults(run=_fast_first)
 
     p = commands.add_parser("evaluate", help="metrics of Keras and TFLite models side by side")
     p.add_argument("models", nargs="+", help=".keras and/or .tflite files (each .tflite with its card)")
     p.add_argument("data", help="prepared dir (uses its manifest split) or a class-per-folder dir of crops")
     p.add_argument("out")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="manifest split scored (default: test)")
     p.add_argument("--source", default="", help="score every crop of this source instead of a split")
     p.set_defaults(run=_evaluate)
 
@@ -227,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("detector-sweep", help="detector recall, false faces and speed over settings")
     p.add_argument("scenes", metavar="SCENES_DIR", help=scenes_help)
     p.add_argument("out", metavar="OUT_DIR")
-    p.add_argument("--input-sizes", default="320,416,480,640")
-    p.add_argument("--score-thresholds", default="0.5,0.6,0.7,0.8")
+    p.add_argument("--input-sizes", default="320,416,480,640", help="comma-separated (default: 320,416,480,640)")
+    p.add_argument("--score-thresholds", default="0.5,0.6,0.7,0.8", help="comma-separated (default: 0.5,0.6,0.7,0.8)")
     p.add_argument("--detector", default="", help="face detector model file (default: config, model directories)")
     p.add_argument("--config", default=None, help="maskgate TOML config: the detector's other settings")
     p.set_defaults(run=_detector_sweep)

@@ -28,6 +28,7 @@ from convert.door_eval import (
     false_face_scores,
     load_images,
     match,
+    near_annotated,
     read_scenes,
 )
 from edge.config import DetectorConfig
@@ -56,6 +57,16 @@ def test_two_detections_on_one_face_match_once_and_the_other_is_a_false_face():
     tally.add([Truth(face, "mask")], [loose, close], ["no_mask", "mask"], 0.01)
     assert tally.faces == [FaceResult("mask", "48-79", True, "mask")]
     assert tally.false_faces == {"no_mask": 1}
+    assert tally.false_faces_near == {"no_mask": 1}, "the loose box is on the annotated face: no non-face"
+    assert false_face_scores(tally, DEFAULT_POLICY)["alarms_near_annotated"] == 1
+
+
+def test_an_unmatched_detection_is_near_an_annotated_face_by_overlap_or_by_its_centre():
+    face = (100.0, 100.0, 160.0, 200.0)  # a tall annotation: head and neck
+    assert near_annotated([face], [(140.0, 100.0, 200.0, 200.0)]) == [True]  # IoU 0.2, centre outside
+    assert near_annotated([face], [(0.0, 0.0, 300.0, 300.0)]) == [True]  # IoU 0.07, centre inside the annotation
+    assert near_annotated([face], [(158.0, 100.0, 218.0, 200.0)]) == [False]  # IoU 0.02, centre outside
+    assert near_annotated([], [(0.0, 0.0, 10.0, 10.0)]) == [False] and near_annotated([face], []) == []
 
 
 def test_matching_takes_the_best_pairs_first_and_needs_iou_040():
@@ -129,6 +140,7 @@ def test_alarms_on_non_faces_count_decided_not_ok_detections():
     scores = false_face_scores(tally, DEFAULT_POLICY)
     assert (scores["count"], scores["per_image"], scores["alarms"], scores["alarms_per_image"]) == (3, 1.5, 1, 0.5)
     assert scores["by_decision"] == {"no_mask": 1, UNDECIDED: 1, "mask": 1}
+    assert scores["alarms_near_annotated"] == 0, "no annotated face in these images"
 
 
 def test_the_voc_reader_skips_and_counts_what_it_cannot_use(tmp_path: Path):

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 VARIANTS = ("int8", "float32", "float16", "dynamic")
 MAX_BARE_PASS = 0.02
+FEW_CALIBRATION_CROPS = 100
 """Share of the validation split's faces that are not properly masked allowed to pass as mask."""
 
 
@@ -181,6 +182,13 @@ def quantize(
     train_report = json.loads(train_report_path.read_text(encoding="utf-8")) if train_report_path.is_file() else {}
     labels = train_report.get("labels") or labels_of(read_manifest(prepared_dir))
     representative = representative_crops(prepared_dir, size, samples)
+    if bias_correction and "int8" in variants and len(representative) < FEW_CALIBRATION_CROPS:
+        log.warning(
+            "int8 bias correction measures each channel's mean error on only %d calibration crops; with so few the "
+            "means are noisy and it can add error (it was measured to help with 300: --samples 300, or "
+            "--no-bias-correction)",
+            len(representative),
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for variant in variants:

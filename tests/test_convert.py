@@ -208,6 +208,7 @@ def test_a_model_the_bias_correction_cannot_read_is_a_setup_error_naming_the_fil
     out = tmp_path / "out"
     assert convert_main(["quantize", str(flat), prepared, str(out), "--variants", "int8", "--samples", "6"]) == 2
     assert f"{flat}: cannot bias-correct" in caplog.text and "--no-bias-correction" in caplog.text
+    assert "only 6 calibration crops" in caplog.text, "few calibration crops are warned about first"
     assert not (out / "mask_classifier_int8.tflite").exists()
 
 

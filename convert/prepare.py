@@ -28,6 +28,7 @@ import numpy as np
 
 from convert.dataset import MANIFEST_NAME, ManifestRow, class_folders, write_manifest
 from convert.synthetic_masks import landmarks_in_crop
+from edge import __version__
 from edge.config import DetectorConfig
 from edge.crop import DEFAULT_RULE, CropRule, crop_face
 from edge.detectors.common import look_framed
@@ -233,6 +234,8 @@ def prepare(
         "dataset": [str(d) for d in dataset_dirs],
         "detector": detector_model.name,
         "detector_sha256": hashlib.sha256(detector_model.read_bytes()).hexdigest(),
+        "detector_engine": detector.engine,
+        "tools": prepare_tools(detector.engine),
         "crop": rule.as_dict(),
         "seed": seed,
         "val_fraction": val,
@@ -243,6 +246,17 @@ def prepare(
     (out_dir / "prepare_report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("prepared %s", json.dumps(report.as_dict()))
     return report
+
+
+def prepare_tools(engine: str) -> dict[str, str]:
+    """The versions that decide which faces YuNet finds and how they are cropped: the same commands give other
+    crops with another OpenCV (decoding, resizing) or onnxruntime."""
+    tools = {"maskgate": __version__, "opencv": cv2.__version__, "numpy": np.__version__}
+    if engine == "onnxruntime":
+        import onnxruntime
+
+        tools["onnxruntime"] = onnxruntime.__version__
+    return tools
 
 
 def _dataset_prefixes(dataset_dirs: list[Path]) -> dict[Path, str]:

@@ -118,6 +118,8 @@ def build_card(
             "source": prepare_report["dataset"],
             "kept": prepare_report["kept"],
             "splits": prepare_report["splits"],
+            "prepared_with": {"detector_engine": prepare_report.get("detector_engine", "opencv")}
+            | prepare_report.get("tools", {}),
         },
         "training_sources": sources_record(prepare_report.get("kept_by_source", {})),
         "training": {k: train_report.get(k) for k in ("settings", "train_seconds", "train_crops", "val_crops")},

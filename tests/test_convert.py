@@ -149,6 +149,16 @@ def test_quantized_model_is_full_integer_with_raw_pixel_input_and_a_card(built):
     assert card["quantization"] == {"calibration_crops": 15, "bias_correction_layers": 54}
     assert len(card["dataset"]["manifest_sha256"]) == 64
     assert {"tensorflow", "keras", "maskgate"} <= set(card["tools"])
+    import cv2
+    import onnxruntime
+
+    assert card["dataset"]["prepared_with"] == {
+        "detector_engine": "onnxruntime",
+        "maskgate": card["tools"]["maskgate"],
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }, "the versions that decide the crops travel with the model"
     assert 0.0 <= card["metrics"]["test_split"]["accuracy"] <= 1.0
     assert int8.stat().st_size < built["tflite"]["float32"].stat().st_size / 3
     recorded = card["self_test"]  # the answers `maskgate run` checks at start; this tiny model's may be few

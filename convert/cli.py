@@ -13,16 +13,24 @@ log = logging.getLogger("maskgate.convert")
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from convert.prepare import prepare
+    from edge import config as cfg
     from edge.crop import CropRule
     from edge.model_files import find_yunet, model_dirs
 
+    config = cfg.Config()
+    for key, value in (("detector.input_size", args.input_size), ("detector.score_threshold", args.score_threshold)):
+        if value is not None:
+            cfg.override(config, key, value)
     detector = Path(args.detector) if args.detector else find_yunet("", model_dirs())
     prepare(
         [Path(d) for d in args.dataset],
         Path(args.out),
         detector,
         rule=CropRule(size=args.size, margin=args.margin),
+        detector_config=replace(config.detector, downscale="area"),
         seed=args.seed,
         val=args.val,
         test=args.test,
@@ -128,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", nargs="+", help="one or more class-per-folder datasets (MANIFEST.csv boxes are used)")
     p.add_argument("out")
     p.add_argument("--detector", default="", help="YuNet .onnx (default: found in the model directories)")
+    p.add_argument(
+        "--input-size", type=int, default=None, help="YuNet's input size (default: detector.input_size, 416)"
+    )
+    p.add_argument(
+        "--score-threshold",
+        type=float,
+        default=None,
+        help="YuNet's score threshold (default: detector.score_threshold, 0.5)",
+    )
     p.add_argument("--size", type=int, default=224, help="side of the saved crops in pixels (default: 224)")
     p.add_argument(
         "--margin", type=float, default=0.2, help="share of the face box added around it, as the runtime crops (0.2)"

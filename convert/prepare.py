@@ -235,6 +235,8 @@ def prepare(
         "detector": detector_model.name,
         "detector_sha256": hashlib.sha256(detector_model.read_bytes()).hexdigest(),
         "detector_engine": detector.engine,
+        "detector_input_size": detector.config.input_size,
+        "detector_score_threshold": detector.config.score_threshold,
         "tools": prepare_tools(detector.engine),
         "crop": rule.as_dict(),
         "seed": seed,

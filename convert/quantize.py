@@ -118,7 +118,11 @@ def build_card(
             "source": prepare_report["dataset"],
             "kept": prepare_report["kept"],
             "splits": prepare_report["splits"],
-            "prepared_with": {"detector_engine": prepare_report.get("detector_engine", "opencv")}
+            "prepared_with": {
+                key: prepare_report[f"detector_{key}"]
+                for key in ("engine", "input_size", "score_threshold")
+                if f"detector_{key}" in prepare_report
+            }
             | prepare_report.get("tools", {}),
         },
         "training_sources": sources_record(prepare_report.get("kept_by_source", {})),

@@ -153,7 +153,9 @@ def test_quantized_model_is_full_integer_with_raw_pixel_input_and_a_card(built):
     import onnxruntime
 
     assert card["dataset"]["prepared_with"] == {
-        "detector_engine": "onnxruntime",
+        "engine": "onnxruntime",
+        "input_size": 416,
+        "score_threshold": 0.5,
         "maskgate": card["tools"]["maskgate"],
         "opencv": cv2.__version__,
         "numpy": np.__version__,
@@ -220,6 +222,28 @@ def test_a_model_the_bias_correction_cannot_read_is_a_setup_error_naming_the_fil
     assert f"{flat}: cannot bias-correct" in caplog.text and "--no-bias-correction" in caplog.text
     assert "only 6 calibration crops" in caplog.text, "few calibration crops are warned about first"
     assert not (out / "mask_classifier_int8.tflite").exists()
+
+
+def test_prepare_runs_yunet_at_the_input_size_and_threshold_it_is_given_and_records_them(
+    dataset, tmp_path, yunet_model
+):
+    """The shipped model's crops were made at YuNet 320 / 0.6 (the defaults of the day): the flags rebuild them."""
+    common = [str(dataset), "--detector", str(yunet_model), "--limit", "6"]
+    assert convert_main(["prepare", *common, str(tmp_path / "default")]) == 0
+    assert (
+        convert_main(["prepare", *common, str(tmp_path / "old"), "--input-size", "320", "--score-threshold", "0.6"])
+        == 0
+    )
+    reports = {name: json.loads((tmp_path / name / "prepare_report.json").read_text()) for name in ("default", "old")}
+    assert [(r["detector_input_size"], r["detector_score_threshold"]) for r in reports.values()] == [
+        (416, 0.5),
+        (320, 0.6),
+    ]
+    default_scores = {row.file: row.face_score for row in read_manifest(tmp_path / "default")}
+    old_scores = {row.file: row.face_score for row in read_manifest(tmp_path / "old")}
+    assert default_scores.keys() & old_scores.keys(), "the same photos give crops either way"
+    assert any(default_scores[f] != old_scores[f] for f in default_scores.keys() & old_scores.keys())
+    assert convert_main(["prepare", *common, str(tmp_path / "bad"), "--score-threshold", "1.5"]) == 2
 
 
 def test_a_missing_dataset_a_single_class_and_an_empty_class_are_named(tmp_path):

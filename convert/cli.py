@@ -165,36 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--alpha", type=float, default=defaults.alpha, help=f"MobileNetV2 width (default: {defaults.alpha})")
     p.add_argument("--size", type=int, default=defaults.size, help=f"input side in pixels (default: {defaults.size})")
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=defaults.seed,
-        help=f"seed of weights, shuffling and augmentation (default: {defaults.seed})",
-    )
-    p.add_argument(
-        "--copies",
-        type=int,
-        default=defaults.copies,
-        help=f"augmented copies of each crop cached (default: {defaults.copies})",
-    )
-    p.add_argument(
-        "--head-epochs",
-        type=int,
-        default=defaults.head_epochs,
-        help=f"epochs of the head on the cached activations (default: {defaults.head_epochs})",
-    )
-    p.add_argument(
-        "--finetune-epochs",
-        type=int,
-        default=defaults.finetune_epochs,
-        help=f"most epochs fine-tuning the last blocks, stopping early on validation ({defaults.finetune_epochs})",
-    )
-    p.add_argument(
-        "--scratch-epochs",
-        type=int,
-        default=defaults.scratch_epochs,
-        help=f"epochs without ImageNet weights: from scratch or distilled (default: {defaults.scratch_epochs})",
-    )
+    for setting, meaning in (
+        ("seed", "seed of weights, shuffling and augmentation"),
+        ("copies", "augmented copies of each crop cached"),
+        ("head_epochs", "epochs of the head on the cached activations"),
+        ("finetune_epochs", "most epochs fine-tuning the last blocks, stopping early on validation"),
+        ("scratch_epochs", "epochs without ImageNet weights: from scratch or distilled"),
+    ):
+        default = getattr(defaults, setting)
+        p.add_argument(
+            f"--{setting.replace('_', '-')}", type=int, default=default, help=f"{meaning} (default: {default})"
+        )
     p.add_argument("--limit", type=int, default=None, help="at most N crops per split (small test runs)")
     p.add_argument("--teacher", default="", help="model.keras to distil from (small variants)")
     p.add_argument("--exclude-source", default="", help="leave this source (manifest column) out of training")

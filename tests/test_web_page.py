@@ -402,3 +402,24 @@ def test_behind_a_local_tls_proxy_the_cookie_is_secure_and_clients_are_told_apar
         assert login(PASSWORD, "192.0.2.13")[0] == 303
     finally:
         server.close()
+
+
+def test_the_server_closes_even_when_its_loop_ends_before_the_wake_up_and_closing_twice_is_harmless(
+    page: DoorPage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race a CI run hit: the loop saw the stop and ended before close() woke it; the wake-up must still find
+    the trigger open (it used to be closed by the loop's thread: EBADF)."""
+    server = serve(page, "127.0.0.1", 0, None, SessionStore(), LoginRateLimit())
+    wake_up = server._server.pull_trigger
+
+    def after_the_loop_ended() -> None:
+        server._thread.join(timeout=5)
+        assert not server._thread.is_alive()
+        wake_up()
+
+    monkeypatch.setattr(server._server, "pull_trigger", after_the_loop_ended)
+    server.close()
+    server.close()
+    assert not server._server._map, "every channel closed"
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()

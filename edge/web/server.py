@@ -252,17 +252,20 @@ class PageServer:
     def _run(self) -> None:
         from waitress import wasyncore
 
-        server = self._server
         while not self._stop.is_set():
-            wasyncore.loop(timeout=0.5, map=server._map, count=1)
-        for channel in list(server._map.values()):
-            channel.close()
-        server.task_dispatcher.shutdown(timeout=2)
+            wasyncore.loop(timeout=0.5, map=self._server._map, count=1)
 
     def close(self) -> None:
+        """Stops the loop, then closes its channels here: were the loop's thread to close them, the wake-up
+        could be written to the trigger's file descriptor after it was closed (EBADF, or another file's)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._server.pull_trigger()
         self._thread.join(timeout=5)
+        for channel in list(self._server._map.values()):
+            channel.close()
+        self._server.task_dispatcher.shutdown(timeout=2)
 
 
 def serve(

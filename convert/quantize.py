@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 VARIANTS = ("int8", "float32", "float16", "dynamic")
 MAX_BARE_PASS = 0.02
-FEW_CALIBRATION_CROPS = 100
 """Share of the validation split's faces that are not properly masked allowed to pass as mask."""
+FEW_CALIBRATION_CROPS = 100
+"""Below this many calibration crops the bias correction's per-channel means are too noisy to trust (a warning)."""
 
 
 def representative_crops(prepared_dir: Path, size: int, samples: int, seed: int = 1234) -> np.ndarray:
@@ -118,12 +119,7 @@ def build_card(
             "source": prepare_report["dataset"],
             "kept": prepare_report["kept"],
             "splits": prepare_report["splits"],
-            "prepared_with": {
-                key: prepare_report[f"detector_{key}"]
-                for key in ("engine", "input_size", "score_threshold")
-                if f"detector_{key}" in prepare_report
-            }
-            | prepare_report.get("tools", {}),
+            "prepared_with": prepare_report.get("prepared_with", {}),
         },
         "training_sources": sources_record(prepare_report.get("kept_by_source", {})),
         "training": {k: train_report.get(k) for k in ("settings", "train_seconds", "train_crops", "val_crops")},

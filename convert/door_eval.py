@@ -745,7 +745,7 @@ def door_markdown(report: dict) -> str:
                     pct(m["buckets"][ALL]["found"]["all"]),
                     *(pct(m["buckets"][ALL][key]) for key, _ in KEY_SCORES),
                     f"{m['false_faces']['alarms']} ({m['false_faces']['alarms_per_image']} / image; "
-                    f"{m['false_faces'].get('alarms_near_annotated', '?')} on an annotated face)",
+                    f"{m['false_faces']['alarms_near_annotated']} on an annotated face)",
                     m["false_faces"]["per_image"],
                 ]
                 for name, m in models.items()

@@ -235,7 +235,7 @@ def test_prepare_runs_yunet_at_the_input_size_and_threshold_it_is_given_and_reco
         == 0
     )
     reports = {name: json.loads((tmp_path / name / "prepare_report.json").read_text()) for name in ("default", "old")}
-    assert [(r["detector_input_size"], r["detector_score_threshold"]) for r in reports.values()] == [
+    assert [(r["prepared_with"]["input_size"], r["prepared_with"]["score_threshold"]) for r in reports.values()] == [
         (416, 0.5),
         (320, 0.6),
     ]

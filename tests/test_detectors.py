@@ -40,7 +40,7 @@ def test_each_detector_finds_the_face_in_a_real_photo_and_nothing_in_a_blank_fra
     for face in faces:
         assert 0 <= face.box[0] < face.box[2] <= 640 and 0 <= face.box[1] < face.box[3] <= 480
     assert detector.detect(np.full((480, 640, 3), 90, np.uint8)) == []
-    assert detector.engine == {"yunet": "onnxruntime", "res10": "opencv"}.get(kind, "ai_edge_litert")
+    assert detector.engine == {"yunet": "onnxruntime", "res10": "opencv"}.get(kind, "ai-edge-litert")
 
 
 def test_yunet_returns_five_landmarks_in_frame_pixels(model_env, facemask_dir):

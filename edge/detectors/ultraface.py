@@ -15,7 +15,7 @@ import numpy as np
 
 from edge import model_files
 from edge.detectors.common import clip_faces, nms
-from edge.tflite import load_interpreter
+from edge.tflite import interpreter_class, load_interpreter
 from edge.types import Face
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class UltraFaceDetector:
         self._input_index = detail["index"]
         _, self._height, self._width, _ = (int(v) for v in detail["shape"])
         self.input_label = f"{self._width}x{self._height}"
-        self.engine = type(self._interpreter).__module__.split(".")[0]
+        self.engine = interpreter_class()[0]
         outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
         self._boxes_index, self._scores_index = outputs["Identity"], outputs["Identity_1"]
         self._priors = prior_boxes(self._width, self._height)

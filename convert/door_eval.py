@@ -493,6 +493,7 @@ def detector_settings(config: Config, stills: bool = False) -> dict[str, object]
         "second_look_score": d.second_look_score,
         "downscale": d.downscale,
         "retry_border": d.retry_border,
+        "retry_score": d.retry_score,
         "min_face_size": d.min_face_size,
         "max_faces": d.max_faces,
         "num_threads": d.num_threads,
@@ -696,6 +697,8 @@ def detector_line(detector: dict) -> str:
             point += f"{detector['downscale']} downscaling, "
         if detector.get("retry_border"):
             point += f"pictures without a face retried inside a {detector['retry_border']:.0%} border, "
+            if detector.get("retry_score", 1.0) < detector["score_threshold"]:
+                point += f"then for a face filling the picture at score {detector['retry_score']}, "
         if detector.get("engine"):
             point += f"run by {detector['engine']}, "
     return (

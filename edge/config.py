@@ -114,6 +114,14 @@ class DetectorConfig:
     stills_retry_border: float = meta(
         0.25, 0.0, 1.0, "yunet: detector.retry_border for image files and folders (a folder of face crops)"
     )
+    retry_score: float = meta(
+        0.35,
+        0.0,
+        1.0,
+        "yunet: when the retry inside a border finds no face either, a face scoring at least this (below "
+        "score_threshold) is taken if it is at least 0.4 of the picture's shorter side wide: the picture is a "
+        "face crop (the best such face only); at or above score_threshold = off",
+    )
     min_face_size: int = meta(20, 1, 4096, "smaller faces (pixels) are ignored")
     max_faces: int = meta(32, 1, 1000, "most faces classified per frame (highest scores kept)")
     num_threads: int = meta(

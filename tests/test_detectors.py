@@ -235,6 +235,40 @@ def test_stills_without_a_face_are_looked_at_again_inside_a_border(model_env) ->
     assert found_plain < found_retry <= len(crops)
 
 
+def test_a_face_crop_the_border_retry_misses_is_taken_at_a_lower_score_only_when_the_face_fills_it(model_env) -> None:
+    """A masked face cut at its edges often scores 0.35-0.5: in a picture that is nothing but that face it is
+    taken, the same face as a small part of a larger picture is not; pictures where a face was found before
+    keep exactly those faces."""
+    from edge.app import build_detector
+    from edge.config import from_dict
+    from edge.detectors.yunet import FACE_CROP_FILL
+
+    crops = sorted(need_shared("data/crops-wild/with_mask").glob("*.jpg"))[:200]
+    without = build_detector(from_dict({"detector": {"retry_score": 0.5}}), stills=True)
+    detector = build_detector(from_dict({}), stills=True)
+    threshold, floor = detector.config.score_threshold, detector.config.retry_score
+    assert floor < threshold
+    rescued = []
+    for path in crops:
+        image = cv2.imread(str(path))
+        before, after = without.detect(image), detector.detect(image)
+        if before:
+            assert [f.box for f in after] == [f.box for f in before], path.name
+            continue
+        if after:
+            (face,) = after
+            assert floor <= face.score < threshold, path.name
+            assert face.width >= FACE_CROP_FILL * min(image.shape[:2]), path.name
+            rescued.append(image)
+    assert len(rescued) >= 2, "the lower-score look finds faces in crops-wild crops the border retry misses"
+    for image in rescued:
+        height, width = image.shape[:2]
+        canvas = np.full((height * 3, width * 3, 3), 127, np.uint8)
+        canvas[height : 2 * height, width : 2 * width] = image
+        assert all(face.score >= threshold for face in detector.detect(canvas)), "a small face is no face crop"
+    assert not build_detector(from_dict({})).config.retry_border, "a live source neither retries nor rescues"
+
+
 def test_look_framed_maps_boxes_and_landmarks_back_to_the_picture() -> None:
     from edge.detectors.common import look_framed
 

@@ -9,7 +9,9 @@ find faces in texture).
 
 With detector.retry_border (on for image files and folders) a picture in which neither pass finds a face is
 looked at again inside a black border, enlarged to input_size if smaller: a tight face crop, which shows
-YuNet no head outline, is found that way.
+YuNet no head outline, is found that way. If that finds nothing either, a face below score_threshold (down
+to detector.retry_score) is taken when it fills the picture, as a face in a face crop does: a masked face cut
+at its edges often scores 0.3-0.5.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
     from edge.config import DetectorConfig
 
 log = logging.getLogger(__name__)
+
+FACE_CROP_FILL = 0.4
+"""A face at least this share of the picture's shorter side wide makes the picture a face crop, where the
+retry takes a face below score_threshold."""
 
 
 class _Pass(Protocol):
@@ -91,6 +97,9 @@ class YuNetDetector:
         self._second: _Pass | None = None
         if config.second_look_size > config.input_size:
             self._second = yunet_pass(model_path, config, config.second_look_score, share=self._first)
+        self._crop_look: _Pass | None = None
+        if config.retry_border > 0 and config.retry_score < config.score_threshold:
+            self._crop_look = yunet_pass(model_path, config, config.retry_score, share=self._first)
         self.engine = "onnxruntime" if isinstance(self._first, OnnxYuNet) else "opencv"
         """What runs the network: detector.engine, or opencv for a file onnxruntime cannot resize."""
 
@@ -98,6 +107,8 @@ class YuNetDetector:
         faces = self._both_looks(frame)
         if not faces and self.config.retry_border > 0:
             faces = look_framed(self._both_looks, frame, self.config.retry_border, self.config.input_size)
+            if not faces and self._crop_look is not None:
+                faces = self._face_filling(frame, self._crop_look)
         return clip_faces(faces, frame.shape[1], frame.shape[0], self.config.min_face_size, self.config.max_faces)
 
     def _both_looks(self, frame: np.ndarray) -> list[Face]:
@@ -106,6 +117,19 @@ class YuNetDetector:
         if self._second is not None and second_size > self.config.input_size:
             faces = merge(faces + self._look(self._second, frame, second_size), self.config.nms_threshold)
         return faces
+
+    def _face_filling(self, frame: np.ndarray, crop_look: _Pass) -> list[Face]:
+        """The best face of a low-score look inside the border that is wide enough to make the picture a face
+        crop; none if no face is."""
+        faces = look_framed(
+            lambda image: self._look(crop_look, image, self.config.input_size),
+            frame,
+            self.config.retry_border,
+            self.config.input_size,
+        )
+        min_width = FACE_CROP_FILL * min(frame.shape[:2])
+        wide = [face for face in faces if face.width >= min_width]
+        return [max(wide, key=lambda face: face.score)] if wide else []
 
     def _look(self, net: _Pass, frame: np.ndarray, max_side: int) -> list[Face]:
         small, undo = fit_within(frame, max_side, self.config.downscale)

@@ -10,6 +10,7 @@ would do; `detector-sweep` scores the detector alone over a grid of input sizes 
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import logging
 import math
@@ -231,9 +232,13 @@ def load_images(scene_set: SceneSet) -> Iterator[tuple[Scene, np.ndarray]]:
 def match(truths: Sequence[Box], detections: Sequence[Box], min_iou: float = MATCH_IOU) -> list[int | None]:
     """Index of the detection matched to each annotated box, or None: pairs with IoU >= min_iou taken
     greedily, highest IoU first; a detection and an annotated box are each used once."""
-    overlaps = iou_matrix(list(truths), list(detections))
+    return match_overlaps(iou_matrix(list(truths), list(detections)), min_iou)
+
+
+def match_overlaps(overlaps: np.ndarray, min_iou: float = MATCH_IOU) -> list[int | None]:
+    """match() on the IoU matrix of annotated boxes (rows) and detections (columns)."""
     pairs = sorted(((overlaps[t, d], int(t), int(d)) for t, d in np.argwhere(overlaps >= min_iou)), reverse=True)
-    found: list[int | None] = [None] * len(truths)
+    found: list[int | None] = [None] * overlaps.shape[0]
     used: set[int] = set()
     for _, truth, detection in pairs:
         if found[truth] is None and detection not in used:
@@ -242,11 +247,13 @@ def match(truths: Sequence[Box], detections: Sequence[Box], min_iou: float = MAT
     return found
 
 
-def near_annotated(truths: Sequence[Box], detections: Sequence[Box]) -> list[bool]:
-    """For each detection: does it overlap an annotated face (IoU >= NEAR_IOU) or have its centre inside one?"""
+def near_annotated(truths: Sequence[Box], detections: Sequence[Box], overlaps: np.ndarray | None = None) -> list[bool]:
+    """For each detection: does it overlap an annotated face (IoU >= NEAR_IOU) or have its centre inside one?
+    `overlaps`: their IoU matrix, detections as rows, if already known."""
     if not truths or not detections:
         return [False] * len(detections)
-    overlaps = iou_matrix(list(detections), list(truths))
+    if overlaps is None:
+        overlaps = iou_matrix(list(detections), list(truths))
     return [
         bool(overlaps[d].max() >= NEAR_IOU)
         or any(t[0] <= (x1 + x2) / 2 <= t[2] and t[1] <= (y1 + y2) / 2 <= t[3] for t in truths)
@@ -262,6 +269,29 @@ class FaceResult:
     decision: str | None = None
 
 
+@dataclass(frozen=True)
+class FaceRow:
+    """One line of door_faces.csv: an annotated face with the detection matched to it (if any), or a detection
+    that matches no annotated face."""
+
+    image: str
+    annotated: str
+    """The annotated label; "" for a detection no annotated face matches."""
+    annotated_box: Box | None
+    detection_box: Box | None
+    iou: float
+    """The matched pair's IoU; otherwise the best IoU with any detection (or annotated face): a low value next
+    to a miss is a face boxed another way."""
+    decision: str
+    """The door's label, UNDECIDED, or "" for an annotated face no detection matches."""
+    score: float | None
+
+    @property
+    def width(self) -> float:
+        x1, _, x2, _ = self.annotated_box or self.detection_box or (0.0, 0.0, 0.0, 0.0)
+        return x2 - x1
+
+
 @dataclass
 class Tally:
     """What one detector (and classifier) made of the scenes."""
@@ -273,21 +303,42 @@ class Tally:
     """Those of them on an annotated face all the same (a face boxed otherwise, or twice), by decision."""
     seconds: list[float] = field(default_factory=list)
     """Time per image."""
+    rows: list[FaceRow] = field(default_factory=list)
 
     def add(
-        self, truths: Sequence[Truth], boxes: Sequence[Box], decisions: Sequence[str | None], seconds: float
+        self,
+        truths: Sequence[Truth],
+        boxes: Sequence[Box],
+        decisions: Sequence[str | None],
+        seconds: float,
+        image: str = "",
+        scores: Sequence[float] | None = None,
     ) -> None:
-        matched = match([t.box for t in truths], boxes)
-        for truth, index in zip(truths, matched, strict=True):
+        overlaps = iou_matrix([t.box for t in truths], list(boxes))
+        matched = match_overlaps(overlaps)
+        for t, (truth, index) in enumerate(zip(truths, matched, strict=True)):
             decision = None if index is None else decisions[index]
             self.faces.append(FaceResult(truth.label, truth.bucket, index is not None, decision))
+            if index is None:
+                best = float(overlaps[t].max()) if len(boxes) else 0.0
+                self.rows.append(FaceRow(image, truth.label, truth.box, None, best, "", None))
+            else:
+                score = None if scores is None else scores[index]
+                row = FaceRow(
+                    image, truth.label, truth.box, boxes[index], float(overlaps[t, index]), decision or UNDECIDED, score
+                )
+                self.rows.append(row)
         used = set(matched)
         unmatched = [i for i in range(len(boxes)) if i not in used]
         self.false_faces.update(decisions[i] or UNDECIDED for i in unmatched)
-        near = near_annotated([t.box for t in truths], [boxes[i] for i in unmatched])
+        near = near_annotated([t.box for t in truths], [boxes[i] for i in unmatched], overlaps.T[unmatched])
         self.false_faces_near.update(
             decisions[i] or UNDECIDED for i, is_near in zip(unmatched, near, strict=True) if is_near
         )
+        for i in unmatched:
+            best = float(overlaps[:, i].max()) if truths else 0.0
+            score = None if scores is None else scores[i]
+            self.rows.append(FaceRow(image, "", None, boxes[i], best, decisions[i] or UNDECIDED, score))
         self.seconds.append(seconds)
 
     @property
@@ -538,7 +589,14 @@ class ModelRun:
         begin = time.perf_counter()
         tracked: list[TrackedFace] = self.pipeline.process(Frame(scene.name, 0.0, image))[0]
         seconds = time.perf_counter() - begin
-        self.tally.add(scene.truths, [t.face.box for t in tracked], [t.decision for t in tracked], seconds)
+        self.tally.add(
+            scene.truths,
+            [t.face.box for t in tracked],
+            [t.decision for t in tracked],
+            seconds,
+            scene.name,
+            [t.score for t in tracked],
+        )
 
 
 def model_runs(config: Config, path: Path, name: str, detector: ReplayDetector) -> list[ModelRun]:
@@ -616,7 +674,49 @@ def evaluate_door(scenes_dir: Path, out_dir: Path, models: Sequence[Path], confi
         "models": {run.name: model_report(run, policy) for run in runs},
     }
     write_reports(out_dir, report)
+    write_faces_csv(out_dir / FACES_CSV, runs)
     return report
+
+
+FACES_CSV = "door_faces.csv"
+FACES_CSV_COLUMNS = (
+    "model",
+    "image",
+    "annotated",
+    "width",
+    "annotated_box",
+    "detection_box",
+    "iou",
+    "decision",
+    "score",
+)
+
+
+def box_text(box: Box | None) -> str:
+    return "" if box is None else " ".join(str(round(v)) for v in box)
+
+
+def write_faces_csv(path: Path, runs: Sequence[ModelRun]) -> None:
+    """Every annotated face and every detection, a line each per model: which faces a door got wrong."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FACES_CSV_COLUMNS)
+        for run in runs:
+            for row in run.tally.rows:
+                writer.writerow(
+                    (
+                        run.name,
+                        row.image,
+                        row.annotated,
+                        round(row.width),
+                        box_text(row.annotated_box),
+                        box_text(row.detection_box),
+                        round(row.iou, 3),
+                        row.decision,
+                        "" if row.score is None else round(row.score, 4),
+                    )
+                )
+    log.info("wrote %s", path)
 
 
 def model_report(run: ModelRun, policy: LabelPolicy) -> dict[str, object]:

@@ -3,6 +3,7 @@ scenes through the runtime pipeline."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -59,6 +60,34 @@ def test_two_detections_on_one_face_match_once_and_the_other_is_a_false_face():
     assert tally.false_faces == {"no_mask": 1}
     assert tally.false_faces_near == {"no_mask": 1}, "the loose box is on the annotated face: no non-face"
     assert false_face_scores(tally, DEFAULT_POLICY)["alarms_near_annotated"] == 1
+
+
+def test_the_face_rows_pair_each_annotated_face_with_its_detection_and_list_the_rest():
+    face, missed = (100.0, 100.0, 160.0, 170.0), (300.0, 100.0, 340.0, 150.0)
+    on_face, beside_missed, elsewhere = (
+        (102.0, 101.0, 161.0, 171.0),
+        (310.0, 80.0, 360.0, 150.0),
+        (0.0, 0.0, 30.0, 30.0),
+    )
+    tally = Tally()
+    tally.add(
+        [Truth(face, "mask"), Truth(missed, "no_mask")],
+        [elsewhere, on_face, beside_missed],
+        ["no_mask", "mask", None],
+        0.01,
+        "scene.jpg",
+        [0.9, 0.8, 0.6],
+    )
+    matched, miss, *unmatched = tally.rows
+    assert (matched.annotated, matched.detection_box, matched.decision, matched.score) == ("mask", on_face, "mask", 0.8)
+    assert matched.iou >= 0.4 and matched.width == 60 and matched.image == "scene.jpg"
+    assert (miss.annotated, miss.detection_box, miss.decision, miss.score) == ("no_mask", None, "", None)
+    assert 0.2 < miss.iou < 0.4, "the best overlap any detection reached: a face boxed another way"
+    assert [(r.annotated, r.detection_box, r.decision) for r in unmatched] == [
+        ("", elsewhere, "no_mask"),
+        ("", beside_missed, UNDECIDED),
+    ]
+    assert unmatched[0].iou == 0.0 and unmatched[1].iou == miss.iou
 
 
 def test_an_unmatched_detection_is_near_an_annotated_face_by_overlap_or_by_its_centre():
@@ -258,6 +287,20 @@ def test_evaluate_door_end_to_end_on_real_scenes(
     assert 0 <= false["alarms"] <= false["count"] and false["per_image"] == round(false["count"] / SCENES, 4)
     markdown = (out / "door_evaluation.md").read_text()
     assert "bare faces passed as mask" in markdown and default_classifier.name in markdown
+    with (out / "door_faces.csv").open(newline="") as handle:
+        every_row = list(csv.DictReader(handle))
+    assert {r["model"] for r in every_row} == set(report["models"]), "a line per face for every model run"
+    rows = [r for r in every_row if r["model"] == name]
+    annotated_rows = [r for r in rows if r["annotated"]]
+    assert len(annotated_rows) == sum(annotated.values()), "every annotated face, under 32 px too"
+    scored = [r for r in annotated_rows if int(r["width"]) >= 32]
+    assert sum(1 for r in scored if r["detection_box"]) == buckets[ALL]["found"]["all"]["n"]
+    assert len(rows) - len(annotated_rows) >= false["count"], "every detection matching no annotated face"
+    passed = buckets[ALL]["bare_passed_as_mask"]["n"]
+    assert sum(1 for r in scored if r["annotated"] == "no_mask" and r["decision"] == "mask") == passed
+    for row in rows:
+        assert row["image"]
+        assert (float(row["iou"]) >= 0.4) == bool(row["annotated"] and row["detection_box"]), row
 
 
 def test_detector_sweep_reports_every_setting(dev_scenes: Path, tmp_path: Path, yunet_model: Path):

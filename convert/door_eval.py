@@ -825,7 +825,8 @@ def door_markdown(report: dict) -> str:
         "",
         detector_line(settings["detector"]),
         f"Matching: IoU ≥ {settings['match_iou']}, greedy, best first. Policy: let in {settings['policy']['ok']}, "
-        f"warn {settings['policy']['warn'] or 'none'}; everything else is stopped. Each image its own decision.",
+        f"warn {settings['policy']['warn'] or 'none'}; everything else is stopped. Each image its own decision. "
+        f"Every face and detection, a line each: `{FACES_CSV}`.",
         f"Time: {report['timing']['seconds']} s in all; detector {ms_text(report['timing']['detector'])} ms per "
         "image, median (mean), run once per scene for all models.",
         "",

@@ -316,18 +316,19 @@ class Tally:
     ) -> None:
         overlaps = iou_matrix([t.box for t in truths], list(boxes))
         matched = match_overlaps(overlaps)
+
+        def score_of(detection: int) -> float | None:
+            return None if scores is None else scores[detection]
+
         for t, (truth, index) in enumerate(zip(truths, matched, strict=True)):
             decision = None if index is None else decisions[index]
             self.faces.append(FaceResult(truth.label, truth.bucket, index is not None, decision))
             if index is None:
                 best = float(overlaps[t].max()) if len(boxes) else 0.0
                 self.rows.append(FaceRow(image, truth.label, truth.box, None, best, "", None))
-            else:
-                score = None if scores is None else scores[index]
-                row = FaceRow(
-                    image, truth.label, truth.box, boxes[index], float(overlaps[t, index]), decision or UNDECIDED, score
-                )
-                self.rows.append(row)
+                continue
+            overlap, label = float(overlaps[t, index]), decision or UNDECIDED
+            self.rows.append(FaceRow(image, truth.label, truth.box, boxes[index], overlap, label, score_of(index)))
         used = set(matched)
         unmatched = [i for i in range(len(boxes)) if i not in used]
         self.false_faces.update(decisions[i] or UNDECIDED for i in unmatched)
@@ -337,8 +338,7 @@ class Tally:
         )
         for i in unmatched:
             best = float(overlaps[:, i].max()) if truths else 0.0
-            score = None if scores is None else scores[i]
-            self.rows.append(FaceRow(image, "", None, boxes[i], best, decisions[i] or UNDECIDED, score))
+            self.rows.append(FaceRow(image, "", None, boxes[i], best, decisions[i] or UNDECIDED, score_of(i)))
         self.seconds.append(seconds)
 
     @property

@@ -115,6 +115,15 @@ def _evaluate_door(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_crops(args: argparse.Namespace) -> int:
+    from convert.crop_eval import evaluate_crops
+    from convert.door_eval import load_config
+
+    config = load_config(args.config, args.detector)
+    evaluate_crops(Path(args.folder), Path(args.out), [Path(m) for m in args.model], config)
+    return 0
+
+
 def _detector_sweep(args: argparse.Namespace) -> int:
     from convert.door_eval import detector_sweep, load_config, parse_values
 
@@ -254,6 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", default=None, help="maskgate TOML config: detector, classifier and policy settings")
     p.set_defaults(run=_evaluate_door)
+
+    p = commands.add_parser(
+        "evaluate-crops", help="face crops in class folders through the runtime: what `maskgate run` calls them"
+    )
+    p.add_argument("folder", metavar="CROPS_DIR", help="one folder per class (with_mask/, without_mask/, ...)")
+    p.add_argument("out", metavar="OUT_DIR")
+    p.add_argument("--model", action="append", required=True, help=".tflite with its card beside it; repeatable")
+    p.add_argument("--detector", default="", help="face detector model file (default: config, model directories)")
+    p.add_argument("--config", default=None, help="maskgate TOML config: detector, classifier and policy settings")
+    p.set_defaults(run=_evaluate_crops)
 
     p = commands.add_parser("detector-sweep", help="detector recall, false faces and speed over settings")
     p.add_argument("scenes", metavar="SCENES_DIR", help=scenes_help)

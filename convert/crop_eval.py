@@ -21,9 +21,10 @@ from convert.door_eval import (
     UNDECIDED,
     DoorEvalError,
     ReplayDetector,
+    all_model_runs,
     build_detector,
-    model_names,
-    model_runs,
+    detector_line,
+    detector_settings,
     pct,
     rate,
     table,
@@ -86,11 +87,7 @@ def evaluate_crops(folder: Path, out_dir: Path, models: Sequence[Path], config: 
     classes = class_folders(folder, min_classes=1)
     policy = build_policy(config)
     detector, replay = build_detector(config, stills=True), ReplayDetector()
-    runs = [
-        run
-        for path, name in zip(models, model_names(models), strict=True)
-        for run in model_runs(config, path, name, replay)
-    ]
+    runs = all_model_runs(config, models, replay)
     answers = {run.name: {label: ClassAnswers() for label in classes} for run in runs}
     skipped: Counter[str] = Counter()
     for label, files in classes.items():
@@ -107,6 +104,7 @@ def evaluate_crops(folder: Path, out_dir: Path, models: Sequence[Path], config: 
                 answers[run.name][label].answers[answer] += 1
     report = {
         "folder": str(folder),
+        "detector": detector_settings(config, stills=True) | {"engine": detector.engine},
         "skipped": dict(skipped),
         "policy": {"ok": sorted(policy.ok_labels), "warn": sorted(policy.warn_labels)},
         "models": {
@@ -128,9 +126,11 @@ def crops_markdown(report: dict) -> str:
     lines = [
         "# Face crops through the runtime",
         "",
-        f"Folder: `{report['folder']}`. Each picture as `maskgate run` judges an image file (stills detector "
-        f"settings); its answer is its widest face's. Let in: {report['policy']['ok']}. Pictures that could not "
-        f"be read: {sum(report['skipped'].values())}.",
+        f"Folder: `{report['folder']}`. Each picture as `maskgate run` judges an image file; its answer is its "
+        f"widest face's. Let in: {', '.join(report['policy']['ok'])}. Pictures that could not be read: "
+        f"{sum(report['skipped'].values())}.",
+        "",
+        detector_line(report["detector"]),
         "",
     ]
     for name, by_class in report["models"].items():

@@ -599,6 +599,15 @@ class ModelRun:
         )
 
 
+def all_model_runs(config: Config, models: Sequence[Path], detector: ReplayDetector) -> list[ModelRun]:
+    """Every model's runs (model_runs), named apart where two files share a name."""
+    return [
+        run
+        for path, name in zip(models, model_names(models), strict=True)
+        for run in model_runs(config, path, name, detector)
+    ]
+
+
 def model_runs(config: Config, path: Path, name: str, detector: ReplayDetector) -> list[ModelRun]:
     """The model as `maskgate run` builds it; a model whose card pairs it with a fast model (and
     classifier.fast_first on) is also run alone, so the report shows what the pair changes."""
@@ -638,11 +647,7 @@ def evaluate_door(scenes_dir: Path, out_dir: Path, models: Sequence[Path], confi
     policy = build_policy(config)
     detector, replay = build_detector(config, stills=True), ReplayDetector()
     detector_info = detector_settings(config, stills=True) | {"engine": detector.engine}
-    runs = [
-        run
-        for path, name in zip(models, model_names(models), strict=True)
-        for run in model_runs(config, path, name, replay)
-    ]
+    runs = all_model_runs(config, models, replay)
     detect_seconds: list[float] = []
     evaluated: set[str] = set()
     begin_all = time.perf_counter()

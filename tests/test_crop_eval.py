@@ -36,6 +36,7 @@ def test_evaluate_crops_judges_each_picture_by_its_widest_face_and_counts_pictur
     assert convert_main(argv) == 0
     report = json.loads((out / "crop_evaluation.json").read_text())
     assert report["skipped"] == {"no_mask": 1}, "the text file is no picture"
+    assert report["detector"]["retry_border"] > 0, "judged with the settings image files get"
     assert set(report["models"]) == {
         default_classifier.name,
         f"{default_classifier.name} + mask_classifier_small_int8.tflite >= 0.94",

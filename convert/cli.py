@@ -20,10 +20,8 @@ def _prepare(args: argparse.Namespace) -> int:
     from edge.crop import CropRule
     from edge.model_files import find_yunet, model_dirs
 
-    config = cfg.Config()
-    for key, value in (("detector.input_size", args.input_size), ("detector.score_threshold", args.score_threshold)):
-        if value is not None:
-            cfg.override(config, key, value)
+    flags = {"detector.input_size": args.input_size, "detector.score_threshold": args.score_threshold}
+    config = cfg.load(None, {key: value for key, value in flags.items() if value is not None})
     detector = Path(args.detector) if args.detector else find_yunet("", model_dirs())
     prepare(
         [Path(d) for d in args.dataset],
@@ -133,6 +131,20 @@ def _detector_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_operating_point(p: argparse.ArgumentParser, default_from: str) -> None:
+    """--input-size and --score-threshold: the detector's operating point over `default_from`'s settings."""
+    from edge.config import DetectorConfig
+
+    for key, kind in (("input_size", int), ("score_threshold", float)):
+        default = getattr(DetectorConfig(), key)
+        p.add_argument(
+            f"--{key.replace('_', '-')}",
+            type=kind,
+            default=None,
+            help=f"detector {key.replace('_', ' ')} (default: {default_from}'s detector.{key}, {default})",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from convert.train import TrainSettings
 
@@ -145,15 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", nargs="+", help="one or more class-per-folder datasets (MANIFEST.csv boxes are used)")
     p.add_argument("out")
     p.add_argument("--detector", default="", help="YuNet .onnx (default: found in the model directories)")
-    p.add_argument(
-        "--input-size", type=int, default=None, help="YuNet's input size (default: detector.input_size, 416)"
-    )
-    p.add_argument(
-        "--score-threshold",
-        type=float,
-        default=None,
-        help="YuNet's score threshold (default: detector.score_threshold, 0.5)",
-    )
+    add_operating_point(p, "the runtime")
     p.add_argument("--size", type=int, default=224, help="side of the saved crops in pixels (default: 224)")
     p.add_argument(
         "--margin", type=float, default=0.2, help="share of the face box added around it, as the runtime crops (0.2)"
@@ -250,10 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="OUT_DIR")
     p.add_argument("--model", action="append", required=True, help=".tflite with its card beside it; repeatable")
     p.add_argument("--detector", default="", help="face detector model file (default: config, model directories)")
-    p.add_argument("--input-size", type=int, default=None, help="detector input size (default: config, 416)")
-    p.add_argument(
-        "--score-threshold", type=float, default=None, help="detector score threshold (default: config, 0.5)"
-    )
+    add_operating_point(p, "the config")
     p.add_argument(
         "--second-look-size",
         type=int,

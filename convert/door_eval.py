@@ -486,20 +486,20 @@ def load_config(
     """The runtime config (file or defaults) with the command's detector flags applied and validated."""
     from edge import config as cfg
 
+    flags = {
+        "detector.model": detector,
+        "detector.input_size": input_size,
+        "detector.score_threshold": score_threshold,
+        "detector.second_look_size": second_look_size,
+        "detector.stills_second_look_size": second_look_size,
+    }
     try:
-        config = cfg.load(Path(config_path) if config_path else None)
-        for key, value in (
-            ("detector.model", detector),
-            ("detector.input_size", input_size),
-            ("detector.score_threshold", score_threshold),
-            ("detector.second_look_size", second_look_size),
-            ("detector.stills_second_look_size", second_look_size),
-        ):
-            if value is not None and value != "":
-                cfg.override(config, key, value)
+        return cfg.load(
+            Path(config_path) if config_path else None,
+            {key: value for key, value in flags.items() if value is not None and value != ""},
+        )
     except cfg.ConfigError as exc:
         raise DoorEvalError(str(exc)) from None
-    return config
 
 
 def with_detector(config: Config, input_size: int, score_threshold: float) -> Config:

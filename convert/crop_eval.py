@@ -27,6 +27,7 @@ from convert.door_eval import (
     detector_settings,
     pct,
     rate,
+    read_picture,
     table,
     write_json,
 )
@@ -67,13 +68,13 @@ class ClassAnswers:
         }
 
 
-def read_picture(path: Path) -> np.ndarray | None:
+def picture_or_none(path: Path) -> np.ndarray | None:
     """The picture as `maskgate run` decodes an image file; None when it cannot be read."""
-    from edge.pipeline import BadFrameError, as_bgr
-    from edge.sources.files import UnreadableImageError, read_image
+    from edge.pipeline import BadFrameError
+    from edge.sources.files import UnreadableImageError
 
     try:
-        return as_bgr(read_image(path))
+        return read_picture(path)
     except (UnreadableImageError, BadFrameError) as exc:
         log.warning("skipped %s: %s", path, exc)
         return None
@@ -92,7 +93,7 @@ def evaluate_crops(folder: Path, out_dir: Path, models: Sequence[Path], config: 
     skipped: Counter[str] = Counter()
     for label, files in classes.items():
         for path in files:
-            image = read_picture(path) if path.suffix.lower() in IMAGE_SUFFIXES else None
+            image = picture_or_none(path) if path.suffix.lower() in IMAGE_SUFFIXES else None
             if image is None:
                 skipped[label] += 1
                 continue

@@ -200,21 +200,25 @@ def read_scenes(directory: Path) -> SceneSet:
     return scene_set
 
 
+def read_picture(path: Path) -> np.ndarray:
+    """The picture (BGR) as `maskgate run` decodes an image file; edge.sources.files.UnreadableImageError or
+    edge.pipeline.BadFrameError when it cannot be."""
+    from edge.pipeline import as_bgr
+    from edge.sources.files import read_image
+
+    return as_bgr(read_image(path))
+
+
 def load_images(scene_set: SceneSet) -> Iterator[tuple[Scene, np.ndarray]]:
     """Each scene with its BGR image, decoded as `maskgate run` decodes an image folder; scenes whose image
     is unreadable or not the size the annotation was made on are skipped and counted."""
-    from edge.pipeline import BadFrameError, as_bgr
-    from edge.sources.files import UnreadableImageError, read_image
+    from edge.pipeline import BadFrameError
+    from edge.sources.files import UnreadableImageError
 
     for scene in scene_set.scenes:
         try:
-            image = read_image(scene.image)
-        except UnreadableImageError:
-            scene_set.skip("unreadable image", scene.name)
-            continue
-        try:
-            image = as_bgr(image)
-        except BadFrameError as exc:
+            image = read_picture(scene.image)
+        except (UnreadableImageError, BadFrameError) as exc:
             scene_set.skip("unreadable image", scene.name, str(exc))
             continue
         height, width = image.shape[:2]

@@ -48,6 +48,7 @@ def _train(args: argparse.Namespace) -> int:
         copies=args.copies,
         head_epochs=args.head_epochs,
         finetune_epochs=args.finetune_epochs,
+        average_from=args.average_from,
         scratch_epochs=args.scratch_epochs,
         limit=args.limit,
         teacher=args.teacher,
@@ -182,7 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("seed", "seed of weights, shuffling and augmentation"),
         ("copies", "augmented copies of each crop cached"),
         ("head_epochs", "epochs of the head on the cached activations"),
-        ("finetune_epochs", "most epochs fine-tuning the last blocks, stopping early on validation"),
+        ("finetune_epochs", "epochs fine-tuning the last blocks (at most, with --average-from 0)"),
+        (
+            "average_from",
+            "fine-tune: keep the mean of the weights after each epoch from this one on; 0 = the epoch of lowest "
+            "validation loss, stopping early",
+        ),
         ("scratch_epochs", "epochs without ImageNet weights: from scratch or distilled"),
     ):
         default = getattr(defaults, setting)

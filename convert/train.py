@@ -3,7 +3,10 @@
 With ImageNet weights (default): the base up to `boundary` is frozen, its activations are
 computed once for the clean crop and `copies` augmented variants of each training crop, the head
 is trained on pooled features, then the layers after `boundary` are fine-tuned at a low rate on
-the cached activations. That keeps a full run on a 2-core CPU to minutes. Without weights
+the cached activations for `finetune_epochs`, keeping the mean of the weights after each epoch from
+`average_from` on (early stopping on the raw validation loss stopped too soon: the overconfidence that loss
+punishes is what the temperature fitted afterwards takes out). That keeps a full run on a 2-core CPU to
+minutes. Without weights
 (`--scratch`, small variants) the whole network trains, with fresh augmentation every epoch.
 
 A run interrupted (a session ending, a reboot) resumes when the same command is run again: the cached
@@ -42,6 +45,10 @@ class WeightsError(SetupError, ValueError):
     pass
 
 
+class TrainSettingsError(SetupError, ValueError):
+    pass
+
+
 @dataclass
 class TrainSettings:
     alpha: float = 1.0
@@ -51,7 +58,10 @@ class TrainSettings:
     seed: int = 1234
     copies: int = 3
     head_epochs: int = 40
-    finetune_epochs: int = 5
+    finetune_epochs: int = 10
+    average_from: int = 3
+    """Fine-tune: keep the mean of the weights after each epoch from this one (1-based) to the last; 0 = keep the
+    epoch of lowest validation loss, stopping after `patience` epochs without one (the recipe before 2026-11-29)."""
     scratch_epochs: int = 40
     head_lr: float = 1e-3
     finetune_lr: float = 1e-5
@@ -196,11 +206,51 @@ def boundary_activations(
     return out, targets
 
 
-def _callbacks(patience: int, backup: Path | None = None):
+def _callbacks(patience: int, backup: Path | None = None, keep_weights: Path | None = None, keep_from: int = 0):
+    """Backups for a resumed run, and either early stopping on the validation loss or, with `keep_weights`, the
+    weights after each epoch from `keep_from` on written there to be averaged."""
     import keras
 
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    return [keras.callbacks.BackupAndRestore(str(backup)), stop] if backup else [stop]
+    callbacks = [keras.callbacks.BackupAndRestore(str(backup))] if backup else []
+    if keep_weights is not None:
+        return [*callbacks, epoch_weights_saver(keep_weights, keep_from)]
+    return [*callbacks, keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+
+
+def epoch_weights_saver(directory: Path, first_epoch: int):
+    """A Keras callback writing the model's weights after each epoch from `first_epoch` (1-based) on, one file per
+    epoch, each written whole or not at all, so a resumed run averages the epochs of the run it resumes too."""
+    import keras
+
+    class SaveEpochWeights(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            if epoch + 1 >= first_epoch:
+                weights = self.model.get_weights()
+                save_arrays(directory / f"epoch_{epoch + 1:03d}.npz", {f"w{i}": w for i, w in enumerate(weights)})
+
+    return SaveEpochWeights()
+
+
+def mean_weights(directory: Path) -> list[np.ndarray]:
+    """The element-wise mean of the weights epoch_weights_saver wrote, in the model's order."""
+    files = sorted(directory.glob("epoch_*.npz"))
+    if not files:
+        raise FileNotFoundError(f"no epoch weights in {directory}")
+    epochs = []
+    for path in files:
+        with np.load(path) as stored:
+            epochs.append([stored[f"w{i}"] for i in range(len(stored.files))])
+    log.info("fine-tune weights: the mean of %d epochs (%s to %s)", len(files), files[0].stem, files[-1].stem)
+    return [np.mean([weights[i] for weights in epochs], axis=0) for i in range(len(epochs[0]))]
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """`arrays` in the .npz `path`, written whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as handle:
+        np.savez(handle, **arrays)
+    partial.replace(path)
 
 
 def cached(path: Path, compute) -> tuple[np.ndarray, np.ndarray]:
@@ -210,11 +260,7 @@ def cached(path: Path, compute) -> tuple[np.ndarray, np.ndarray]:
             log.info("reusing %s", path)
             return stored["x"], stored["y"]
     x, y = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as handle:
-        np.savez(handle, x=x, y=y)
-    partial.replace(path)
+    save_arrays(path, {"x": x, "y": y})
     return x, y
 
 
@@ -230,6 +276,8 @@ def _fit(
     patience: int | None = None,
     class_weight: dict[int, float] | None = None,
     backup: Path | None = None,
+    keep_weights: Path | None = None,
+    keep_from: int = 0,
 ) -> None:
     result = model.fit(
         x,
@@ -238,7 +286,7 @@ def _fit(
         epochs=epochs,
         batch_size=settings.batch_size,
         shuffle=True,
-        callbacks=_callbacks(patience or settings.patience, backup),
+        callbacks=_callbacks(patience or settings.patience, backup, keep_weights, keep_from),
         class_weight=class_weight,
         verbose=2,
     )
@@ -301,7 +349,11 @@ def train_pretrained(settings, base, head, train, val, labels, rng, history, wor
             "finetune",
             class_weight=weights,
             backup=work / "backup" / "finetune",
+            keep_weights=work / "finetune_weights" if settings.average_from else None,
+            keep_from=settings.average_from,
         )
+        if settings.average_from:
+            finetune.set_weights(mean_weights(work / "finetune_weights"))
 
 
 def _normalised(images_bgr: np.ndarray) -> np.ndarray:
@@ -447,6 +499,12 @@ def resume_dir(out_dir: Path, prepared_dir: Path, settings: TrainSettings) -> Pa
 
 
 def train(prepared_dir: Path, out_dir: Path, settings: TrainSettings) -> dict:
+    fine_tuned = settings.weights and not settings.teacher and settings.finetune_epochs
+    if fine_tuned and settings.average_from > settings.finetune_epochs:
+        raise TrainSettingsError(
+            f"--average-from {settings.average_from} comes after the last fine-tune epoch (--finetune-epochs "
+            f"{settings.finetune_epochs}): average from an epoch within them, or 0 to keep the best epoch"
+        )
     rows = read_manifest(prepared_dir)
     labels = labels_of(rows)
     kept = [r for r in rows if not (settings.exclude_source and r.source == settings.exclude_source)]

@@ -69,7 +69,9 @@ def scene_crops(tmp_path_factory) -> Path:
 def built(tmp_path_factory, dataset, scene_crops, yunet_model, imagenet_weights) -> dict:
     work = tmp_path_factory.mktemp("convert")
     report = prepare([dataset, scene_crops], work / "prepared", yunet_model, seed=7)
-    settings = TrainSettings(weights=str(imagenet_weights), copies=2, head_epochs=6, finetune_epochs=1, seed=7)
+    settings = TrainSettings(
+        weights=str(imagenet_weights), copies=2, head_epochs=6, finetune_epochs=1, average_from=1, seed=7
+    )
     trained = train(work / "prepared", work / "trained", settings)
     written = quantize(
         work / "trained" / "model.keras", work / "prepared", work / "tflite", samples=16, variants=("int8", "float32")
@@ -331,7 +333,9 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(built, imagenet_we
     import convert.train as training
 
     prepared, out = built["work"] / "prepared", tmp_path / "trained"
-    settings = TrainSettings(weights=str(imagenet_weights), copies=1, head_epochs=2, finetune_epochs=3, seed=7)
+    settings = TrainSettings(
+        weights=str(imagenet_weights), copies=1, head_epochs=2, finetune_epochs=3, average_from=1, seed=7
+    )
 
     class EndAfterOneEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -339,8 +343,8 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(built, imagenet_we
 
     with_backups = training._callbacks
 
-    def ending_in_finetune(patience, backup=None):
-        callbacks = with_backups(patience, backup)
+    def ending_in_finetune(patience, backup=None, *averaging):
+        callbacks = with_backups(patience, backup, *averaging)
         return [*callbacks, EndAfterOneEpoch()] if backup is not None and backup.name == "finetune" else callbacks
 
     monkeypatch.setattr(training, "_callbacks", ending_in_finetune)
@@ -348,6 +352,7 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(built, imagenet_we
         train(prepared, out, settings)
     (kept,) = (out / training.RESUME_DIR).iterdir()
     assert (kept / "train_activations.npz").is_file() and (kept / "backup" / "finetune").is_dir()
+    assert [p.name for p in (kept / "finetune_weights").iterdir()] == ["epoch_001.npz"]
     assert not (out / "model.keras").exists()
 
     monkeypatch.setattr(training, "_callbacks", with_backups)
@@ -355,10 +360,47 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(built, imagenet_we
     report = train(prepared, out, settings)
     assert f"reusing {kept / 'train_activations.npz'}" in caplog.text
     assert [row["phase"] for row in report["history"]].count("finetune") == 2, "epochs 2 and 3, not 1 again"
+    assert "the mean of 3 epochs (epoch_001 to epoch_003)" in caplog.text, "epoch 1 from before the interruption"
     assert (out / "model.keras").is_file() and not (out / training.RESUME_DIR).exists()
 
     other = TrainSettings(**{**settings.__dict__, "finetune_epochs": 2})
     assert training.resume_dir(out, prepared, other) != kept, "other settings never pick up this run's files"
+
+
+def test_fine_tuning_keeps_the_mean_of_the_weights_after_each_epoch_from_average_from(tmp_path):
+    import keras
+
+    import convert.train as training
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    after_each_epoch = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            after_each_epoch.append(self.model.get_weights())
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)), rng.normal(size=(64, 2))
+    saver = training.epoch_weights_saver(tmp_path, first_epoch=2)
+    model.fit(x, y, epochs=4, batch_size=8, callbacks=[saver, Record()], verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_002.npz", "epoch_003.npz", "epoch_004.npz"]
+    averaged = training.mean_weights(tmp_path)
+    assert len(averaged) == len(after_each_epoch[0]) == 4
+    for i, weights in enumerate(averaged):
+        np.testing.assert_allclose(weights, np.mean([epoch[i] for epoch in after_each_epoch[1:]], axis=0), rtol=1e-6)
+        assert not np.allclose(weights, after_each_epoch[-1][i]), "the mean, not the last epoch"
+    with pytest.raises(FileNotFoundError, match="no epoch weights"):
+        training.mean_weights(tmp_path / "empty")
+
+
+def test_averaging_from_after_the_last_fine_tune_epoch_is_refused_before_any_work(tmp_path, imagenet_weights):
+    from convert.train import TrainSettingsError
+
+    settings = TrainSettings(weights=str(imagenet_weights), finetune_epochs=2, average_from=3)
+    with pytest.raises(TrainSettingsError, match="--average-from 3 comes after the last fine-tune epoch"):
+        train(tmp_path / "no-such-prepared-set", tmp_path / "out", settings)
+    assert not (tmp_path / "out").exists()
 
 
 def test_quantized_kernel_rounds_each_output_channel_to_127_steps_of_its_own_scale():

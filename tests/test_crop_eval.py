@@ -11,6 +11,7 @@ import numpy as np
 from conftest import need_shared
 
 from convert.cli import main as convert_main
+from edge.model_card import ModelCard
 
 PER_CLASS = 12
 
@@ -37,9 +38,11 @@ def test_evaluate_crops_judges_each_picture_by_its_widest_face_and_counts_pictur
     report = json.loads((out / "crop_evaluation.json").read_text())
     assert report["skipped"] == {"no_mask": 1}, "the text file is no picture"
     assert report["detector"]["retry_border"] > 0, "judged with the settings image files get"
+    pair = ModelCard.for_model(default_classifier).fast_model
+    assert pair is not None
     assert set(report["models"]) == {
         default_classifier.name,
-        f"{default_classifier.name} + mask_classifier_small_int8.tflite >= 0.94",
+        f"{default_classifier.name} + {pair.file} >= {pair.min_score:g}",
     }, "the model alone and with its fast-first partner, as evaluate-door reports them"
     for by_class in report["models"].values():
         masked, bare = by_class["mask"], by_class["no_mask"]

@@ -21,7 +21,7 @@ def _prepare(args: argparse.Namespace) -> int:
     from edge.model_files import find_yunet, model_dirs
 
     flags = {"detector.input_size": args.input_size, "detector.score_threshold": args.score_threshold}
-    config = cfg.load(None, {key: value for key, value in flags.items() if value is not None})
+    config = cfg.load(None, flags)
     detector = Path(args.detector) if args.detector else find_yunet("", model_dirs())
     prepare(
         [Path(d) for d in args.dataset],

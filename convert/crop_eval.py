@@ -24,10 +24,11 @@ from convert.door_eval import (
     all_model_runs,
     build_detector,
     detector_line,
-    detector_settings,
     pct,
+    policy_record,
     rate,
     read_picture,
+    stills_detector_record,
     table,
     write_json,
 )
@@ -105,9 +106,9 @@ def evaluate_crops(folder: Path, out_dir: Path, models: Sequence[Path], config: 
                 answers[run.name][label].answers[answer] += 1
     report = {
         "folder": str(folder),
-        "detector": detector_settings(config, stills=True) | {"engine": detector.engine},
+        "detector": stills_detector_record(config, detector),
         "skipped": dict(skipped),
-        "policy": {"ok": sorted(policy.ok_labels), "warn": sorted(policy.warn_labels)},
+        "policy": policy_record(policy),
         "models": {
             name: {label: counts.scores(label, policy) for label, counts in by_class.items()}
             for name, by_class in answers.items()

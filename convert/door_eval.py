@@ -491,17 +491,14 @@ def load_config(
     from edge import config as cfg
 
     flags = {
-        "detector.model": detector,
+        "detector.model": detector or None,
         "detector.input_size": input_size,
         "detector.score_threshold": score_threshold,
         "detector.second_look_size": second_look_size,
         "detector.stills_second_look_size": second_look_size,
     }
     try:
-        return cfg.load(
-            Path(config_path) if config_path else None,
-            {key: value for key, value in flags.items() if value is not None and value != ""},
-        )
+        return cfg.load(Path(config_path) if config_path else None, flags)
     except cfg.ConfigError as exc:
         raise DoorEvalError(str(exc)) from None
 
@@ -553,6 +550,16 @@ def detector_settings(config: Config, stills: bool = False) -> dict[str, object]
         "max_faces": d.max_faces,
         "num_threads": d.num_threads,
     }
+
+
+def stills_detector_record(config: Config, detector) -> dict[str, object]:
+    """The report's record of the detector built for stills from `config`: its settings and engine."""
+    return detector_settings(config, stills=True) | {"engine": detector.engine}
+
+
+def policy_record(policy: LabelPolicy) -> dict[str, list[str]]:
+    """The report's record of the door policy: the labels let in and those let in with a warning."""
+    return {"ok": sorted(policy.ok_labels), "warn": sorted(policy.warn_labels)}
 
 
 def build_detector(config: Config, stills: bool = False):
@@ -650,7 +657,7 @@ def evaluate_door(scenes_dir: Path, out_dir: Path, models: Sequence[Path], confi
     scene_set = read_scenes(scenes_dir)
     policy = build_policy(config)
     detector, replay = build_detector(config, stills=True), ReplayDetector()
-    detector_info = detector_settings(config, stills=True) | {"engine": detector.engine}
+    detector_info = stills_detector_record(config, detector)
     runs = all_model_runs(config, models, replay)
     detect_seconds: list[float] = []
     evaluated: set[str] = set()
@@ -672,7 +679,7 @@ def evaluate_door(scenes_dir: Path, out_dir: Path, models: Sequence[Path], confi
             "match_iou": MATCH_IOU,
             "min_face_width": MIN_WIDTH,
             "buckets": [name for name, _, _ in BUCKETS],
-            "policy": {"ok": sorted(policy.ok_labels), "warn": sorted(policy.warn_labels)},
+            "policy": policy_record(policy),
             "tracker": "per_frame (each image its own decision)",
             "mask_threshold_override": config.classifier.mask_threshold or None,
         },

@@ -277,8 +277,8 @@ def _fit(
     class_weight: dict[int, float] | None = None,
     backup: Path | None = None,
     keep_weights: Path | None = None,
-    keep_from: int = 0,
 ) -> None:
+    """`keep_weights`: where the weights after each epoch from settings.average_from on go (no early stopping)."""
     result = model.fit(
         x,
         y,
@@ -286,7 +286,7 @@ def _fit(
         epochs=epochs,
         batch_size=settings.batch_size,
         shuffle=True,
-        callbacks=_callbacks(patience or settings.patience, backup, keep_weights, keep_from),
+        callbacks=_callbacks(patience or settings.patience, backup, keep_weights, settings.average_from),
         class_weight=class_weight,
         verbose=2,
     )
@@ -335,6 +335,7 @@ def train_pretrained(settings, base, head, train, val, labels, rng, history, wor
     if settings.finetune_epochs:
         for layer in top.layers:
             layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        epoch_weights = work / "finetune_weights" if settings.average_from else None
         boundary_input = keras.Input(cached_train.shape[1:])
         finetune = keras.Model(boundary_input, apply(head, top(boundary_input)))
         finetune.compile(keras.optimizers.Adam(settings.finetune_lr), _loss(), metrics=["accuracy"])
@@ -349,11 +350,10 @@ def train_pretrained(settings, base, head, train, val, labels, rng, history, wor
             "finetune",
             class_weight=weights,
             backup=work / "backup" / "finetune",
-            keep_weights=work / "finetune_weights" if settings.average_from else None,
-            keep_from=settings.average_from,
+            keep_weights=epoch_weights,
         )
-        if settings.average_from:
-            finetune.set_weights(mean_weights(work / "finetune_weights"))
+        if epoch_weights is not None:
+            finetune.set_weights(mean_weights(epoch_weights))
 
 
 def _normalised(images_bgr: np.ndarray) -> np.ndarray:

@@ -43,9 +43,8 @@ def load_config(args: argparse.Namespace):
 
     path = Path(args.config) if args.config else None
     flags = {key: getattr(args, flag, None) for flag, key in OVERRIDE_FLAGS.items()}
-    overrides = {key: value for key, value in flags.items() if value is not None}
     with os_errors_as(cfg.ConfigError, f"config file {path}", fix="pass --config a TOML file this user may read"):
-        return cfg.load(path, overrides)
+        return cfg.load(path, flags)
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)

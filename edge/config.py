@@ -406,7 +406,8 @@ def from_dict(data: dict[str, Any]) -> Config:
 
 
 def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Config:
-    """The config file (None: the defaults) with `overrides` from CLI flags; a ConfigError lists every problem."""
+    """The config file (None: the defaults) with `overrides` from CLI flags, where a flag left unset (None) overrides
+    nothing; a ConfigError lists every problem."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -415,7 +416,8 @@ def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Confi
             raise ConfigError(f"config file not found: {path}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    config, problems = parse(data, overrides)
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    config, problems = parse(data, given)
     if problems:
         raise ConfigError.of(problems, where=str(path) if path is not None else "")
     return config

@@ -27,10 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge import bench, bench_frames
-from edge.shared_dir import shared_path
-from edge.stats import LoopStats
-from edge.types import Frame
+from edge.bench import frames as bench_frames
+from edge.bench import loop as bench
+from edge.bench.shared_dir import shared_path
+from edge.vision.stats import LoopStats
+from edge.vision.types import Frame
 
 log = logging.getLogger("baseline")
 
@@ -57,7 +58,7 @@ def build_mask_net(weights: Path | None):
 
 
 class SeedsPipeline:
-    """The seeds' loop; stages are timed with edge.stats.LoopStats under MaskGate's stage names."""
+    """The seeds' loop; stages are timed with edge.vision.stats.LoopStats under MaskGate's stage names."""
 
     def __init__(self, prototxt: Path, caffemodel: Path, weights: Path | None, timer: bench.InvokeTimer) -> None:
         from keras.applications.mobilenet_v2 import preprocess_input
@@ -165,9 +166,9 @@ def run(frame_set: bench_frames.FrameSet, frames: int, warmup: int | None, deliv
 
 
 def door_day(frames_dir: Path, out: Path) -> None:
-    """The seeds' loop over the saved door-day frames, timed per frame like edge.door_day_bench times MaskGate's.
+    """The seeds' loop over the saved door-day frames, timed per frame like edge.bench.door_day_bench times MaskGate's.
     The seeds have no vote: every labelled face counts as decided in that frame."""
-    from edge.door_day_bench import WARMUP_FILE, WARMUP_FRAMES, time_frames
+    from edge.bench.door_day_bench import WARMUP_FILE, WARMUP_FRAMES, time_frames
 
     pipeline, _ = seeds_pipeline(bench.InvokeTimer())
     encoded = [path.read_bytes() for path in sorted(frames_dir.glob("*.jpg"))]

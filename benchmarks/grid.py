@@ -29,10 +29,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import report  # noqa: E402
-from edge import bench, bench_frames  # noqa: E402
+from edge.bench import frames as bench_frames  # noqa: E402
+from edge.bench import loop as bench  # noqa: E402
+from edge.bench.shared_dir import shared_path  # noqa: E402
 from edge.config import DetectorConfig  # noqa: E402
-from edge.model_files import DEFAULT_CLASSIFIER, packaged_model_dir  # noqa: E402
-from edge.shared_dir import shared_path  # noqa: E402
+from edge.modelfiles.find import DEFAULT_CLASSIFIER, packaged_model_dir  # noqa: E402
 
 log = logging.getLogger("grid")
 

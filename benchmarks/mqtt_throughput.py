@@ -30,7 +30,7 @@ from pathlib import Path
 
 from edge.config import MqttConfig
 from edge.outputs.mqtt import MqttPublisher
-from edge.types import Decision
+from edge.vision.types import Decision
 
 log = logging.getLogger("mqtt_throughput")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from edge.bench import DECODE_PLACES  # noqa: E402
+from edge.bench.loop import DECODE_PLACES  # noqa: E402
 
 STAGES = ("capture", "detect", "track", "crop", "classify", "decide", "draw")
 GROUP_TITLES = {

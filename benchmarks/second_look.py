@@ -26,10 +26,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from edge import bench_frames, model_files  # noqa: E402
+from edge.bench import frames as bench_frames  # noqa: E402
+from edge.bench.shared_dir import shared_path  # noqa: E402
 from edge.config import DetectorConfig  # noqa: E402
 from edge.detectors import create_detector  # noqa: E402
-from edge.shared_dir import shared_path  # noqa: E402
+from edge.modelfiles import find as model_files  # noqa: E402
 
 
 def frame_sets(max_scenes: int) -> dict[str, list[np.ndarray]]:

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge.shared_dir import shared_dir  # noqa: E402
+from edge.bench.shared_dir import shared_dir  # noqa: E402
 
 BOUNDARY = "maskgateframe"
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import cv2
 
 from edge.app import build_classifier, build_detector, build_gate, build_tracker
+from edge.bench.shared_dir import shared_path
 from edge.config import Config
 from edge.pipeline import Pipeline
-from edge.shared_dir import shared_path
-from edge.types import Frame
+from edge.vision.types import Frame
 
 log = logging.getLogger("web_cost")
 VIDEO = "data/video/parking-lot.mp4"

@@ -14,7 +14,7 @@ import itertools
 
 import numpy as np
 
-from edge.classifier import softmax
+from edge.vision.classifier import softmax
 
 MASK = "mask"
 MIN_MASK_PROBABILITY = 0.5

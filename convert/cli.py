@@ -17,8 +17,8 @@ def _prepare(args: argparse.Namespace) -> int:
 
     from convert.prepare import prepare
     from edge import config as cfg
-    from edge.crop import CropRule
-    from edge.model_files import find_yunet, model_dirs
+    from edge.modelfiles.find import find_yunet, model_dirs
+    from edge.vision.crop import CropRule
 
     flags = {"detector.input_size": args.input_size, "detector.score_threshold": args.score_threshold}
     config = cfg.load(None, flags)
@@ -77,7 +77,7 @@ def _quantize(args: argparse.Namespace) -> int:
 def _reference_images(args: argparse.Namespace) -> int:
     from convert.reference_faces import write_reference_images
     from convert.self_test import record_detectors
-    from edge.model_files import model_dirs
+    from edge.modelfiles.find import model_dirs
 
     write_reference_images()
     record_detectors(model_dirs(args.models_dir))

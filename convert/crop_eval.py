@@ -33,13 +33,13 @@ from convert.door_eval import (
     write_json,
 )
 from edge.sources import IMAGE_SUFFIXES
-from edge.types import Frame
+from edge.vision.types import Frame
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edge.config import Config
-    from edge.labels import LabelPolicy
+    from edge.vision.labels import LabelPolicy
 
 log = logging.getLogger(__name__)
 

@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convert.dataset import DatasetError, canonical_label, sha256_file
-from edge.labels import MASK, MASK_INCORRECT, NO_MASK, DoorState, LabelPolicy
 from edge.sources import IMAGE_SUFFIXES
-from edge.tracker import iou_matrix
-from edge.types import Box, Face, Frame
+from edge.vision.labels import MASK, MASK_INCORRECT, NO_MASK, DoorState, LabelPolicy
+from edge.vision.tracker import iou_matrix
+from edge.vision.types import Box, Face, Frame
 
 if TYPE_CHECKING:
     from edge.config import Config
     from edge.pipeline import Pipeline
-    from edge.types import TrackedFace
+    from edge.vision.types import TrackedFace
 
 log = logging.getLogger(__name__)
 
@@ -520,8 +520,8 @@ def parse_values(text: str, kind: type, flag: str) -> list:
 
 
 def detector_files(config: Config) -> list[Path]:
-    from edge import model_files
     from edge.detectors import detector_class
+    from edge.modelfiles import find as model_files
 
     d = config.detector
     return list(detector_class(d.type).find_model_files(d.model, model_files.model_dirs(config.models.dir)))
@@ -634,9 +634,9 @@ def model_runs(config: Config, path: Path, name: str, detector: ReplayDetector) 
 def model_run(config: Config, path: Path, name: str, detector: ReplayDetector) -> ModelRun:
     """The runtime's classifier and per-image tracker for one model, as `maskgate run` builds them."""
     from edge.app import build_classifier, build_tracker
-    from edge.model_card import ModelCardError
+    from edge.modelfiles.tflite import ModelLoadError
     from edge.pipeline import Pipeline
-    from edge.tflite import ModelLoadError
+    from edge.vision.model_card import ModelCardError
 
     if not path.is_file():
         raise DoorEvalError(f"model file not found: {path}")

@@ -99,7 +99,7 @@ def load_rows(data: Path, split: str, source: str = "") -> list[ManifestRow]:
 
 def model_labels(model_path: Path) -> list[str]:
     if model_path.suffix == ".tflite":
-        from edge.model_card import ModelCard
+        from edge.vision.model_card import ModelCard
 
         return list(ModelCard.for_model(model_path).labels)
     report = model_path.parent / "train_report.json"
@@ -112,7 +112,7 @@ def tflite_probabilities(
     model_path: Path, data: Path, rows: list[ManifestRow], labels: list[str], condition: str = "clean"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities through the runtime's own classifier (same preprocessing as on the Pi)."""
-    from edge.classifier import MaskClassifier
+    from edge.vision.classifier import MaskClassifier
 
     classifier = MaskClassifier(model_path, num_threads=2, batch=True)
     images, targets = load_crops(data, rows, labels, classifier.input_size)
@@ -135,7 +135,7 @@ def keras_probabilities(
 
 def keras_output_as_probabilities(model_path: Path, output: np.ndarray) -> np.ndarray:
     """Softmax(logits / T) with the training report's temperature for a model that outputs logits."""
-    from edge.classifier import softmax
+    from edge.vision.classifier import softmax
 
     report = json.loads((model_path.parent / "train_report.json").read_text(encoding="utf-8"))
     if report.get("output") != "logits":

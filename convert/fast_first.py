@@ -1,4 +1,4 @@
-"""Pairing a model with a smaller, faster one (edge.classifier.FastFirstClassifier).
+"""Pairing a model with a smaller, faster one (edge.vision.classifier.FastFirstClassifier).
 
 The fast model labels every face first and keeps the answers it is at least `min_score` sure of; the
 main model classifies only the rest. `min_score` is chosen on the validation split: the score with the
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from convert.dataset import DatasetError, load_crops, read_manifest, sha256_file
-from edge.labels import MASK
+from edge.vision.labels import MASK
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def split_probabilities(main_path: Path, fast_path: Path, prepared: Path, split:
     and that crop resized for the fast model."""
     import cv2
 
-    from edge.classifier import MaskClassifier
+    from edge.vision.classifier import MaskClassifier
 
     main, fast = MaskClassifier(main_path, batch=True), MaskClassifier(fast_path, batch=True)
     if list(main.labels) != list(fast.labels):

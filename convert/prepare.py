@@ -30,11 +30,11 @@ from convert.dataset import MANIFEST_NAME, ManifestRow, class_folders, write_man
 from convert.synthetic_masks import landmarks_in_crop
 from edge import __version__
 from edge.config import DetectorConfig
-from edge.crop import DEFAULT_RULE, CropRule, crop_face
 from edge.detectors.common import look_framed
 from edge.detectors.yunet import YuNetDetector
-from edge.tracker import iou_matrix
-from edge.types import Box, Face
+from edge.vision.crop import DEFAULT_RULE, CropRule, crop_face
+from edge.vision.tracker import iou_matrix
+from edge.vision.types import Box, Face
 
 log = logging.getLogger(__name__)
 

@@ -72,7 +72,7 @@ def convert(model, variant: str, representative: np.ndarray) -> bytes:
 
 
 def tensor_summary(model_path: Path) -> dict:
-    from edge.tflite import load_interpreter
+    from edge.modelfiles.tflite import load_interpreter
 
     interpreter = load_interpreter(model_path)
     summary = {}
@@ -153,7 +153,7 @@ def calibrate(model_path: Path, prepared_dir: Path, card: dict, max_bare_pass: f
         return card["decision"]
     raw, targets = tflite_probabilities(model_path, prepared_dir, val, labels)
     temperature = fit_temperature(logits_of(raw), targets) if card["output"]["kind"] == "logits" else 1.0
-    from edge.classifier import softmax
+    from edge.vision.classifier import softmax
 
     calibrated = softmax(logits_of(raw) / temperature)
     threshold = mask_threshold(calibrated, targets, labels, max_bare_pass)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from convert.synthetic_masks import paste_cover, paste_mask
-from edge.self_test import FRAME_FILE, REFERENCE_DIR
+from edge.health.self_test import FRAME_FILE, REFERENCE_DIR
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Recording the self-test's known answers (edge.self_test checks them on every start).
+"""Recording the self-test's known answers (edge.health.self_test checks them on every start).
 
 The classifier's: its raw output on each reference crop, into its model card, at quantization time
 or later for an already shipped file (`maskgate-convert self-test MODEL.tflite`). The detectors': the
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from convert.reference_faces import REFERENCES
-from edge.self_test import (
+from edge.health.self_test import (
     FRAME_ANSWERS,
     FRAME_FILE,
     REFERENCE_DIR,
@@ -34,7 +34,7 @@ FLOAT_TOLERANCE = 0.05
 
 def classifier_answers(model_path: Path) -> dict:
     """The card's self_test block: reference crops whose answer cannot flip within the tolerance."""
-    from edge.classifier import MaskClassifier
+    from edge.vision.classifier import MaskClassifier
 
     classifier = MaskClassifier(model_path, num_threads=1)
     names = [f"{reference.name}.png" for reference in REFERENCES]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.crop import DEFAULT_RULE, CropRule, square_region
-from edge.types import Box
+from edge.vision.crop import DEFAULT_RULE, CropRule, square_region
+from edge.vision.types import Box
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def random_style(rng: np.random.Generator) -> str:
 
 
 def landmarks_in_crop(box: Box, landmarks: Landmarks, rule: CropRule = DEFAULT_RULE) -> np.ndarray:
-    """Frame-pixel landmarks mapped into the pixels of `edge.crop.crop_face(frame, box, rule)`, as (N, 2)."""
+    """Frame-pixel landmarks mapped into the pixels of `edge.vision.crop.crop_face(frame, box, rule)`, as (N, 2)."""
     left, top, right, _ = square_region(box, rule.margin)
     scale = rule.size / (right - left)
     points = np.asarray(landmarks, np.float64).reshape(-1, 2)

@@ -438,7 +438,7 @@ def train_scratch(settings, base, head, train, val, labels, rng, history):
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    from edge.classifier import softmax
+    from edge.vision.classifier import softmax
 
     return softmax(logits.astype(np.float64)).astype(np.float32)
 

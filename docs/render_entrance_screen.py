@@ -17,7 +17,7 @@ from edge import app
 from edge.config import load
 from edge.outputs.screen.render import banner_texts, render_screen
 from edge.pipeline import Pipeline
-from edge.types import Frame
+from edge.vision.types import Frame
 
 log = logging.getLogger("render_entrance_screen")
 

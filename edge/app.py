@@ -5,22 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge import model_files
 from edge.config import ALERT_PINS, Config, DetectorConfig
 from edge.errors import ModelLoadError, OutputError, os_errors_as, third_party_imports
-from edge.labels import LabelPolicy
+from edge.modelfiles import find as model_files
+from edge.modelfiles.find import classifier_path
+from edge.vision.labels import LabelPolicy
 
 if TYPE_CHECKING:
-    from edge.classifier import FastFirstClassifier, MaskClassifier
     from edge.detectors import FaceDetector
-    from edge.gate import ChangeGate
-    from edge.model_card import FastModel
     from edge.outputs import Output
     from edge.sources import Source
-    from edge.tracker import Tracker
+    from edge.vision.classifier import FastFirstClassifier, MaskClassifier
+    from edge.vision.gate import ChangeGate
+    from edge.vision.model_card import FastModel
+    from edge.vision.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +48,12 @@ def build_detector(config: Config, stills: bool = False) -> FaceDetector:
         return create_detector(detector_config(config, stills), model_files.model_dirs(config.models.dir))
 
 
-def classifier_path(config: Config) -> Path:
-    return model_files.find_classifier(config.classifier.model, model_files.model_dirs(config.models.dir))
-
-
 def build_classifier(config: Config) -> MaskClassifier | FastFirstClassifier:
     """The classifier, whose model must match the sha256 its card names; one that is not the packaged default
     is announced in the log."""
     with third_party_imports("MaskClassifier"):
-        from edge.classifier import MaskClassifier
-    from edge.model_card import ModelCard
+        from edge.vision.classifier import MaskClassifier
+    from edge.vision.model_card import ModelCard
 
     c = config.classifier
     with os_errors_as(ModelLoadError, "classifier", fix=MODEL_FIX):
@@ -81,8 +77,8 @@ def build_classifier(config: Config) -> MaskClassifier | FastFirstClassifier:
 
 def with_fast_model(main: MaskClassifier, fast_model: FastModel, config: Config) -> FastFirstClassifier:
     """The main classifier paired with the fast model its card names, which must be the file the card pins."""
-    from edge.classifier import FastFirstClassifier, MaskClassifier
-    from edge.model_card import ModelCard
+    from edge.vision.classifier import FastFirstClassifier, MaskClassifier
+    from edge.vision.model_card import ModelCard
 
     c = config.classifier
     path = fast_model.beside(main.model_path)
@@ -113,20 +109,20 @@ def build_policy(config: Config) -> LabelPolicy:
 
 def classifier_labels(config: Config) -> tuple[str, ...]:
     """The labels the classifier answers, from its model card (no interpreter is loaded)."""
-    from edge.model_card import ModelCard
+    from edge.vision.model_card import ModelCard
 
     return ModelCard.for_model(classifier_path(config)).labels
 
 
 def build_tracker(config: Config, per_frame: bool = False) -> Tracker:
-    from edge.tracker import Tracker
+    from edge.vision.tracker import Tracker
 
     return Tracker(config.tracker, per_frame)
 
 
 def build_gate(config: Config, per_frame: bool = False) -> ChangeGate | None:
     """The change gate, or None when it is off or every frame is its own scene (image folders)."""
-    from edge.gate import ChangeGate
+    from edge.vision.gate import ChangeGate
 
     if not config.gate.enabled or per_frame:
         return None
@@ -173,7 +169,7 @@ def _entrance_screen(config: Config, policy: LabelPolicy, built: dict[str, Outpu
 
 
 def _snapshots(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
-    from edge.config_checks import snapshot_dir
+    from edge.config.checks import snapshot_dir
     from edge.outputs.snapshots import Snapshots
 
     e = config.events

@@ -55,11 +55,11 @@ would otherwise kill the process with the relay or LEDs left as they were."""
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
         from edge.app import build_classifier, build_detector, build_gate, build_outputs, build_source, build_tracker
+        from edge.health.self_test import require_passed, run_self_test
+        from edge.health.service import ServiceMonitor
+        from edge.health.thermal import ThermalMonitor
         from edge.pipeline import Pipeline
-        from edge.self_test import require_passed, run_self_test
-        from edge.service import ServiceMonitor
         from edge.sources import is_stills
-        from edge.thermal import ThermalMonitor
 
     config = args.loaded_config
     monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
@@ -110,9 +110,9 @@ def cmd_alerts_off(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate classify"):
         from edge.app import build_classifier
-        from edge.crop import CropRule, EmptyCropError, crop_face
         from edge.sources import IMAGE_SUFFIXES
         from edge.sources.files import UnreadableImageError, read_image
+        from edge.vision.crop import CropRule, EmptyCropError, crop_face
 
     config = args.loaded_config
     classifier = build_classifier(config)
@@ -145,11 +145,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from edge import model_files
+    from edge.modelfiles import find as model_files
 
     config = args.loaded_config
     if args.action == "fetch":
-        from edge.fetch import YUNET_2023MAR, FetchError, PinnedFile, fetch
+        from edge.modelfiles.fetch import YUNET_2023MAR, FetchError, PinnedFile, fetch
 
         pinned = YUNET_2023MAR
         if args.sha256:
@@ -180,7 +180,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def fast_partner(find_classifier: Callable[[], Path]) -> Path | None:
     """Where the fast-first partner the classifier's card names belongs (beside it); None when the card names
     none or the classifier itself cannot be read (listed above)."""
-    from edge.model_card import ModelCard
+    from edge.vision.model_card import ModelCard
 
     try:
         main = find_classifier()
@@ -204,7 +204,7 @@ def detector_weights(name: str, explicit: str, dirs: list[Path]) -> Path:
 
 def list_model(name: str, in_use: bool, find: Callable[[], Path]) -> bool:
     """Print where a model was found; False when one in use is missing or cannot run here."""
-    from edge import model_files
+    from edge.modelfiles import find as model_files
 
     try:
         path = find()
@@ -217,7 +217,8 @@ def list_model(name: str, in_use: bool, find: Callable[[], Path]) -> bool:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from edge.doctor import check_config, run_checks
+    from edge.checkup import run_checks
+    from edge.health.doctor import check_config
 
     checks = run_checks(args.loaded_config, check_config(args.config, args.config_problem))
     for check in checks:
@@ -232,8 +233,8 @@ def cmd_web_password(args: argparse.Namespace) -> int:
     import getpass
 
     from edge.config import ConfigError
-    from edge.web.auth import hash_password
-    from edge.web.settings import write_hash
+    from edge.config.password import hash_password
+    from edge.config.web_settings import write_hash
 
     target = args.file or args.loaded_config.web.password_file
     if not target and args.config_problem is not None and args.config:
@@ -262,7 +263,7 @@ def cmd_web_password(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from edge.config_docs import default_toml, markdown_reference
+    from edge.config.docs import default_toml, markdown_reference
 
     if args.check:
         return check_config(Path(args.check))
@@ -333,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     web_password.add_argument("file", nargs="?", metavar="FILE", help="hash file (default: web.password_file)")
     web_password.set_defaults(handler=cmd_web_password)
 
-    from edge import bench as bench_command  # stdlib imports only; the heavy ones happen inside run_command
+    from edge.bench import command as bench_command  # stdlib imports only; the heavy ones happen inside run_command
 
     bench = commands.add_parser("bench", parents=[common], help="measure FPS and stage latency on a fixed frame set")
     bench_command.add_arguments(bench)

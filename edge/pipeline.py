@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge.crop import EmptyCropError, crop_face
-from edge.fault_log import FaultLog
-from edge.stats import LoopStats
-from edge.tracker import Tracker
-from edge.types import Decision, Frame, TrackedFace
+from edge.health.fault_log import FaultLog
+from edge.vision.crop import EmptyCropError, crop_face
+from edge.vision.stats import LoopStats
+from edge.vision.tracker import Tracker
+from edge.vision.types import Decision, Frame, TrackedFace
 
 if TYPE_CHECKING:
-    from edge.classifier import FastFirstClassifier, MaskClassifier
     from edge.detectors import FaceDetector
-    from edge.gate import ChangeGate
     from edge.outputs import Output
+    from edge.vision.classifier import FastFirstClassifier, MaskClassifier
+    from edge.vision.gate import ChangeGate
 
 log = logging.getLogger(__name__)
 

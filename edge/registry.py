@@ -26,7 +26,7 @@ TFLITE_RUNTIMES: dict[str, str] = {
     "tflite-runtime": "tflite_runtime.interpreter:Interpreter",
     "tensorflow": "tensorflow.lite.python.interpreter:Interpreter",
 }
-"""TFLite interpreters, in the order classifier.backend = "auto" tries them (edge.tflite)."""
+"""TFLite interpreters, in the order classifier.backend = "auto" tries them (edge.modelfiles.tflite)."""
 
 SCREEN_BACKENDS: dict[str, str] = {
     "window": "edge.outputs.screen.window:WindowSink",

@@ -17,7 +17,7 @@ from edge import app, config
 from edge.outputs import Output
 from edge.pipeline import Pipeline
 from edge.sources import open_source
-from edge.types import Decision
+from edge.vision.types import Decision
 
 
 class CsvCounter(Output):

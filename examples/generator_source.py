@@ -2,7 +2,7 @@
 
     python examples/generator_source.py PHOTO [--frames 12]
 
-A source is any iterable of `edge.types.Frame` (id, timestamp, BGR image). This one "films" one
+A source is any iterable of `edge.vision.types.Frame` (id, timestamp, BGR image). This one "films" one
 photo for a number of frames, as if a person stood still at the door, so the tracker's k-of-n vote
 confirms one decision for the face instead of one per frame as for a folder of photos.
 """
@@ -18,7 +18,7 @@ import numpy as np
 
 from edge import app, config
 from edge.pipeline import Pipeline
-from edge.types import Frame
+from edge.vision.types import Frame
 
 
 def still_camera(image: np.ndarray, frames: int) -> Iterator[Frame]:

@@ -186,7 +186,7 @@ install_code() {
   run python3 -m venv --system-site-packages "$VENV"
   # The pi extra installs lgpio from pip only where a wheel exists (Python < 3.13); elsewhere apt's python3-lgpio.
   run "$VENV/bin/pip" install --quiet --upgrade "${SOURCE_DIR}[pi]"
-  # The official detector, downloaded and checked against the sha256 pinned in edge/fetch.py, unless a YuNet
+  # The official detector, downloaded and checked against the sha256 pinned in edge/modelfiles/fetch.py, unless a YuNet
   # file is there already; offline, the copy inside the package is used.
   local present
   present="$(find "$R/var/lib/maskgate/models" -maxdepth 1 -name 'face_detection_yunet_*.onnx' -print -quit 2>/dev/null || true)"

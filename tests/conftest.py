@@ -1,4 +1,4 @@
-"""Shared fixtures. Files from ../shared are read in place through edge.shared_dir; a test that needs
+"""Shared fixtures. Files from ../shared are read in place through edge.bench.shared_dir; a test that needs
 one skips when it is absent, except under CI=true, where a missing file fails the test."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.shared_dir import shared_path
+from edge.bench.shared_dir import shared_path
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -72,7 +72,7 @@ def imagenet_weights() -> Path:
 
 @pytest.fixture(scope="session")
 def default_classifier() -> Path:
-    from edge.model_files import DEFAULT_CLASSIFIER, packaged_model_dir
+    from edge.modelfiles.find import DEFAULT_CLASSIFIER, packaged_model_dir
 
     path = packaged_model_dir() / DEFAULT_CLASSIFIER
     assert path.is_file(), f"the default classifier must ship in the package: {path}"

@@ -11,11 +11,11 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
 from edge.config import AlertsConfig, ConfigError, TrackerConfig, from_dict
-from edge.labels import MASK, NO_MASK
 from edge.outputs.alerts import AlertsError, GpioAlerts
-from edge.stats import LoopStats
-from edge.tracker import Tracker
-from edge.types import Face, Frame, TrackedFace
+from edge.vision.labels import MASK, NO_MASK
+from edge.vision.stats import LoopStats
+from edge.vision.tracker import Tracker
+from edge.vision.types import Face, Frame, TrackedFace
 
 GREEN, RED, BUZZER, RELAY = 17, 27, 22, 23
 PINS = {"green_led": GREEN, "red_led": RED, "buzzer": BUZZER, "relay": RELAY}

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from conftest import IN_CI, need_shared
 
-from edge import bench_frames
-from edge.bench import DECODE_PLACES, STAGE_NAMES
+from edge.bench import frames as bench_frames
+from edge.bench.loop import DECODE_PLACES, STAGE_NAMES
 from edge.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -170,8 +170,8 @@ def test_frame_counts_that_would_measure_no_face_are_refused(
 
 
 def test_a_run_in_which_every_frame_fails_is_a_clear_error(facemask: Path) -> None:
-    from edge.bench import BenchError, InvokeTimer, measure
-    from edge.stats import LoopStats
+    from edge.bench.loop import BenchError, InvokeTimer, measure
+    from edge.vision.stats import LoopStats
 
     def failing_loop(frames):
         stats = LoopStats()

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.classifier import MaskClassifier
-from edge.model_card import ModelCardError
-from edge.tflite import ModelLoadError
+from edge.modelfiles.tflite import ModelLoadError
+from edge.vision.classifier import MaskClassifier
+from edge.vision.model_card import ModelCardError
 
 
 def crops(facemask_dir: Path, label: str, count: int, size: int) -> list[np.ndarray]:
@@ -72,8 +72,8 @@ def test_a_missing_card_or_one_that_does_not_fit_the_model_is_refused(default_cl
 
 
 def test_every_installed_backend_gives_the_same_probabilities(default_classifier, facemask_dir):
+    from edge.modelfiles.tflite import interpreter_class
     from edge.registry import TFLITE_RUNTIMES
-    from edge.tflite import interpreter_class
 
     faces = crops(facemask_dir, "without_mask", 2, 224)
     results = {}

@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 
 from edge.config import Config, EventsConfig, ScreenConfig, SourceConfig
-from edge.doctor import check_camera
+from edge.health.doctor import check_camera
 from edge.outputs.screen import EntranceScreen
 from edge.outputs.screen.framebuffer import FramebufferLayout, FramebufferSink
 from edge.outputs.snapshots import Snapshots
@@ -35,8 +35,8 @@ from edge.outputs.video import Recorder
 from edge.sources import Source, SourceError, open_source
 from edge.sources.live import LatestFrameSource, OpenCVCamera, Picamera2Camera
 from edge.sources.picamera_formats import PIXEL_BYTES, STREAM_FORMAT
-from edge.stats import LoopStats
-from edge.types import Decision, Face, Frame, TrackedFace
+from edge.vision.stats import LoopStats
+from edge.vision.types import Decision, Face, Frame, TrackedFace
 
 SCENE_RGB = (220, 40, 90)
 SCENE_BGR = SCENE_RGB[::-1]
@@ -470,7 +470,7 @@ def test_doctor_fails_when_picamera2_is_missing(monkeypatch) -> None:
 def test_the_doctor_camera_line_does_not_load_opencv() -> None:
     code = (
         "import sys, types; sys.modules['picamera2'] = types.ModuleType('picamera2')\n"
-        "from edge.config import Config; from edge.doctor import check_camera\n"
+        "from edge.config import Config; from edge.health.doctor import check_camera\n"
         "config = Config(); config.source.uri = 'picamera2'; print(check_camera(config).detail)\n"
         "print(sorted(m for m in ('cv2', 'numpy') if m in sys.modules))"
     )

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from edge import config as cfg
 from edge.cli import main
-from edge.config_docs import default_toml, markdown_reference
+from edge.config.docs import default_toml, markdown_reference
 
 CONFIG_DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 

@@ -20,10 +20,10 @@ from convert.dataset import DatasetError, class_folders, read_manifest, sha256_f
 from convert.prepare import largest_face, prepare
 from convert.quantize import quantize
 from convert.train import TrainSettings, WeightsError, build_base, train
-from edge.classifier import MaskClassifier
 from edge.config import DetectorConfig
-from edge.crop import crop_face
 from edge.detectors.yunet import YuNetDetector
+from edge.vision.classifier import MaskClassifier
+from edge.vision.crop import crop_face
 
 PER_CLASS = 40
 SCENE_CROPS_PER_CLASS = 12
@@ -103,7 +103,7 @@ def test_prepare_counts_bad_files_removes_duplicates_and_splits_by_class(built):
 
 def test_scene_crops_keep_the_detection_that_matches_the_annotated_face(built, scene_crops, yunet_model):
     from convert.prepare import find_face
-    from edge.tracker import iou_matrix
+    from edge.vision.tracker import iou_matrix
 
     rows = [r for r in read_manifest(built["work"] / "prepared") if r.source == "jolignier"]
     assert rows and all(r.rule in ("matched", "padded") for r in rows)
@@ -167,8 +167,8 @@ def test_quantized_model_is_full_integer_with_raw_pixel_input_and_a_card(built):
     assert int8.stat().st_size < built["tflite"]["float32"].stat().st_size / 3
     recorded = card["self_test"]  # the answers `maskgate run` checks at start; this tiny model's may be few
     assert recorded["tolerance"] == 2 and all(len(image["output"]) == 3 for image in recorded["images"])
-    from edge.classifier import MaskClassifier
-    from edge.self_test import check_classifier
+    from edge.health.self_test import check_classifier
+    from edge.vision.classifier import MaskClassifier
 
     assert check_classifier(MaskClassifier(int8)).ok is not False
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edge.crop import CropRule, EmptyCropError, crop_face, square_region
+from edge.vision.crop import CropRule, EmptyCropError, crop_face, square_region
 
 
 def gradient_frame(height: int = 120, width: int = 160) -> np.ndarray:

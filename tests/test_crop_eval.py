@@ -11,7 +11,7 @@ import numpy as np
 from conftest import need_shared
 
 from convert.cli import main as convert_main
-from edge.model_card import ModelCard
+from edge.vision.model_card import ModelCard
 
 PER_CLASS = 12
 

@@ -12,7 +12,7 @@ from edge.detectors import create_detector
 from edge.detectors.ultraface import prior_boxes
 from edge.detectors.yunet import merge
 from edge.errors import BackendUnavailableError
-from edge.types import Face
+from edge.vision.types import Face
 
 
 def photo(facemask_dir: Path, label: str, index: int = 0) -> np.ndarray:
@@ -84,9 +84,9 @@ def test_num_threads_sets_the_detectors_threads_and_it_still_finds_the_face(kind
 def test_res10_on_an_opencv_without_caffe_is_a_doctor_failure_naming_the_fix(monkeypatch, tmp_path: Path) -> None:
     """OpenCV 5 dropped readNetFromCaffe (the package pins <5): res10 refuses to build and says what to install, so
     `doctor`'s face detector check reports it where res10 is configured and nowhere else."""
+    from edge.checkup import check_models
     from edge.config import Config, ModelsConfig
-    from edge.doctor import check_models
-    from edge.model_files import RES10_FILES
+    from edge.modelfiles.find import RES10_FILES
 
     for name in RES10_FILES:
         (tmp_path / name).write_bytes(b"")
@@ -188,7 +188,7 @@ def test_stills_get_the_second_look_and_a_live_source_does_not(model_env, tmp_pa
 def test_live_frames_are_shrunk_bilinear_and_stills_by_area(model_env, facemask_dir) -> None:
     from edge.app import build_detector
     from edge.config import from_dict
-    from edge.self_test import iou
+    from edge.health.self_test import iou
 
     config = from_dict({})
     frame = scene(facemask_dir)

@@ -12,8 +12,8 @@ import gpiozero
 import pytest
 
 from edge.cli import main
-from edge.doctor import check_board, check_gpio, library_source, package_source
-from edge.self_test import REFERENCE_DIR
+from edge.health.doctor import check_board, check_gpio, library_source, package_source
+from edge.health.self_test import REFERENCE_DIR
 
 
 def test_the_board_model_is_read_from_the_device_tree(tmp_path: Path) -> None:

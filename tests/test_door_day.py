@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge import door_day
-from edge.bench_frames import decode
+from edge.bench import door_day
+from edge.bench.door_day import Visit
+from edge.bench.door_day_bench import markdown, run
+from edge.bench.frames import decode
 from edge.config import Config
-from edge.door_day import Visit
-from edge.door_day_bench import markdown, run
 
 SHORT = (Visit(30, 40, 0.5), Visit(100, 30, 0.3, side=110), Visit(103, 30, 0.7, side=110))
 FOLDER_LABELS = {"with_mask": "mask", "without_mask": "no_mask"}

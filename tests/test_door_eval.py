@@ -33,7 +33,7 @@ from convert.door_eval import (
     read_scenes,
 )
 from edge.config import DetectorConfig
-from edge.labels import DEFAULT_POLICY, LabelPolicy
+from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
 
 SCENES = 12
 

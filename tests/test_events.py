@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from edge.config import Config, ConfigError, EventsConfig
-from edge.config_checks import snapshot_dir
-from edge.labels import MASK, NO_MASK
+from edge.config.checks import snapshot_dir
 from edge.outputs.events import EventLog
 from edge.outputs.snapshots import SNAPSHOT_NAME, Snapshots, snapshot_name
-from edge.stats import LoopStats
-from edge.types import Decision, Face, Frame, TrackedFace
+from edge.vision.labels import MASK, NO_MASK
+from edge.vision.stats import LoopStats
+from edge.vision.types import Decision, Face, Frame, TrackedFace
 
 T0 = 1_790_000_000.0
 
@@ -94,7 +94,7 @@ CRASHING_WRITER = """
 import sys, time
 from edge.config import EventsConfig
 from edge.outputs.events import EventLog
-from edge.types import Decision
+from edge.vision.types import Decision
 log = EventLog(sys.argv[1], EventsConfig(max_bytes=2000, keep=100, fsync=False))
 for n in range(200):
     log.on_decision(Decision(str(n), 0.0, n, (0, 0, 1, 1), "no_mask", 0.9))

@@ -1,5 +1,5 @@
 """The fast-first pair: the small model labels every face and keeps what it is sure of, the default model
-classifies the rest (edge.classifier.FastFirstClassifier, built from the default model's card)."""
+classifies the rest (edge.vision.classifier.FastFirstClassifier, built from the default model's card)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import pytest
 from convert.dataset import DatasetError
 from convert.fast_first import choose_min_score, door_outcome, fast_first
 from edge.app import build_classifier
-from edge.classifier import FastFirstClassifier, MaskClassifier
 from edge.cli import main as cli_main
 from edge.config import from_dict
-from edge.model_card import ModelCard, ModelCardError
-from edge.self_test import run_self_test
-from edge.tflite import ModelLoadError
+from edge.health.self_test import run_self_test
+from edge.modelfiles.tflite import ModelLoadError
+from edge.vision.classifier import FastFirstClassifier, MaskClassifier
+from edge.vision.model_card import ModelCard, ModelCardError
 
 SMALL = "mask_classifier_small_int8.tflite"
 

@@ -110,10 +110,10 @@ def door_scene(face: np.ndarray, squash: float = 1.0, tilt: float = 0.0) -> np.n
 
 @pytest.fixture(scope="module")
 def door_parts(shared_models: Path, default_classifier: Path):
-    from edge import model_files
-    from edge.classifier import MaskClassifier
     from edge.config import DetectorConfig
     from edge.detectors import create_detector
+    from edge.modelfiles import find as model_files
+    from edge.vision.classifier import MaskClassifier
 
     return create_detector(DetectorConfig(), model_files.model_dirs(str(shared_models))), MaskClassifier(
         default_classifier
@@ -125,10 +125,10 @@ def masked_people(door_parts) -> list[np.ndarray]:
     """Four photos of different masked people that the shipped model calls masked, each alone at the door
     (the test is about tracking; the classifier's accuracy is measured elsewhere)."""
     from edge.config import TrackerConfig
-    from edge.labels import MASK
     from edge.pipeline import Pipeline
-    from edge.tracker import Tracker
-    from edge.types import Frame
+    from edge.vision.labels import MASK
+    from edge.vision.tracker import Tracker
+    from edge.vision.types import Frame
 
     folder = need_shared("data/masked-people/with_mask")
     picked = []
@@ -151,8 +151,8 @@ def walk_past_the_door(door_parts, scenes: list[np.ndarray], **tracker_settings:
     from edge.config import AlertsConfig, TrackerConfig
     from edge.outputs.alerts import GpioAlerts
     from edge.pipeline import Pipeline
-    from edge.tracker import Tracker
-    from edge.types import Frame
+    from edge.vision.tracker import Tracker
+    from edge.vision.types import Frame
 
     factory = MockFactory()
     alerts = GpioAlerts(AlertsConfig(relay=23, relay_seconds=0.01), pin_factory=factory)
@@ -200,12 +200,12 @@ def test_one_person_turning_their_head_keeps_one_track(door_parts, masked_people
 DISK_FULL_CHILD = """
 import json, logging, resource, signal, sys
 import numpy as np
-from edge.labels import NO_MASK
+from edge.vision.labels import NO_MASK
 from edge.config import EventsConfig
 from edge.outputs.events import EventLog
 from edge.outputs.snapshots import Snapshots
 from edge.pipeline import Pipeline
-from edge.types import Decision, Face, Frame, TrackedFace
+from edge.vision.types import Decision, Face, Frame, TrackedFace
 
 folder, limit, frames = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -254,9 +254,9 @@ def test_a_full_disk_is_a_state_not_a_flood_and_leaves_no_torn_line_or_temp_file
 
 def test_dev_null_is_a_working_event_log(tmp_path: Path) -> None:
     from edge.config import EventsConfig
-    from edge.labels import MASK
     from edge.outputs.events import EventLog
-    from edge.types import Decision
+    from edge.vision.labels import MASK
+    from edge.vision.types import Decision
 
     log = EventLog("/dev/null", EventsConfig(max_bytes=10, fsync=True))
     for number in range(3):
@@ -407,10 +407,10 @@ def test_a_long_folder_run_reports_progress_on_a_log_and_a_terminal(caplog) -> N
     import io
     import logging
 
-    from edge.progress import with_progress
+    from edge.sources.progress import with_progress
 
     ticks = iter(range(0, 1000, 3))
-    caplog.set_level(logging.INFO, logger="edge.progress")
+    caplog.set_level(logging.INFO, logger="edge.sources.progress")
     assert list(with_progress(range(10), 10, "images", interval=10.0, clock=lambda: next(ticks))) == list(range(10))
     assert [r.getMessage() for r in caplog.records][:2] == [
         "progress: 4/10 images (40%)",
@@ -437,7 +437,7 @@ def test_a_classifier_dropped_into_a_model_folder_is_announced_and_must_match_it
 
     from edge.app import build_classifier
     from edge.config import Config
-    from edge.model_card import ModelCard, ModelCardError
+    from edge.vision.model_card import ModelCard, ModelCardError
 
     folder = tmp_path / "models"
     folder.mkdir()

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 from edge.app import build_gate
-from edge.classifier import MaskClassifier
 from edge.config import Config, DetectorConfig, GateConfig, TrackerConfig
 from edge.detectors import create_detector
-from edge.gate import ChangeGate, changed_cells, thumbnail
 from edge.pipeline import Pipeline
-from edge.tracker import Tracker
-from edge.types import Frame
+from edge.vision.classifier import MaskClassifier
+from edge.vision.gate import ChangeGate, changed_cells, thumbnail
+from edge.vision.tracker import Tracker
+from edge.vision.types import Frame
 from tests.test_pipeline import held_out_photos
 
 RNG_SEED = 13

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from edge.config import TrackerConfig
-from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, UNSURE, DoorState, LabelPolicy
-from edge.tracker import Tracker
-from edge.types import Face
+from edge.vision.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, UNSURE, DoorState, LabelPolicy
+from edge.vision.tracker import Tracker
+from edge.vision.types import Face
 
 
 def test_only_a_mask_lets_a_person_in_by_default() -> None:
@@ -67,7 +67,7 @@ def test_the_classifier_calls_a_weak_mask_unsure(packaged_classifier) -> None:
 
 @pytest.fixture
 def packaged_classifier():
-    from edge.classifier import MaskClassifier
-    from edge.model_files import DEFAULT_CLASSIFIER, packaged_model_dir
+    from edge.modelfiles.find import DEFAULT_CLASSIFIER, packaged_model_dir
+    from edge.vision.classifier import MaskClassifier
 
     return lambda **kwargs: MaskClassifier(packaged_model_dir() / DEFAULT_CLASSIFIER, **kwargs)

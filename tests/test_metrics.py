@@ -12,12 +12,12 @@ import pytest
 
 from edge import __version__
 from edge.config import MetricsConfig, MqttConfig, TrackerConfig
-from edge.labels import MASK, NO_MASK
 from edge.pipeline import Pipeline
 from edge.sources.live import LatestFrameSource
-from edge.stats import STAGES
-from edge.tracker import Tracker
-from edge.types import Decision
+from edge.vision.labels import MASK, NO_MASK
+from edge.vision.stats import STAGES
+from edge.vision.tracker import Tracker
+from edge.vision.types import Decision
 
 pytest.importorskip("prometheus_client", reason="needs the metrics extra: pip install -e '.[metrics]'")
 

@@ -3,10 +3,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge import model_files
 from edge.errors import ModelLoadError
-from edge.fetch import YUNET_2023MAR, FetchError, PinnedFile, fetch, sha256_of
-from edge.model_files import ModelNotFoundError, find_classifier, find_res10, find_yunet, model_dirs
+from edge.modelfiles import find as model_files
+from edge.modelfiles.fetch import YUNET_2023MAR, FetchError, PinnedFile, fetch, sha256_of
+from edge.modelfiles.find import ModelNotFoundError, find_classifier, find_res10, find_yunet, model_dirs
 
 SHARED_YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
 
@@ -126,6 +126,6 @@ def test_a_yunet_named_as_a_pinned_release_must_be_that_release(yunet_model, tmp
     copy.unlink()
     other = folder / "face_detection_yunet_2099jan.onnx"
     shutil.copy(yunet_model, other)
-    caplog.set_level(logging.WARNING, logger="edge.model_files")
+    caplog.set_level(logging.WARNING, logger="edge.modelfiles.find")
     assert YuNetDetector.from_config(DetectorConfig(), [folder]) is not None
     assert f"YuNet model {other} is not a release maskgate pins" in caplog.text

@@ -17,12 +17,12 @@ import pytest
 from mqtt_broker import Mosquitto, Subscriber, free_port, make_certificates, wait_until
 
 from edge.config import ConfigError, MqttConfig, from_dict
-from edge.labels import MASK, NO_MASK
+from edge.config.mqtt_settings import parse_broker
 from edge.outputs.homeassistant import discovery_messages
 from edge.outputs.mqtt import MqttPublisher
-from edge.outputs.mqtt_settings import parse_broker
-from edge.stats import LoopStats
-from edge.types import Decision, Face, TrackedFace
+from edge.vision.labels import MASK, NO_MASK
+from edge.vision.stats import LoopStats
+from edge.vision.types import Decision, Face, TrackedFace
 
 pytest.importorskip("paho.mqtt.client", reason="needs the mqtt extra: pip install -e '.[mqtt]'")
 
@@ -36,7 +36,7 @@ PUBLISHER_SCRIPT = """
 import sys, time
 from edge.config import MqttConfig
 from edge.outputs.mqtt import MqttPublisher
-from edge.types import Decision
+from edge.vision.types import Decision
 broker, outbox, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = MqttConfig(broker=broker, device_id="door1", outbox=outbox)
 publisher = MqttPublisher(config, labels=("mask", "no_mask"), reconnect_delays=(0.1, 0.5))
@@ -325,7 +325,7 @@ def test_bad_broker_urls_name_the_key(url: str, message: str) -> None:
 
 
 def test_bad_settings_name_the_key_before_anything_starts(tmp_path: Path) -> None:
-    """Checked with the whole config (edge.config_checks), not when the publisher is built after the models."""
+    """Checked with the whole config (edge.config.checks), not when the publisher is built after the models."""
     on = {"broker": "mqtt://127.0.0.1"}
     cases = [
         ({**on, "device_id": "door/1"}, r"mqtt\.device_id: 'door/1' may hold only"),

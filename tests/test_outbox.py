@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.outbox import Outbox, OutboxError
+from edge.outputs.outbox import Outbox, OutboxError
 
 
 def payloads(outbox: Outbox, limit: int = 1000) -> list[bytes]:
@@ -65,7 +65,7 @@ def test_a_message_survives_a_kill_right_after_put(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     script = (
         "import os, signal, sys\n"
-        "from edge.outbox import Outbox\n"
+        "from edge.outputs.outbox import Outbox\n"
         "box = Outbox(sys.argv[1], 100)\n"
         "for i in range(50): box.put('t', b'e%d' % i)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

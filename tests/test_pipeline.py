@@ -5,14 +5,14 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.classifier import MaskClassifier
 from edge.config import DetectorConfig, EventsConfig, TrackerConfig
 from edge.detectors import create_detector
 from edge.outputs.events import EventLog
 from edge.pipeline import Pipeline, TooManyErrorsError
 from edge.sources.files import ImageFilesSource
-from edge.tracker import Tracker
-from edge.types import Frame
+from edge.vision.classifier import MaskClassifier
+from edge.vision.tracker import Tracker
+from edge.vision.types import Frame
 
 HELD_OUT = Path(__file__).resolve().parent.parent / "edge" / "models" / "test_split.txt"
 
@@ -157,7 +157,7 @@ def test_a_face_at_the_door_is_reclassified_every_recheck_every_frames(
 def test_decision_counts_are_one_place_read_as_copies() -> None:
     """The summary, the status line, metrics and MQTT read LoopStats.decisions; each reader gets its own copy,
     so the loop adding a label never seen before cannot change a dict under another thread's feet."""
-    from edge.stats import LoopStats
+    from edge.vision.stats import LoopStats
 
     stats = LoopStats()
     stats.decisions.add("mask")

@@ -14,18 +14,18 @@ import pytest
 
 from convert.door_eval import detector_files
 from edge import app, registry, sources
-from edge.bench import InvokeTimer, instrument
+from edge.bench.loop import InvokeTimer, instrument
 from edge.cli import build_parser, main
 from edge.config import ClassifierConfig, Config, DetectorConfig, ScreenConfig, from_dict
-from edge.config_docs import markdown_reference
+from edge.config.docs import markdown_reference
 from edge.detectors import create_detector
-from edge.doctor import check_camera
 from edge.errors import BackendUnavailableError
+from edge.health.doctor import check_camera
 from edge.outputs import Output
 
 FAKE_DETECTOR = """
-from edge import model_files
-from edge.types import Face
+from edge.modelfiles import find as model_files
+from edge.vision.types import Face
 
 
 class FakeDetector:
@@ -143,7 +143,7 @@ def test_a_new_detector_is_one_module_and_one_table_line(monkeypatch, tmp_path: 
 
 def test_a_new_source_kind_is_matched_opened_and_checked_by_doctor(monkeypatch, tmp_path: Path) -> None:
     (tmp_path / "fake_source.py").write_text(
-        "from edge.doctor import Check\n"
+        "from edge.health.doctor import Check\n"
         "def open_fake(uri, config):\n    return ('opened', uri)\n"
         "def check_fake(uri):\n    return Check('camera', True, f'fake camera {uri}')\n"
     )

@@ -43,7 +43,7 @@ def test_the_classifier_runs_without_tensorflow(default_classifier):
     result = run_blocked(
         f"""
         import numpy as np
-        from edge.classifier import MaskClassifier
+        from edge.vision.classifier import MaskClassifier
         probabilities = MaskClassifier({str(default_classifier)!r}).classify([np.zeros((224, 224, 3), np.uint8)])
         print(probabilities.shape)
         """

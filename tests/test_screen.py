@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from edge.config import ConfigError, ScreenConfig, from_dict
-from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, DoorState, LabelPolicy
 from edge.outputs.screen import EntranceScreen
 from edge.outputs.screen.framebuffer import FramebufferLayout, FramebufferSink, framebuffer_bytes
 from edge.outputs.screen.render import BANNER_COLOURS, BANNER_FRACTION, BannerTexts, banner_texts, render_screen
 from edge.outputs.video import DisplayUnavailableError
-from edge.stats import LoopStats
-from edge.types import Face, Frame, TrackedFace
+from edge.vision.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK, DoorState, LabelPolicy
+from edge.vision.stats import LoopStats
+from edge.vision.types import Face, Frame, TrackedFace
 
 W, H = 1280, 720
 DEFAULT_TEXTS = banner_texts(ScreenConfig())

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 from convert.reference_faces import REFERENCES, write_reference_images
-from edge.classifier import MaskClassifier
 from edge.cli import main
 from edge.config import DetectorConfig
 from edge.detectors import create_detector
-from edge.self_test import (
+from edge.health.self_test import (
     FRAME_ANSWERS,
     FRAME_FILE,
     REFERENCE_DIR,
@@ -24,7 +23,8 @@ from edge.self_test import (
     check_detector,
     require_passed,
 )
-from edge.types import Face
+from edge.vision.classifier import MaskClassifier
+from edge.vision.types import Face
 
 
 def swapped_copy(model: Path, dest: Path, first: str, second: str) -> Path:
@@ -148,7 +148,7 @@ def test_a_detector_that_misses_or_moves_faces_fails(shared_models: Path, wrappe
 
 
 def test_run_refuses_to_start_with_a_mislabelled_model(model_env: Path, tmp_path: Path, capsys) -> None:
-    from edge.model_files import DEFAULT_CLASSIFIER, packaged_model_dir
+    from edge.modelfiles.find import DEFAULT_CLASSIFIER, packaged_model_dir
 
     model = swapped_copy(packaged_model_dir() / DEFAULT_CLASSIFIER, tmp_path, "mask", "no_mask")
     config = tmp_path / "maskgate.toml"

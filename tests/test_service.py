@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from edge.config import ServiceConfig
-from edge.service import Notifier, ServiceMonitor, watchdog_seconds
-from edge.stats import LoopStats
+from edge.health.service import Notifier, ServiceMonitor, watchdog_seconds
+from edge.vision.stats import LoopStats
 
 
 @pytest.fixture

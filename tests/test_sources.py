@@ -9,7 +9,7 @@ import pytest
 from edge.config import SourceConfig
 from edge.sources import SourceError, describe, open_source
 from edge.sources.live import LatestFrameSource, OpenCVCamera
-from edge.stats import LoopStats
+from edge.vision.stats import LoopStats
 
 
 def write_video(path: Path, frames: int = 12) -> Path:

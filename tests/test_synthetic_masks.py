@@ -19,8 +19,8 @@ from convert.synthetic_masks import (
     random_style,
 )
 from edge.config import DetectorConfig
-from edge.crop import CropRule, crop_face
 from edge.detectors.yunet import YuNetDetector
+from edge.vision.crop import CropRule, crop_face
 
 FRONTAL_FACES = (
     "adult_61_0_1_20170111170127865.jpg",

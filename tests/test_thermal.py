@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from edge.config import TrackerConfig
-from edge.doctor import check_thermal
+from edge.health.doctor import check_thermal
+from edge.health.thermal import ThermalMonitor, cpu_temperature, read
 from edge.pipeline import Pipeline
-from edge.stats import LoopStats
-from edge.thermal import ThermalMonitor, cpu_temperature, read
-from edge.tracker import Tracker
-from edge.types import Frame
+from edge.vision.stats import LoopStats
+from edge.vision.tracker import Tracker
+from edge.vision.types import Frame
 
 
 def fake_sys(root: Path, zones: dict[str, int], freq_khz: tuple[int, int] | None = (600000, 1500000)) -> Path:

@@ -1,8 +1,8 @@
 import pytest
 
 from edge.config import ConfigError, TrackerConfig, from_dict
-from edge.tracker import Tracker, iou_matrix
-from edge.types import Face
+from edge.vision.tracker import Tracker, iou_matrix
+from edge.vision.types import Face
 
 
 def face(x: float, y: float = 10, size: float = 50) -> Face:

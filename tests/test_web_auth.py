@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge.web.auth import (
-    MAX_CLIENTS,
-    LoginRateLimit,
-    PasswordHashError,
-    SessionStore,
-    check_hash,
-    hash_password,
-    verify_password,
-)
+from edge.config.password import PasswordHashError, check_hash, hash_password, verify_password
+from edge.web.auth import MAX_CLIENTS, LoginRateLimit, SessionStore
 from edge.web.frame_gate import FrameGate
 
 

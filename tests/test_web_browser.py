@@ -71,8 +71,8 @@ def _wait_until_listening(port: int, process: subprocess.Popen, log: Path) -> No
 
 
 def test_door_page_in_chromium_with_login(model_env: Path, tmp_path: Path) -> None:
-    from edge.web.auth import hash_password
-    from edge.web.settings import write_hash
+    from edge.config.password import hash_password
+    from edge.config.web_settings import write_hash
 
     chromium = need_tool("chromium")
     video = _looped_video(need_shared("data/video/parking-lot.mp4"), tmp_path / "door.mp4")

@@ -18,14 +18,15 @@ import numpy as np
 import pytest
 
 from edge.config import Config, ConfigError, WebConfig
-from edge.labels import MASK, NO_MASK
+from edge.config.password import hash_password, verify_password
+from edge.config.web_settings import is_loopback, problems
 from edge.outputs.screen import banner_texts
-from edge.stats import LoopStats
-from edge.types import Decision, Face, Frame, TrackedFace
-from edge.web.auth import LoginRateLimit, SessionStore, hash_password, verify_password
+from edge.vision.labels import MASK, NO_MASK
+from edge.vision.stats import LoopStats
+from edge.vision.types import Decision, Face, Frame, TrackedFace
+from edge.web.auth import LoginRateLimit, SessionStore
 from edge.web.frame_gate import FrameGate
 from edge.web.page import SMALL_FACE_PX, DoorPage
-from edge.web.settings import is_loopback, problems
 from edge.web.view import ViewSettings, render_view
 
 pytest.importorskip("waitress", reason="needs the web extra: pip install -e '.[web]'")
@@ -349,7 +350,7 @@ def test_web_password_command_writes_a_private_hash_the_config_accepts(tmp_path:
 def test_web_output_is_built_through_the_outputs_table(model_env: Path) -> None:
     from edge.app import OUTPUTS, build_outputs, classifier_path
     from edge.config import from_dict
-    from edge.model_card import ModelCard
+    from edge.vision.model_card import ModelCard
 
     assert "web" in OUTPUTS
     config = from_dict({"web": {"enabled": True, "port": _free_port()}})

@@ -1,4 +1,8 @@
-"""Face detectors behind one small interface; one module per backend, named in edge.registry.DETECTORS."""
+"""Face detectors behind one small interface; one module per backend, named in edge.registry.DETECTORS.
+
+May import edge.vision (the plain types), edge.modelfiles, edge.config, edge.registry and edge.errors; never a
+source, an output or anything that builds the loop.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from edge.config import DetectorConfig
-    from edge.types import Face
+    from edge.vision.types import Face
 
 
 class FaceDetector(Protocol):

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge import model_files
 from edge.detectors.common import clip_faces, use_opencv_threads
 from edge.errors import BackendUnavailableError, ModelLoadError
-from edge.types import Face
+from edge.modelfiles import find as model_files
+from edge.vision.types import Face
 
 if TYPE_CHECKING:
     from edge.config import DetectorConfig

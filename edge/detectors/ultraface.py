@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge import model_files
 from edge.detectors.common import clip_faces, nms
-from edge.tflite import interpreter_class, load_interpreter
-from edge.types import Face
+from edge.modelfiles import find as model_files
+from edge.modelfiles.tflite import interpreter_class, load_interpreter
+from edge.vision.types import Face
 
 if TYPE_CHECKING:
     from edge.config import DetectorConfig

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
-from edge import model_files
 from edge.detectors.common import clip_faces, fit_within, look_framed, nms, use_opencv_threads
 from edge.detectors.yunet_onnx import FixedInputSizeError, OnnxYuNet
 from edge.errors import ModelLoadError
-from edge.types import Face
+from edge.modelfiles import find as model_files
+from edge.vision.types import Face
 
 if TYPE_CHECKING:
     from edge.config import DetectorConfig

@@ -2,6 +2,10 @@
 
 Subclass `Output` and override what you need. A failing output is logged and does not stop the
 loop or the other outputs.
+
+The folder holds one module per output (the entrance screen and MQTT have a few: screen/, mqtt.py with
+homeassistant.py and the on-disk outbox.py; their settings rules are in edge.config). May import edge.sources,
+edge.vision, edge.config, edge.registry and edge.errors; never a detector, the web page or edge.app.
 """
 
 from __future__ import annotations
@@ -9,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from edge.stats import LoopStats
-    from edge.types import Decision, Frame, TrackedFace
+    from edge.vision.stats import LoopStats
+    from edge.vision.types import Decision, Frame, TrackedFace
 
 
 class Output:

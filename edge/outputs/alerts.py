@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from edge.config import ALERT_PINS, AlertsConfig
 from edge.errors import SetupError
-from edge.labels import DEFAULT_POLICY, DoorState, LabelPolicy
 from edge.outputs import Output
-from edge.types import Decision, Frame, TrackedFace
+from edge.vision.labels import DEFAULT_POLICY, DoorState, LabelPolicy
+from edge.vision.types import Decision, Frame, TrackedFace
 
 if TYPE_CHECKING:
-    from edge.stats import LoopStats
+    from edge.vision.stats import LoopStats
 
 log = logging.getLogger(__name__)
 

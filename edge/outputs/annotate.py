@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.labels import DEFAULT_POLICY, DoorState, LabelPolicy
-from edge.types import TrackedFace
+from edge.vision.labels import DEFAULT_POLICY, DoorState, LabelPolicy
+from edge.vision.types import TrackedFace
 
 COLOURS = {DoorState.OK: (0, 200, 0), DoorState.WARN: (0, 150, 240), DoorState.NOT_OK: (0, 0, 230)}
 UNDECIDED = (0, 200, 230)

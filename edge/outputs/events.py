@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from edge.outputs import Output
-from edge.types import Decision
+from edge.vision.types import Decision
 
 if TYPE_CHECKING:
     from edge.config import EventsConfig

@@ -4,8 +4,8 @@ while the door's retained state topic says online."""
 from __future__ import annotations
 
 from edge import __version__
-from edge.labels import MASK, MASK_INCORRECT, NO_MASK
-from edge.outputs.mqtt_settings import OFFLINE, ONLINE
+from edge.config.mqtt_settings import OFFLINE, ONLINE
+from edge.vision.labels import MASK, MASK_INCORRECT, NO_MASK
 
 COUNT_TITLES = {MASK: "Masked faces", NO_MASK: "Bare faces", MASK_INCORRECT: "Masks worn wrong"}
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from edge import __version__
 from edge.config import ConfigError
-from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
-from edge.stats import STAGES
+from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
+from edge.vision.stats import STAGES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
     from edge.config import MetricsConfig
     from edge.outputs.mqtt import MqttPublisher
-    from edge.stats import LoopStats
-    from edge.types import Frame, TrackedFace
+    from edge.vision.stats import LoopStats
+    from edge.vision.types import Frame, TrackedFace
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class _LoopCollector:
 
 
 def _thermal_gauges(stats: LoopStats | None) -> Iterator[Metric]:
-    """CPU temperature and throttling, where the device tells them (edge.thermal)."""
+    """CPU temperature and throttling, where the device tells them (edge.health.thermal)."""
     from prometheus_client.core import GaugeMetricFamily
 
     state = stats.thermal_state() if stats is not None else None

@@ -1,8 +1,8 @@
 """MQTT output, the client: every confirmed decision as JSON on PREFIX/DEVICE/event (QoS 1), a retained
 online/offline state with a Last Will, and the Home Assistant discovery messages (edge.outputs.homeassistant).
-What the [mqtt] settings mean and their rules: edge.outputs.mqtt_settings.
+What the [mqtt] settings mean and their rules: edge.config.mqtt_settings.
 
-Events go through the on-disk outbox (edge.outbox): `on_decision` only writes to SQLite and wakes the
+Events go through the on-disk outbox (edge.outputs.outbox): `on_decision` only writes to SQLite and wakes the
 sender thread, so the frame loop never waits for the network. paho's network loop runs in its own
 thread (loop_start) and reconnects by itself. The sender hands at most WINDOW events to paho at a time
 and deletes each from the outbox when its PUBACK arrives; paho retransmits unacknowledged events after
@@ -23,11 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.labels import DEFAULT_POLICY, LabelPolicy
-from edge.outbox import Outbox
-from edge.outputs import Output
-from edge.outputs.homeassistant import discovery_messages
-from edge.outputs.mqtt_settings import (
+from edge.config.mqtt_settings import (
     OFFLINE,
     ONLINE,
     default_outbox_path,
@@ -36,11 +32,15 @@ from edge.outputs.mqtt_settings import (
     resolve_device_id,
     tls_context,
 )
+from edge.outputs import Output
+from edge.outputs.homeassistant import discovery_messages
+from edge.outputs.outbox import Outbox
+from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
 
 if TYPE_CHECKING:
     from edge.config import MqttConfig
-    from edge.stats import DecisionCounts, LoopStats
-    from edge.types import Decision, Frame, TrackedFace
+    from edge.vision.stats import DecisionCounts, LoopStats
+    from edge.vision.types import Decision, Frame, TrackedFace
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class MqttPublisher(Output):
 
         self.labels, self.policy = labels, policy
 
-        # The settings were checked with the whole config (edge.outputs.mqtt_settings.problems).
+        # The settings were checked with the whole config (edge.config.mqtt_settings.problems).
         self.broker = parse_broker(config.broker)
         self.device_id = resolve_device_id(config.device_id)
         username = config.username or self.broker.username

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.annotate import annotate
-from edge.types import Decision, Frame, TrackedFace
+from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
+from edge.vision.types import Decision, Frame, TrackedFace
 
 if TYPE_CHECKING:
     from edge.config import EventsConfig
-    from edge.stats import LoopStats
+    from edge.vision.stats import LoopStats
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from edge.errors import OutputError, SetupError
 from edge.outputs import Output
 from edge.outputs.annotate import annotate
 from edge.sources import IMAGE_SUFFIXES
-from edge.stats import LoopStats
-from edge.types import Frame, TrackedFace
+from edge.vision.stats import LoopStats
+from edge.vision.types import Frame, TrackedFace
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,12 @@
 """Frame sources: picamera2, OpenCV capture (USB index, /dev/videoN, stream URL), video file, image, folder.
 
 `open_source(uri, config)` picks one from the string the user gives, by the first kind in SOURCES whose
-matcher takes it; every source yields `edge.types.Frame` and has `close()`. Live sources keep only the
+matcher takes it; every source yields `edge.vision.types.Frame` and has `close()`. Live sources keep only the
 newest frame. This module imports nothing heavy: `maskgate doctor` matches sources without OpenCV.
+
+The folder holds one module per kind of source and the progress line of a long run over files (progress.py).
+May import edge.vision (the plain types), edge.config, edge.registry and edge.errors; never a detector, an
+output or anything that builds the loop.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from edge.registry import resolve
 
 if TYPE_CHECKING:
     from edge.config import SourceConfig
-    from edge.types import Frame
+    from edge.vision.types import Frame
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 URL_PATTERN = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
@@ -45,7 +49,7 @@ class SourceKind:
     open: str
     """"module:function" of (uri, SourceConfig) -> Source, imported when a source of this kind is opened."""
     doctor_check: str = ""
-    """"module:function" of (uri) -> edge.doctor.Check, what `maskgate doctor` checks for this kind."""
+    """"module:function" of (uri) -> edge.health.doctor.Check, what `maskgate doctor` checks for this kind."""
     stills: bool = False
     """Each picture is its own scene, judged once (the source's per_frame_decisions)."""
 
@@ -107,8 +111,8 @@ def _is_image_file(uri: str) -> bool:
 
 
 SOURCES: dict[str, SourceKind] = {
-    "picamera2": SourceKind(_is_picamera, "edge.sources:open_picamera2", "edge.doctor:check_picamera2"),
-    "camera": SourceKind(_is_video_device, "edge.sources:open_capture", "edge.doctor:check_v4l2"),
+    "picamera2": SourceKind(_is_picamera, "edge.sources:open_picamera2", "edge.health.doctor:check_picamera2"),
+    "camera": SourceKind(_is_video_device, "edge.sources:open_capture", "edge.health.doctor:check_v4l2"),
     "stream": SourceKind(_is_url, "edge.sources:open_capture"),
     "folder": SourceKind(_is_folder, "edge.sources:open_folder", stills=True),
     "image": SourceKind(_is_image_file, "edge.sources:open_image", stills=True),

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from edge.sources import IMAGE_SUFFIXES, SourceError
-from edge.types import Frame
+from edge.vision.types import Frame
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class ImageFilesSource:
         return cls(files, max_pixels)
 
     def __iter__(self) -> Iterator[Frame]:
-        from edge.progress import with_progress
+        from edge.sources.progress import with_progress
 
         files = with_progress(self.files, len(self.files), "images") if len(self.files) > 1 else self.files
         for path in files:

@@ -14,7 +14,7 @@ import numpy as np
 
 from edge.sources import URL_PATTERN, SourceError
 from edge.sources.picamera_formats import PIXEL_BYTES, STREAM_FORMAT, describe
-from edge.types import Frame
+from edge.vision.types import Frame
 
 if TYPE_CHECKING:
     from edge.config import SourceConfig

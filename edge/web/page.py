@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edge import __version__
-from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
-from edge.stats import STAGES
+from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
+from edge.vision.stats import STAGES
 from edge.web.frame_gate import FrameGate
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edge.config import Config
-    from edge.stats import LoopStats
-    from edge.types import Decision, Frame, TrackedFace
+    from edge.vision.stats import LoopStats
+    from edge.vision.types import Decision, Frame, TrackedFace
     from edge.web.view import ViewSettings
 
 log = logging.getLogger(__name__)
@@ -179,10 +179,10 @@ def _stage_ms(stats: LoopStats) -> dict[str, float]:
 def model_summary(config: Config) -> dict[str, Any]:
     """Detector type and model files, classifier file, its sha256 prefix, labels, origin and fast-first partner
     (no interpreter)."""
-    from edge import model_files
-    from edge.app import classifier_path
     from edge.detectors import detector_class
-    from edge.model_card import ModelCard
+    from edge.modelfiles import find as model_files
+    from edge.modelfiles.find import classifier_path
+    from edge.vision.model_card import ModelCard
 
     path = classifier_path(config)
     card = ModelCard.for_model(path)
@@ -217,10 +217,10 @@ accuracy drops from 87 % to 84 %."""
 
 def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage:
     """The page and its HTTP thread, listening before the frame loop starts."""
+    from edge.config.web_settings import read_hash
     from edge.outputs.screen.render import banner_texts
     from edge.web.auth import LoginRateLimit, SessionStore
     from edge.web.server import serve
-    from edge.web.settings import read_hash
     from edge.web.view import ViewSettings
 
     web = config.web

@@ -21,7 +21,8 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from edge.web.auth import LoginRateLimit, SessionStore, verify_password
+from edge.config.password import verify_password
+from edge.web.auth import LoginRateLimit, SessionStore
 
 if TYPE_CHECKING:
     from edge.web.page import DoorPage
@@ -164,7 +165,7 @@ class DoorPageApp:
 
 
 def doctor_checks() -> list[dict[str, Any]]:
-    from edge import doctor
+    from edge.health import doctor
 
     checks = [doctor.check_python(), doctor.check_board(), *doctor.check_opencv()]
     rows = [{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks]
@@ -280,7 +281,7 @@ def serve(
         server = PageServer(DoorPageApp(page, password_hash, sessions, logins), address, port)
     except OSError as exc:
         raise OSError(f"web.port: cannot serve the door page on {address}:{port}: {exc.strerror or exc}") from exc
-    from edge.web.settings import is_loopback
+    from edge.config.web_settings import is_loopback
 
     login = "with a password" if password_hash else "without a password (this machine only)"
     log.info("web: door page on %s, %s", server.url, login)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs.annotate import annotate
 from edge.outputs.screen.render import BANNER_COLOURS, BannerTexts, draw_banner, mirrored
-from edge.types import TrackedFace
+from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
+from edge.vision.types import TrackedFace
 
 BANNER_FRACTION = 0.16
 """Share of the picture's height given to the banner: smaller than the entrance screen's, read from 50 cm."""

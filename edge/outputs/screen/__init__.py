@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from edge.config import ScreenConfig
-from edge.labels import DEFAULT_POLICY, LabelPolicy
 from edge.outputs import Output
 from edge.outputs.screen.render import banner_texts, render_screen
 from edge.registry import SCREEN_BACKENDS, load
-from edge.types import Frame, TrackedFace
+from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
+from edge.vision.types import Frame, TrackedFace
 
 if TYPE_CHECKING:
-    from edge.stats import LoopStats
+    from edge.vision.stats import LoopStats
 
 
 class Sink(Protocol):

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from edge.config import ScreenConfig
-from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, DoorState, LabelPolicy
 from edge.outputs.annotate import colour_for
-from edge.types import TrackedFace
+from edge.vision.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, DoorState, LabelPolicy
+from edge.vision.types import TrackedFace
 
 BANNER_COLOURS = {
     DoorState.OK: (0, 140, 0),

@@ -1,5 +1,5 @@
 """What the [mqtt] settings mean (broker URL, device id, password, TLS context, outbox path) and their rules,
-which edge.config_checks runs with every other rule before anything starts. Standard library only."""
+which edge.config.checks runs with every other rule before anything starts. Standard library only."""
 
 from __future__ import annotations
 
@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from edge.config import ConfigError, Problem
-from edge.config_checks import readable_problem, secret_problem
+from edge.config.problems import ConfigError, Problem, readable_problem, secret_problem
 
 if TYPE_CHECKING:
-    from edge.config import MqttConfig
+    from edge.config.schema import MqttConfig
 
 TOPIC_PREFIX_PATTERN = re.compile(r"^[^+#\x00]+$")
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge.labels import UNSURE
-from edge.types import Box, Decision, Face, TrackedFace
+from edge.vision.labels import UNSURE
+from edge.vision.types import Box, Decision, Face, TrackedFace
 
 if TYPE_CHECKING:
     from edge.config import TrackerConfig

@@ -28,6 +28,11 @@ YUNET_2023MAR = PinnedFile(
     sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
 )
 
+NO_NETWORK_FIX = (
+    "without a network: `maskgate models fetch --url file:///path/to/face_detection_yunet_2023mar.onnx`, or copy "
+    "the file into one of these directories, or set MASKGATE_MODEL_DIR to the folder that holds it"
+)
+
 
 class FetchError(SetupError, RuntimeError):
     pass
@@ -55,8 +60,6 @@ def fetch(pinned: PinnedFile, dest_dir: Path, url: str | None = None, timeout: f
         os.chmod(temporary, 0o644)  # mkstemp makes 0600; the service user must read what root fetched
         os.replace(temporary, target)
     except (OSError, ValueError) as exc:  # ValueError: urllib refuses the URL itself
-        from edge.model_files import NO_NETWORK_FIX
-
         raise FetchError(
             f"cannot download {source}: {exc}\nMaskGate runs without it (a YuNet copy ships in the package); "
             f"for the official release {NO_NETWORK_FIX.replace('these directories', 'the user model directory')}"

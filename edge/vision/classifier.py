@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.labels import MASK, UNSURE
-from edge.model_card import ModelCard
-from edge.tflite import ModelLoadError, load_interpreter
+from edge.modelfiles.tflite import ModelLoadError, load_interpreter
+from edge.vision.labels import MASK, UNSURE
+from edge.vision.model_card import ModelCard
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
 """What the [web] settings mean (the listen address, the password hash file) and their rules, which
-edge.config_checks runs with every other rule before anything starts. Standard library only."""
+edge.config.checks runs with every other rule before anything starts. Standard library only."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.config import ConfigError, Problem
-from edge.config_checks import readable_problem, secret_problem
-from edge.web.auth import PasswordHashError, check_hash
+from edge.config.password import PasswordHashError, check_hash
+from edge.config.problems import ConfigError, Problem, readable_problem, secret_problem
 
 if TYPE_CHECKING:
-    from edge.config import WebConfig
+    from edge.config.schema import WebConfig
 
 LOOPBACK_NAMES = ("localhost",)
 INSTALL_FIX = "pip install 'maskgate[web]'"

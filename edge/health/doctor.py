@@ -1,4 +1,5 @@
-"""`maskgate doctor`: checks what the runtime needs on this machine and says how to fix what is wrong."""
+"""`maskgate doctor`'s checks: what the runtime needs on this machine, and how to fix what is wrong (edge.checkup
+runs them with the models built as `maskgate run` builds them)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ import os
 import platform
 import sys
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from edge.config import Config, ConfigError
-from edge.errors import BackendUnavailableError
 
 
 @dataclass
@@ -51,7 +50,7 @@ def check_python() -> Check:
 
 
 def check_runtime(config: Config) -> Check:
-    from edge.tflite import ModelLoadError, interpreter_class
+    from edge.modelfiles.tflite import ModelLoadError, interpreter_class
 
     try:
         name, _ = interpreter_class(config.classifier.backend)
@@ -85,36 +84,9 @@ def check_opencv() -> list[Check]:
     return checks
 
 
-def check_models(config: Config) -> list[Check]:
-    from edge import model_files
-    from edge.app import build_classifier, build_detector
-
-    checks = []
-    built = {}
-    for name, build in (("face detector", build_detector), ("classifier", build_classifier)):
-        try:
-            built[name] = part = build(config)
-            detail = (
-                f"{config.detector.type} loaded, run by {part.engine}"
-                if name == "face detector"
-                else f"{part.model_path} loaded, sha256 as its card says [{model_files.origin(part.model_path)}]"
-            )
-            if name == "classifier" and part.fast_first:
-                detail += f"; fast first: {part.fast_first} (labels first, keeps the answers it is that sure of)"
-            checks.append(Check(name, True, detail))
-        except Exception as exc:
-            fix = "maskgate models fetch (for YuNet); maskgate models lists where files are searched"
-            checks.append(
-                Check(name, False, str(exc).replace("\n", " "), "" if isinstance(exc, BackendUnavailableError) else fix)
-            )
-    if len(built) == 2:
-        checks += check_self_test(built["face detector"], config.detector.type, built["classifier"])
-    return checks
-
-
 def check_self_test(detector: Any, detector_type: str, classifier: Any) -> list[Check]:
     """The known-answer self-test `maskgate run` does at start, with what it costs."""
-    from edge.self_test import cpu_description, run_self_test, runtime_description
+    from edge.health.self_test import cpu_description, run_self_test, runtime_description
 
     checks = []
     for result in run_self_test(detector, detector_type, classifier):
@@ -244,11 +216,11 @@ def check_gpio() -> Check:
 
 
 def check_thermal(sys_root: str = "/sys", vcgencmd: str | None = "") -> Check:
-    """CPU temperature and throttling (edge.thermal): a warning when hot, throttled now or under-volted since boot.
-    `vcgencmd` "" looks it up on PATH, None leaves it out."""
+    """CPU temperature and throttling (edge.health.thermal): a warning when hot, throttled now or under-volted since
+    boot. `vcgencmd` "" looks it up on PATH, None leaves it out."""
     from pathlib import Path
 
-    from edge.thermal import HOT_C, ThermalMonitor
+    from edge.health.thermal import HOT_C, ThermalMonitor
 
     state = ThermalMonitor(Path(sys_root), vcgencmd).current()
     if state.temperature_c is None and state.throttled is None:
@@ -259,23 +231,3 @@ def check_thermal(sys_root: str = "/sys", vcgencmd: str | None = "") -> Check:
         fix = "use the official power supply" if undervolted else "give the board a heatsink or a fan, and air"
         return Check("cpu temperature", None, state.describe(), fix)
     return Check("cpu temperature", True, state.describe())
-
-
-def run_checks(config: Config, config_checks: list[Check] | None = None) -> list[Check]:
-    """`config_checks`: check_config's, for the config edge.cli loaded before anything else."""
-    steps: list[Callable[[], Check | list[Check]]] = [
-        lambda: config_checks or [],
-        check_python,
-        check_board,
-        check_thermal,
-        lambda: check_runtime(config),
-        check_opencv,
-        lambda: check_models(config),
-        lambda: check_camera(config),
-        check_gpio,
-    ]
-    checks: list[Check] = []
-    for step in steps:
-        result = step()
-        checks += result if isinstance(result, list) else [result]
-    return checks

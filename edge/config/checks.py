@@ -4,22 +4,22 @@ Standard library only."""
 
 from __future__ import annotations
 
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.config import ALERT_PINS, ConfigError, Problem
+from edge.config.problems import ConfigError, Problem
 
 if TYPE_CHECKING:
-    from edge.config import Config, EventsConfig, ScreenConfig
+    from edge.config.schema import Config, EventsConfig, ScreenConfig
 
+ALERT_PINS = ("green_led", "red_led", "buzzer", "relay")
+"""The [alerts] keys that name a BCM pin; no two may share one."""
 SCREEN_TEXTS = ("mask_text", "no_mask_text", "mask_incorrect_text", "idle_text")
 
 
 def cross_field_problems(config: Config) -> list[Problem]:
-    from edge.outputs import mqtt_settings
-    from edge.web import settings as web_settings
+    from edge.config import mqtt_settings, web_settings
 
     return [
         *_tracker_problems(config),
@@ -69,21 +69,3 @@ def _screen_problems(screen: ScreenConfig) -> Iterator[Problem]:
     for key in SCREEN_TEXTS:
         if not getattr(screen, key).isascii():
             yield Problem(f"screen.{key}", "OpenCV's built-in font draws ASCII characters only")
-
-
-def readable_problem(key: str, path: Path) -> Problem | None:
-    """A problem when the file `key` names is missing, not a file, or unreadable by this user."""
-    try:
-        with path.open("rb"):
-            return None
-    except OSError as exc:
-        return Problem(key, f"cannot read {path}: {exc.strerror or exc}")
-
-
-def secret_problem(key: str, path: Path) -> Problem | None:
-    """A secret readable by every user of the machine. Group-readable stays allowed: the service reads its
-    files as root:maskgate 0640, like the config."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & (stat.S_IROTH | stat.S_IWOTH):
-        return Problem(key, f"{path} is open to every user (mode {mode:04o}); fix: chmod o-rw {path}")
-    return None

@@ -3,7 +3,7 @@
 Long empty stretches with fresh sensor noise in every frame, a slow light ramp and two auto-exposure
 steps, a passing shadow, then people arriving alone and in small groups, some lingering (standing still,
 as a person waiting for the door does). Faces are photos from a class-per-folder face dataset
-(../shared/data/facemask) pasted like `edge.bench_frames` pastes them; each person's pasted rectangle per
+(../shared/data/facemask) pasted like `edge.bench.frames` pastes them; each person's pasted rectangle per
 frame is the ground truth that decisions are matched against. The same seed and photos give the same
 frames byte for byte (`FrameSet.digest`).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bench_frames import HEIGHT, WIDTH, FrameSet, background, encode, face_files, paste, pick_faces
+from edge.bench.frames import HEIGHT, WIDTH, FrameSet, background, encode, face_files, paste, pick_faces
 
 FPS = 30
 FRAMES = 1800

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from edge.config import reference
+from edge.config.schema import reference
 
 
 def toml_value(value: object) -> str:

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.crop import CropRule
 from edge.errors import SetupError
+from edge.vision.crop import CropRule
 
 NORMALISATIONS = ("folded", "mobilenet_v2", "unit")
 """folded: the model takes raw 0..255 pixels; mobilenet_v2: x / 127.5 - 1; unit: x / 255."""
@@ -50,7 +50,7 @@ class ModelCard:
     def verify_model(self, model_path: Path) -> str:
         """The model's sha256, after checking it is the one the card names (`model_sha256`): a model swapped
         or damaged under its card, or a card copied beside another model, is refused."""
-        from edge.fetch import sha256_of
+        from edge.modelfiles.fetch import sha256_of
 
         card_path = model_path.with_suffix(".json")
         expected = (self.raw or {}).get("model_sha256")

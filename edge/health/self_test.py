@@ -25,12 +25,12 @@ import numpy as np
 from edge.errors import SetupError
 
 if TYPE_CHECKING:
-    from edge.classifier import FastFirstClassifier, MaskClassifier
     from edge.detectors import FaceDetector
+    from edge.vision.classifier import FastFirstClassifier, MaskClassifier
 
 log = logging.getLogger(__name__)
 
-REFERENCE_DIR = Path(__file__).parent / "models" / "selftest"
+REFERENCE_DIR = Path(__file__).parent.parent / "models" / "selftest"
 FRAME_FILE = "reference_frame.png"
 FRAME_ANSWERS = "reference_frame.json"
 MIN_IOU = 0.8
@@ -66,7 +66,7 @@ def cpu_description() -> str:
 
 
 def runtime_description() -> str:
-    from edge.tflite import interpreter_class
+    from edge.modelfiles.tflite import interpreter_class
 
     name, _ = interpreter_class()
     try:

@@ -27,10 +27,10 @@ from edge.errors import SetupError, UsageError, os_errors_as, third_party_import
 from edge.registry import DETECTORS, TFLITE_RUNTIMES
 
 if TYPE_CHECKING:
-    from edge.bench_frames import FrameSet
+    from edge.bench.frames import FrameSet
     from edge.config import Config
-    from edge.stats import LoopStats
-    from edge.types import Frame
+    from edge.vision.stats import LoopStats
+    from edge.vision.types import Frame
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ STAGE_NAMES = {
 """LoopStats stage -> name in the report. "capture" is the loop's wait for the next frame (with the JPEG
 decode when frames are decoded in the loop); the output stage draws."""
 DECODE_PLACES = {"thread": "in a capture thread", "loop": "in the loop's capture stage", "raw": "none: raw frames"}
-"""Where the JPEG decode happens for each way frames reach the loop (edge.bench_frames.DELIVERIES)."""
+"""Where the JPEG decode happens for each way frames reach the loop (edge.bench.frames.DELIVERIES)."""
 PERCENTILES = (50, 95, 99)
 LIBRARIES = (
     "numpy",
@@ -201,7 +201,7 @@ def stage_report(stats: LoopStats) -> dict[str, dict[str, float]]:
 def _config_report(config: Config, detector: Any, classifier: Any) -> dict[str, object]:
     import cv2
 
-    from edge.tflite import interpreter_class
+    from edge.modelfiles.tflite import interpreter_class
 
     card = classifier.card.raw or {}
     return {
@@ -263,7 +263,7 @@ def measure(
 
     `run_loop` processes the frames it is given and returns their LoopStats (fresh for each call); `timer`
     times its model calls. The default warm-up is one pass over the set, so every code path has run once.
-    `delivery` is how frames reach the loop (edge.bench_frames.DELIVERIES).
+    `delivery` is how frames reach the loop (edge.bench.frames.DELIVERIES).
     """
     warmup = check_counts(frame_set, frames, warmup)
     if warmup:
@@ -319,7 +319,7 @@ def run(
     """Benchmark the door loop built from config on frame_set (see `measure`)."""
     from edge.app import build_classifier, build_detector, build_gate, build_tracker
     from edge.pipeline import Pipeline
-    from edge.stats import LoopStats
+    from edge.vision.stats import LoopStats
 
     check_counts(frame_set, frames, warmup)
     detector, classifier = build_detector(config), build_classifier(config)
@@ -342,8 +342,8 @@ def run(
 
 
 def load_frame_set(args: argparse.Namespace) -> FrameSet:
-    from edge import bench_frames
-    from edge.shared_dir import shared_path
+    from edge.bench import frames as bench_frames
+    from edge.bench.shared_dir import shared_path
 
     if args.frames_dir:
         folder = Path(args.frames_dir).expanduser()
@@ -455,12 +455,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """The `maskgate bench` handler."""
-    if args.scenario == "door-day":
-        from edge import door_day_bench
-
-        with third_party_imports("maskgate bench"):
-            return door_day_bench.run_command(args)
+    """`maskgate bench` on a frame set (edge.bench.command picks it)."""
     config = args.loaded_config
     apply_overrides(config, args)
     with third_party_imports("maskgate bench"):

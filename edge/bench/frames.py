@@ -29,7 +29,7 @@ import numpy as np
 
 from edge.errors import SetupError
 from edge.sources import IMAGE_SUFFIXES
-from edge.types import Frame
+from edge.vision.types import Frame
 
 WIDTH, HEIGHT = 640, 480
 SCENE_FRAMES = 10

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge.tracker import Track
+from edge.vision.tracker import Track
 
 if TYPE_CHECKING:
     from edge.config import GateConfig

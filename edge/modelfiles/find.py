@@ -13,8 +13,12 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.errors import ModelNotFoundError
+
+if TYPE_CHECKING:
+    from edge.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +26,6 @@ SYSTEM_MODEL_DIR = Path("/var/lib/maskgate/models")
 DEFAULT_CLASSIFIER = "mask_classifier_int8.tflite"
 PACKAGED_YUNET = "face_detection_yunet_2026may.onnx"
 PACKAGED_YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
-NO_NETWORK_FIX = (
-    "without a network: `maskgate models fetch --url file:///path/to/face_detection_yunet_2023mar.onnx`, or copy "
-    "the file into one of these directories, or set MASKGATE_MODEL_DIR to the folder that holds it"
-)
 RES10_FILES = ("deploy.prototxt", "res10_300x300_ssd_iter_140000.caffemodel")
 ULTRAFACE_FILE = "version-RFB-320_without_postprocessing.tflite"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -85,7 +85,7 @@ def yunet_release_key(path: Path) -> tuple[int, int, int]:
 def packaged_yunet() -> Path:
     """The YuNet copy inside the package, after checking its pinned sha256 (a damaged install is refused)."""
     from edge.errors import ModelLoadError
-    from edge.fetch import sha256_of
+    from edge.modelfiles.fetch import sha256_of
 
     path = packaged_model_dir() / PACKAGED_YUNET
     if not path.is_file():
@@ -100,7 +100,7 @@ def check_yunet(path: Path) -> str:
     packaged one, the one `maskgate models fetch` gets): a damaged or renamed file is refused. Other names are
     used as they are, with their sha256 in the log."""
     from edge.errors import ModelLoadError
-    from edge.fetch import YUNET_2023MAR, sha256_of
+    from edge.modelfiles.fetch import YUNET_2023MAR, sha256_of
 
     pinned = {PACKAGED_YUNET: PACKAGED_YUNET_SHA256, YUNET_2023MAR.name: YUNET_2023MAR.sha256}
     digest = sha256_of(path)
@@ -124,6 +124,8 @@ def find_yunet(explicit: str, dirs: list[Path]) -> Path:
         return found[0]
     if (packaged_model_dir() / PACKAGED_YUNET).is_file():
         return packaged_yunet()
+    from edge.modelfiles.fetch import NO_NETWORK_FIX
+
     raise _not_found(
         "YuNet face detector", "face_detection_yunet_*.onnx", dirs, f"run `maskgate models fetch`; {NO_NETWORK_FIX}"
     )
@@ -181,3 +183,7 @@ def find_classifier(explicit: str, dirs: list[Path]) -> Path:
             "reinstall maskgate, or build one with `maskgate-convert` and set classifier.model",
         )
     return found[0]
+
+
+def classifier_path(config: Config) -> Path:
+    return find_classifier(config.classifier.model, model_dirs(config.models.dir))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edge.config import ServiceConfig
-    from edge.stats import LoopStats
+    from edge.vision.stats import LoopStats
 
 log = logging.getLogger(__name__)
 

@@ -11,40 +11,18 @@ import dataclasses
 import math
 import tomllib
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from edge.errors import SetupError
+from edge.config.problems import ConfigError, Problem
 from edge.registry import DETECTORS, SCREEN_BACKENDS, TFLITE_RUNTIMES
 
 DOWNSCALES = ("linear", "area")
 """How YuNet's input may be shrunk (edge.detectors.common.INTERPOLATIONS maps them to OpenCV's)."""
 YUNET_ENGINES = ("onnxruntime", "opencv")
 """What may run YuNet's network (edge.detectors.yunet.yunet_pass picks the class)."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the config, under the key that holds it."""
-
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
-
-
-class ConfigError(SetupError, ValueError):
-    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
-        super().__init__(message)
-        self.problems = list(problems)
-
-    @classmethod
-    def of(cls, problems: Sequence[Problem], where: str = "") -> ConfigError:
-        text = str(problems[0]) if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(map(str, problems))
-        return cls(f"{where}: {text}" if where else text, problems)
 
 
 def meta(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "") -> Any:
@@ -199,9 +177,6 @@ class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = meta("INFO", doc="log level")
 
 
-ALERT_PINS = ("green_led", "red_led", "buzzer", "relay")
-
-
 @dataclass
 class AlertsConfig:
     green_led: int = meta(0, 0, 27, "BCM pin of the green LED, lit while the person at the door is masked; 0 = none")
@@ -331,7 +306,7 @@ class Config:
 
     def problems(self) -> list[Problem]:
         """The rules that span keys or look at this machine (files, permissions, packages)."""
-        from edge.config_checks import cross_field_problems
+        from edge.config.checks import cross_field_problems
 
         return cross_field_problems(self)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.types import Box
+from edge.vision.types import Box
 
 
 @dataclass(frozen=True, slots=True)

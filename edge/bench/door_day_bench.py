@@ -1,6 +1,6 @@
 """`maskgate bench --scenario door-day`: CPU while the door is empty and busy, and frames to decision per person.
 
-Three loops see the same generated door day (edge.door_day) in interleaved rounds (every loop once per
+Three loops see the same generated door day (edge.bench.door_day) in interleaved rounds (every loop once per
 round, the order rotated, so a slow spell of this shared machine hits all alike): MaskGate with the change
 gate, MaskGate with the gate off, and the seeds' pipeline (benchmarks/baseline.py, in a child process, as it
 needs TensorFlow; only from a checkout with TensorFlow installed). No drawing: the service runs headless.
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from edge.bench_frames import decode
+from edge.bench.frames import decode
 
 if TYPE_CHECKING:
+    from edge.bench.door_day import DoorDay
     from edge.config import Config
-    from edge.door_day import DoorDay
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,10 @@ def time_frames(encoded: list[bytes], process: Callable[[int, np.ndarray], list[
 def maskgate_loop(config: Config, gated: bool) -> Callable[[list[bytes]], dict[str, Any]]:
     """A runner of MaskGate's loop (as `maskgate run` builds it, without outputs) over encoded frames."""
     from edge.app import build_classifier, build_detector
-    from edge.gate import ChangeGate
     from edge.pipeline import Pipeline
-    from edge.tracker import Tracker
-    from edge.types import Frame
+    from edge.vision.gate import ChangeGate
+    from edge.vision.tracker import Tracker
+    from edge.vision.types import Frame
 
     detector, classifier = build_detector(config), build_classifier(config)
 
@@ -109,7 +109,7 @@ def seeds_command(frames_dir: Path, out: Path) -> tuple[list[str] | None, str]:
     """The child process that runs the seeds' loop, or None and why it cannot run here."""
     import importlib.util
 
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "baseline.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "baseline.py"
     if not script.is_file():
         return None, "benchmarks/baseline.py is not here (run from a checkout)"
     if importlib.util.find_spec("tensorflow") is None:
@@ -118,7 +118,7 @@ def seeds_command(frames_dir: Path, out: Path) -> tuple[list[str] | None, str]:
 
 
 def summarise(day: DoorDay, result: dict[str, Any]) -> dict[str, Any]:
-    from edge.door_day import FPS, frames_to_decision
+    from edge.bench.door_day import FPS, frames_to_decision
 
     cpu, decode_ms = np.asarray(result["cpu_ms"]), np.asarray(result["decode_ms"])
     empty = np.array([day.empty(n) for n in range(len(cpu))])
@@ -189,7 +189,7 @@ def run(
                     summary["cpu_ms_per_frame"]["busy"],
                     summary["missed"],
                 )
-    from edge.bench import machine_info
+    from edge.bench.loop import machine_info
 
     return {
         "tool": "maskgate bench --scenario door-day",
@@ -287,11 +287,11 @@ def markdown(report: dict[str, Any]) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     """`maskgate bench --scenario door-day`."""
-    from edge import door_day
-    from edge.bench import apply_overrides
-    from edge.bench_frames import FrameSetError
+    from edge.bench import door_day
+    from edge.bench.frames import FrameSetError
+    from edge.bench.loop import apply_overrides
+    from edge.bench.shared_dir import shared_path
     from edge.errors import UsageError, os_errors_as
-    from edge.shared_dir import shared_path
 
     config = args.loaded_config
     apply_overrides(config, args)

@@ -53,10 +53,10 @@ class LoopStats:
     gate: object | None = field(default=None, repr=False)
     """The pipeline's ChangeGate, None when the gate is off; it counts frames carried without detection."""
     thermal: object | None = field(default=None, repr=False)
-    """A ThermalMonitor (edge.thermal) when the loop runs on a device: CPU temperature and throttling."""
+    """A ThermalMonitor (edge.health.thermal) when the loop runs on a device: CPU temperature and throttling."""
 
     def thermal_state(self):  # type: ignore[no-untyped-def]
-        """The latest edge.thermal.ThermalState, or None without a monitor."""
+        """The latest edge.health.thermal.ThermalState, or None without a monitor."""
         return self.thermal.current() if self.thermal is not None else None  # type: ignore[attr-defined]
 
     @property

@@ -1,0 +1,68 @@
+"""`maskgate doctor` in full: edge.health.doctor's checks of this machine, and the models built as `maskgate run`
+builds them (edge.app) and self-tested. Here rather than in edge.health because it builds through edge.app, which
+the door page (an output, below edge.app) must not reach through the doctor's machine checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edge.config import Config
+from edge.errors import BackendUnavailableError
+from edge.health.doctor import (
+    Check,
+    check_board,
+    check_camera,
+    check_gpio,
+    check_opencv,
+    check_python,
+    check_runtime,
+    check_self_test,
+    check_thermal,
+)
+
+
+def check_models(config: Config) -> list[Check]:
+    from edge.app import build_classifier, build_detector
+    from edge.modelfiles import find as model_files
+
+    checks = []
+    built = {}
+    for name, build in (("face detector", build_detector), ("classifier", build_classifier)):
+        try:
+            built[name] = part = build(config)
+            detail = (
+                f"{config.detector.type} loaded, run by {part.engine}"
+                if name == "face detector"
+                else f"{part.model_path} loaded, sha256 as its card says [{model_files.origin(part.model_path)}]"
+            )
+            if name == "classifier" and part.fast_first:
+                detail += f"; fast first: {part.fast_first} (labels first, keeps the answers it is that sure of)"
+            checks.append(Check(name, True, detail))
+        except Exception as exc:
+            fix = "maskgate models fetch (for YuNet); maskgate models lists where files are searched"
+            checks.append(
+                Check(name, False, str(exc).replace("\n", " "), "" if isinstance(exc, BackendUnavailableError) else fix)
+            )
+    if len(built) == 2:
+        checks += check_self_test(built["face detector"], config.detector.type, built["classifier"])
+    return checks
+
+
+def run_checks(config: Config, config_checks: list[Check] | None = None) -> list[Check]:
+    """`config_checks`: check_config's, for the config edge.cli loaded before anything else."""
+    steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: config_checks or [],
+        check_python,
+        check_board,
+        check_thermal,
+        lambda: check_runtime(config),
+        check_opencv,
+        lambda: check_models(config),
+        lambda: check_camera(config),
+        check_gpio,
+    ]
+    checks: list[Check] = []
+    for step in steps:
+        result = step()
+        checks += result if isinstance(result, list) else [result]
+    return checks

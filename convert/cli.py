@@ -15,7 +15,7 @@ log = logging.getLogger("maskgate.convert")
 def _prepare(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from convert.prepare import prepare
+    from convert.data.prepare import prepare
     from edge import config as cfg
     from edge.modelfiles.find import find_yunet, model_dirs
     from edge.vision.crop import CropRule
@@ -38,7 +38,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from convert.train import TrainSettings, train
+    from convert.training.train import TrainSettings, train
 
     settings = TrainSettings(
         alpha=args.alpha,
@@ -59,7 +59,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    from convert.quantize import quantize
+    from convert.quantization.quantize import quantize
 
     quantize(
         Path(args.model),
@@ -75,8 +75,8 @@ def _quantize(args: argparse.Namespace) -> int:
 
 
 def _reference_images(args: argparse.Namespace) -> int:
-    from convert.reference_faces import write_reference_images
-    from convert.self_test import record_detectors
+    from convert.data.reference_faces import write_reference_images
+    from convert.quantization.self_test import record_detectors
     from edge.modelfiles.find import model_dirs
 
     write_reference_images()
@@ -85,7 +85,7 @@ def _reference_images(args: argparse.Namespace) -> int:
 
 
 def _self_test(args: argparse.Namespace) -> int:
-    from convert.self_test import record_classifier
+    from convert.quantization.self_test import record_classifier
 
     for model in args.models:
         record_classifier(Path(model))
@@ -93,21 +93,21 @@ def _self_test(args: argparse.Namespace) -> int:
 
 
 def _fast_first(args: argparse.Namespace) -> int:
-    from convert.fast_first import pair
+    from convert.training.fast_first import pair
 
     pair(Path(args.model), Path(args.fast_model), Path(args.prepared), split=args.split)
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from convert.evaluate import evaluate
+    from convert.evaluation.evaluate import evaluate
 
     evaluate([Path(m) for m in args.models], Path(args.data), Path(args.out), split=args.split, source=args.source)
     return 0
 
 
 def _evaluate_door(args: argparse.Namespace) -> int:
-    from convert.door_eval import evaluate_door, load_config
+    from convert.evaluation.door_eval import evaluate_door, load_config
 
     config = load_config(args.config, args.detector, args.input_size, args.score_threshold, args.second_look_size)
     evaluate_door(Path(args.scenes), Path(args.out), [Path(m) for m in args.model], config)
@@ -115,8 +115,8 @@ def _evaluate_door(args: argparse.Namespace) -> int:
 
 
 def _evaluate_crops(args: argparse.Namespace) -> int:
-    from convert.crop_eval import evaluate_crops
-    from convert.door_eval import load_config
+    from convert.evaluation.crop_eval import evaluate_crops
+    from convert.evaluation.door_eval import load_config
 
     config = load_config(args.config, args.detector)
     evaluate_crops(Path(args.folder), Path(args.out), [Path(m) for m in args.model], config)
@@ -124,7 +124,7 @@ def _evaluate_crops(args: argparse.Namespace) -> int:
 
 
 def _detector_sweep(args: argparse.Namespace) -> int:
-    from convert.door_eval import detector_sweep, load_config, parse_values
+    from convert.evaluation.door_eval import detector_sweep, load_config, parse_values
 
     sizes = parse_values(args.input_sizes, int, "--input-sizes")
     thresholds = parse_values(args.score_thresholds, float, "--score-thresholds")
@@ -147,7 +147,7 @@ def add_operating_point(p: argparse.ArgumentParser, default_from: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from convert.train import TrainSettings
+    from convert.training.train import TrainSettings
 
     defaults = TrainSettings()
     parser = argparse.ArgumentParser(prog="maskgate-convert", description=__doc__)

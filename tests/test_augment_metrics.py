@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from convert.augment import augment, hand_over_mouth, recolour_lower_face
-from convert.metrics import classification_metrics, roc_auc
+from convert.data.augment import augment, hand_over_mouth, recolour_lower_face
+from convert.evaluation.metrics import classification_metrics, roc_auc
 
 
 def face_like(seed: int = 0) -> np.ndarray:

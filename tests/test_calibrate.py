@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convert.calibrate import MIN_MASK_PROBABILITY, fit_temperature, mask_threshold, reliability
+from convert.training.calibrate import MIN_MASK_PROBABILITY, fit_temperature, mask_threshold, reliability
 from edge.vision.classifier import softmax
 
 LABELS = ["mask", "no_mask", "mask_incorrect"]

@@ -16,10 +16,10 @@ pytest.importorskip("tensorflow", reason="the conversion stage needs `pip instal
 from conftest import need_shared
 
 from convert.cli import main as convert_main
-from convert.dataset import DatasetError, class_folders, read_manifest, sha256_file
-from convert.prepare import largest_face, prepare
-from convert.quantize import quantize
-from convert.train import TrainSettings, WeightsError, build_base, train
+from convert.data.dataset import DatasetError, class_folders, read_manifest, sha256_file
+from convert.data.prepare import largest_face, prepare
+from convert.quantization.quantize import quantize
+from convert.training.train import TrainSettings, WeightsError, build_base, train
 from edge.config import DetectorConfig
 from edge.detectors.yunet import YuNetDetector
 from edge.vision.classifier import MaskClassifier
@@ -102,7 +102,7 @@ def test_prepare_counts_bad_files_removes_duplicates_and_splits_by_class(built):
 
 
 def test_scene_crops_keep_the_detection_that_matches_the_annotated_face(built, scene_crops, yunet_model):
-    from convert.prepare import find_face
+    from convert.data.prepare import find_face
     from edge.vision.tracker import iou_matrix
 
     rows = [r for r in read_manifest(built["work"] / "prepared") if r.source == "jolignier"]
@@ -330,7 +330,7 @@ class SessionEnded(Exception):
 def test_an_interrupted_training_run_resumes_where_it_stopped(built, imagenet_weights, tmp_path, monkeypatch, caplog):
     import keras
 
-    import convert.train as training
+    import convert.training.train as training
 
     prepared, out = built["work"] / "prepared", tmp_path / "trained"
     settings = TrainSettings(
@@ -356,7 +356,7 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(built, imagenet_we
     assert not (out / "model.keras").exists()
 
     monkeypatch.setattr(training, "_callbacks", with_backups)
-    caplog.set_level("INFO", logger="convert.train")
+    caplog.set_level("INFO", logger="convert.training.train")
     report = train(prepared, out, settings)
     assert f"reusing {kept / 'train_activations.npz'}" in caplog.text
     assert [row["phase"] for row in report["history"]].count("finetune") == 2, "epochs 2 and 3, not 1 again"
@@ -370,7 +370,7 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(built, imagenet_we
 def test_fine_tuning_keeps_the_mean_of_the_weights_after_each_epoch_from_average_from(tmp_path):
     import keras
 
-    import convert.train as training
+    import convert.training.train as training
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
     model.compile(keras.optimizers.SGD(0.1), "mse")
@@ -395,7 +395,7 @@ def test_fine_tuning_keeps_the_mean_of_the_weights_after_each_epoch_from_average
 
 
 def test_averaging_from_after_the_last_fine_tune_epoch_is_refused_before_any_work(tmp_path, imagenet_weights):
-    from convert.train import TrainSettingsError
+    from convert.training.train import TrainSettingsError
 
     settings = TrainSettings(weights=str(imagenet_weights), finetune_epochs=2, average_from=3)
     with pytest.raises(TrainSettingsError, match="--average-from 3 comes after the last fine-tune epoch"):
@@ -404,7 +404,7 @@ def test_averaging_from_after_the_last_fine_tune_epoch_is_refused_before_any_wor
 
 
 def test_quantized_kernel_rounds_each_output_channel_to_127_steps_of_its_own_scale():
-    from convert.bias_correction import quantized_kernel
+    from convert.quantization.bias_correction import quantized_kernel
 
     rng = np.random.default_rng(3)
     conv = rng.normal(size=(3, 3, 8, 5)).astype(np.float32) * np.array([0.01, 0.1, 1, 10, 100], np.float32)
@@ -449,7 +449,7 @@ def test_bias_correction_cancels_the_mean_error_of_int8_weights_and_leaves_the_f
     those of the uncorrected rounded model; the float weights are back after the block."""
     import keras
 
-    from convert.bias_correction import corrected_for_int8, quantized_kernel
+    from convert.quantization.bias_correction import corrected_for_int8, quantized_kernel
 
     model, backbone = small_backbone_model()
     # Bright pixels: normalised inputs with a mean well away from 0, so the rounding's mean error is well above

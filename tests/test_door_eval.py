@@ -14,7 +14,7 @@ import pytest
 from conftest import need_shared
 
 from convert.cli import main as convert_main
-from convert.door_eval import (
+from convert.evaluation.door_eval import (
     ALL,
     BUCKET_NAMES,
     MISSED,

@@ -23,9 +23,9 @@ SETUP_ERRORS = [
     ("edge.bench.frames", "FrameSetError"),
     ("edge.outputs.alerts", "AlertsError"),
     ("edge.outputs.video", "DisplayUnavailableError"),
-    ("convert.dataset", "DatasetError"),
-    ("convert.train", "WeightsError"),
-    ("convert.door_eval", "DoorEvalError"),
+    ("convert.data.dataset", "DatasetError"),
+    ("convert.training.train", "WeightsError"),
+    ("convert.evaluation.door_eval", "DoorEvalError"),
 ]
 
 

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from convert.dataset import DatasetError
-from convert.fast_first import choose_min_score, door_outcome, fast_first
+from convert.data.dataset import DatasetError
+from convert.training.fast_first import choose_min_score, door_outcome, fast_first
 from edge.app import build_classifier
 from edge.cli import main as cli_main
 from edge.config import from_dict

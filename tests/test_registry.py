@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from convert.door_eval import detector_files
+from convert.evaluation.door_eval import detector_files
 from edge import app, registry, sources
 from edge.bench.loop import InvokeTimer, instrument
 from edge.cli import build_parser, main

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convert.reference_faces import REFERENCES, write_reference_images
+from convert.data.reference_faces import REFERENCES, write_reference_images
 from edge.cli import main
 from edge.config import DetectorConfig
 from edge.detectors import create_detector

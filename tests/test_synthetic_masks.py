@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import need_shared
 
-from convert.synthetic_masks import (
+from convert.data.synthetic_masks import (
     PLACEMENTS,
     STYLES,
     infrared,

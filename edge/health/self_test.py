@@ -1,9 +1,9 @@
 """Known-answer self-test: the classifier and the face detector on shipped reference inputs, against the
-answers recorded when the model was made (convert.self_test). A runtime, a CPU or a model file that
+answers recorded when the model was made (convert.quantization.self_test). A runtime, a CPU or a model file that
 computes garbage without raising an error (as XNNPACK's int8 path under some emulated CPUs did: the same
 confident answer for every face) is caught here before the door trusts it.
 
-The reference images are drawn by convert.reference_faces (no third-party pixels). The classifier's
+The reference images are drawn by convert.data.reference_faces (no third-party pixels). The classifier's
 answers live in its model card ("self_test"): per image the label and the raw output tensor, which
 must agree within `tolerance` raw units (quantization steps for int8). The detector's live in
 reference_frame.json beside the frame: per detector type the boxes it found, matched by IoU.

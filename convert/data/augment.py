@@ -117,7 +117,7 @@ def restyle_bare_face(
     crop: np.ndarray, rng: np.random.Generator, landmarks: np.ndarray, labels: tuple[str, ...]
 ) -> tuple[np.ndarray, str]:
     """A bare face masked, wrongly masked, covered by a scarf or a hand, or left bare; and its new label."""
-    from convert.synthetic_masks import paste_cover, paste_mask
+    from convert.data.synthetic_masks import paste_cover, paste_mask
 
     draw = rng.random()
     for label, placement, chance in BARE_FACE_CHANGES:
@@ -150,7 +150,7 @@ def augment_sample(
     elif label == NO_MASK and rng.random() < 0.3:
         image = recolour_lower_face(image, rng, masked=False)
     if rng.random() < INFRARED_CHANCE:
-        from convert.synthetic_masks import infrared
+        from convert.data.synthetic_masks import infrared
 
         image = infrared(image, rng)
     for step, probability in STEPS:

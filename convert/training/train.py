@@ -13,9 +13,9 @@ A run interrupted (a session ending, a reboot) resumes when the same command is 
 activations and every phase's last finished epoch are kept under OUT/resume/<key of the inputs and
 settings> until the run completes (Keras' BackupAndRestore; training from scratch starts over).
 
-An augmented copy of a bare face may carry a synthetic mask and so another label (`convert.augment`).
+An augmented copy of a bare face may carry a synthetic mask and so another label (`convert.data.augment`).
 Classes are weighted to balance the augmented set. The model outputs logits; a temperature fitted on
-the validation split turns them into calibrated probabilities (`convert.calibrate`).
+the validation split turns them into calibrated probabilities (`convert.training.calibrate`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.augment import augment_sample
-from convert.calibrate import fit_temperature
-from convert.dataset import DatasetError, labels_of, load_crops, manifest_sha256, read_manifest, sha256_file
+from convert.data.augment import augment_sample
+from convert.data.dataset import DatasetError, labels_of, load_crops, manifest_sha256, read_manifest, sha256_file
+from convert.training.calibrate import fit_temperature
 from edge.errors import SetupError
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from convert.dataset import class_folders
-from convert.door_eval import (
+from convert.data.dataset import class_folders
+from convert.evaluation.door_eval import (
     UNDECIDED,
     DoorEvalError,
     ReplayDetector,

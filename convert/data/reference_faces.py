@@ -1,8 +1,8 @@
 """The self-test's reference inputs: faces drawn by this code, so the package ships no third-party pixels.
 
 A face is drawn with OpenCV primitives (skin, hair, eyes, brows, nose, mouth, blur and seeded noise),
-then `convert.synthetic_masks` pastes a mask or a cover on it. The model's answers on these crops are
-not claims about real faces: they are recorded per model file (convert.self_test) so the runtime can
+then `convert.data.synthetic_masks` pastes a mask or a cover on it. The model's answers on these crops are
+not claims about real faces: they are recorded per model file (convert.quantization.self_test) so the runtime can
 tell whether this machine computes the same numbers. `maskgate-convert reference-images` rewrites the
 files; the drawing is deterministic, so the same code writes the same pixels.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert.synthetic_masks import paste_cover, paste_mask
+from convert.data.synthetic_masks import paste_cover, paste_mask
 from edge.health.self_test import FRAME_FILE, REFERENCE_DIR
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Reference:
     skin: tuple[int, int, int]
     """BGR."""
     cover: str
-    """"bare", "cover" (a hand or scarf), or a mask placement from convert.synthetic_masks.PLACEMENTS."""
+    """"bare", "cover" (a hand or scarf), or a mask placement from convert.data.synthetic_masks.PLACEMENTS."""
     style: str | None = None
     seed: int = 1
 

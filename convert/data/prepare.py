@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert.dataset import MANIFEST_NAME, ManifestRow, class_folders, write_manifest
-from convert.synthetic_masks import landmarks_in_crop
+from convert.data.dataset import MANIFEST_NAME, ManifestRow, class_folders, write_manifest
+from convert.data.synthetic_masks import landmarks_in_crop
 from edge import __version__
 from edge.config import DetectorConfig
 from edge.detectors.common import look_framed

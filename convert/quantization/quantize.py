@@ -3,7 +3,7 @@
 int8 is full-integer: uint8 input of raw RGB pixels (scale 1, zero point 0; the MobileNetV2
 normalisation is a layer of the model), int8 inside, uint8 logits out, so the Pi does no float
 preprocessing. The mean error its weights' rounding adds is taken out of the biases
-(convert.bias_correction). float32, float16 and dynamic-range variants are made for comparison.
+(convert.quantization.bias_correction). float32, float16 and dynamic-range variants are made for comparison.
 
 Each variant is calibrated on the validation split through the runtime's own classifier: the
 temperature and the mask threshold in its card are fitted to that very file's outputs.
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.bias_correction import BiasCorrectionError, corrected_for_int8
-from convert.calibrate import fit_temperature, logits_of, mask_threshold, reliability
-from convert.dataset import labels_of, load_crops, manifest_sha256, read_manifest
-from convert.self_test import record_classifier
-from convert.sources import sources_record
+from convert.data.dataset import labels_of, load_crops, manifest_sha256, read_manifest
+from convert.data.sources import sources_record
+from convert.quantization.bias_correction import BiasCorrectionError, corrected_for_int8
+from convert.quantization.self_test import record_classifier
+from convert.training.calibrate import fit_temperature, logits_of, mask_threshold, reliability
 from edge import __version__
 
 log = logging.getLogger(__name__)
@@ -130,8 +130,8 @@ def build_card(
 
 
 def test_split_metrics(model_path: Path, prepared_dir: Path) -> dict:
-    from convert.evaluate import tflite_probabilities
-    from convert.metrics import classification_metrics
+    from convert.evaluation.evaluate import tflite_probabilities
+    from convert.evaluation.metrics import classification_metrics
 
     rows = read_manifest(prepared_dir)
     labels = labels_of(rows)
@@ -144,7 +144,7 @@ def test_split_metrics(model_path: Path, prepared_dir: Path) -> dict:
 
 def calibrate(model_path: Path, prepared_dir: Path, card: dict, max_bare_pass: float) -> dict:
     """The card's decision block fitted on the validation split: temperature, then the mask threshold."""
-    from convert.evaluate import tflite_probabilities
+    from convert.evaluation.evaluate import tflite_probabilities
 
     rows = read_manifest(prepared_dir)
     labels = list(card["labels"])

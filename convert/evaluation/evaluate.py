@@ -13,8 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert.calibrate import reliability
-from convert.dataset import (
+from convert.data.dataset import (
     MANIFEST_NAME,
     DatasetError,
     ManifestRow,
@@ -23,7 +22,8 @@ from convert.dataset import (
     load_crops,
     read_manifest,
 )
-from convert.metrics import classification_metrics
+from convert.evaluation.metrics import classification_metrics
+from convert.training.calibrate import reliability
 from edge.sources import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)

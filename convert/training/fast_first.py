@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.dataset import DatasetError, load_crops, read_manifest, sha256_file
+from convert.data.dataset import DatasetError, load_crops, read_manifest, sha256_file
 from edge.vision.labels import MASK
 
 log = logging.getLogger(__name__)

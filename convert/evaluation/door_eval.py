@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convert.dataset import DatasetError, canonical_label, sha256_file
+from convert.data.dataset import DatasetError, canonical_label, sha256_file
 from edge.sources import IMAGE_SUFFIXES
 from edge.vision.labels import MASK, MASK_INCORRECT, NO_MASK, DoorState, LabelPolicy
 from edge.vision.tracker import iou_matrix

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.reference_faces import REFERENCES
+from convert.data.reference_faces import REFERENCES
 from edge.health.self_test import (
     FRAME_ANSWERS,
     FRAME_FILE,

@@ -63,7 +63,7 @@ def test_a_setup_error_exits_2_naming_the_problem_and_the_fix(tmp_path: Path) ->
 
 @pytest.mark.parametrize("bug", ["{}['no such key']", "int('not a number')", "open('/nonexistent/file')"])
 def test_a_bug_exits_1_with_its_traceback_even_a_value_or_os_error(bug: str) -> None:
-    plant = f"import edge.config.docs\nedge.config_docs.default_toml = lambda: {bug}\n"
+    plant = f"import edge.config.docs\nedge.config.docs.default_toml = lambda: {bug}\n"
     result = maskgate("config", code=plant)
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from edge.outputs import Output
     from edge.sources import Source
     from edge.tracker import Tracker
+    from edge.zone import DoorZone
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,13 @@ def build_gate(config: Config, per_frame: bool = False) -> ChangeGate | None:
     if not config.gate.enabled or per_frame:
         return None
     return ChangeGate(config.gate, config.tracker.recheck_every)
+
+
+def build_zone(config: Config, per_frame: bool = False) -> DoorZone:
+    """The door zone of a live source; image folders judge every face of each picture (no zone)."""
+    from edge.zone import DoorZone
+
+    return DoorZone() if per_frame else DoorZone.from_config(config.zone)
 
 
 def build_source(config: Config) -> Source:

@@ -54,7 +54,15 @@ would otherwise kill the process with the relay or LEDs left as they were."""
 
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
-        from edge.app import build_classifier, build_detector, build_gate, build_outputs, build_source, build_tracker
+        from edge.app import (
+            build_classifier,
+            build_detector,
+            build_gate,
+            build_outputs,
+            build_source,
+            build_tracker,
+            build_zone,
+        )
         from edge.pipeline import Pipeline
         from edge.self_test import require_passed, run_self_test
         from edge.service import ServiceMonitor
@@ -70,7 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = build_source(config)
     tracker = build_tracker(config, per_frame=source.per_frame_decisions)
     gate = build_gate(config, per_frame=source.per_frame_decisions)
-    pipeline = Pipeline(detector, classifier, tracker, build_outputs(config), gate=gate)
+    zone = build_zone(config, per_frame=source.per_frame_decisions)
+    pipeline = Pipeline(detector, classifier, tracker, build_outputs(config), gate=gate, zone=zone)
     pipeline.stats.thermal = ThermalMonitor()
     monitor.attach(pipeline.stats, config.source.uri)
     stop = threading.Event()

@@ -136,9 +136,9 @@ def build_gate(config: Config, per_frame: bool = False) -> ChangeGate | None:
 
 def build_zone(config: Config, per_frame: bool = False) -> DoorZone:
     """The door zone of a live source; image folders judge every face of each picture (no zone)."""
-    from edge.zone import DoorZone
+    from edge.zone import WHOLE_FRAME, DoorZone
 
-    return DoorZone() if per_frame else DoorZone.from_config(config.zone)
+    return WHOLE_FRAME if per_frame else DoorZone.from_config(config.zone)
 
 
 def build_source(config: Config) -> Source:

@@ -241,7 +241,9 @@ class AlertsConfig:
     buzzer_on: float = meta(0.2, 0.01, 10, "length of one beep, seconds")
     buzzer_off: float = meta(0.15, 0.01, 10, "pause between beeps, seconds")
     buzzer_beeps: int = meta(3, 1, 100, "beeps per bare-face alert")
-    cooldown: float = meta(20.0, 0, 3600, "seconds before one track can trigger the same alert again")
+    cooldown: float = meta(
+        20.0, 0, 3600, "seconds before one track can sound the buzzer again (the relay opens once per track)"
+    )
     pin_factory: Literal["", "lgpio", "rpigpio", "pigpio", "native", "mock"] = meta(
         "", doc="gpiozero pin factory; empty = $GPIOZERO_PIN_FACTORY, else gpiozero's default (lgpio on a Pi)"
     )

@@ -16,7 +16,7 @@ from edge.fault_log import FaultLog
 from edge.stats import LoopStats
 from edge.tracker import Tracker
 from edge.types import Decision, Frame, Place, TrackedFace
-from edge.zone import DoorZone
+from edge.zone import WHOLE_FRAME, DoorZone
 
 if TYPE_CHECKING:
     from edge.classifier import FastFirstClassifier, MaskClassifier
@@ -69,7 +69,7 @@ class Pipeline:
         self.fault_log = FaultLog()
         self.max_consecutive_errors = max_consecutive_errors
         self.gate = gate
-        self.zone = zone or DoorZone()
+        self.zone = zone or WHOLE_FRAME
         self.stats.gate = gate
         self._carried: list[TrackedFace] = []
 

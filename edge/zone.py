@@ -45,3 +45,7 @@ class DoorZone:
         if not (self.left <= cx <= self.right and self.top <= cy <= self.bottom):
             return Place.OUTSIDE
         return Place.DOOR if x2 - x1 >= self.min_face else Place.FAR
+
+
+WHOLE_FRAME = DoorZone()
+"""Every face counts as at the door: image folders, and parts built without a zone."""

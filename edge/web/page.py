@@ -209,12 +209,6 @@ def model_summary(config: Config) -> dict[str, Any]:
     }
 
 
-SMALL_FACE_PX = 48
-"""Faces narrower than this are classified less well: in edge/models/door_evaluation.md the shipped model
-calls a mask worn wrong mask_incorrect 47 % of the time at 32-47 px against 80 % at 48-79 px, and the door
-accuracy drops from 87 % to 84 %."""
-
-
 def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage:
     """The page and its HTTP thread, listening before the frame loop starts."""
     from edge.outputs.screen.render import banner_texts
@@ -222,6 +216,7 @@ def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage
     from edge.web.server import serve
     from edge.web.settings import read_hash
     from edge.web.view import ViewSettings
+    from edge.zone import DoorZone
 
     web = config.web
     view = ViewSettings(
@@ -229,8 +224,9 @@ def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage
         mirror=config.screen.mirror,
         texts=banner_texts(config.screen),
         min_face_size=config.detector.min_face_size,
-        small_face_size=SMALL_FACE_PX,
+        small_face_size=config.zone.min_face,
         policy=policy,
+        zone=DoorZone.from_config(config.zone),
     )
     page = DoorPage(view, FrameGate(max_fps=web.max_fps), web.decisions, model_summary(config), policy)
     page.server = serve(

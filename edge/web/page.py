@@ -83,6 +83,8 @@ class DoorPage(Output):
     def on_decision(self, decision: Decision) -> None:
         entry = {"time": round(decision.time, 3), "track": decision.track, "label": decision.label}
         entry |= {"score": round(decision.score, 3), "state": self.policy.state(decision.label).value}
+        if decision.previous is not None:
+            entry["previous"] = decision.previous
         with self._lock:
             self._decisions.appendleft(entry)
 
@@ -128,7 +130,7 @@ class DoorPage(Output):
             "door": {
                 "label": latest_label,
                 "state": self.policy.state(latest_label).value if latest_label else None,
-                "text": self.view.texts.for_label(latest_label),
+                "text": self.view.texts.for_faces(latest_label, picture.faces if picture else []),
             },
             "decisions": decisions,
             "counts": {

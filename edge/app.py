@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from edge.gate import ChangeGate
     from edge.model_card import FastModel
     from edge.outputs import Output
+    from edge.pipeline import Pipeline
     from edge.sources import Source
     from edge.tracker import Tracker
 
@@ -131,6 +132,22 @@ def build_gate(config: Config, per_frame: bool = False) -> ChangeGate | None:
     if not config.gate.enabled or per_frame:
         return None
     return ChangeGate(config.gate, config.tracker.recheck_every)
+
+
+def build_pipeline(
+    config: Config,
+    detector: FaceDetector,
+    classifier: MaskClassifier | FastFirstClassifier,
+    outputs: list[Output],
+    per_frame: bool = False,
+) -> Pipeline:
+    """The door loop around a built detector and classifier: a fresh tracker and change gate from the config.
+    `maskgate run` and `maskgate-convert evaluate-approach` both build it here, so the clips are judged by the
+    loop the door runs."""
+    from edge.pipeline import Pipeline
+
+    tracker = build_tracker(config, per_frame=per_frame)
+    return Pipeline(detector, classifier, tracker, outputs, gate=build_gate(config, per_frame=per_frame))
 
 
 def build_source(config: Config) -> Source:

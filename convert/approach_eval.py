@@ -107,10 +107,13 @@ class Recording(Output):
         self.decisions: list[Decision] = []
         self.seen: list[Seen] = []
         self.frames = 0
+        self.detected_frames = 0
+        """Frames the detector ran on (the change gate did not carry the last faces)."""
 
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
         self.frames += 1
         detected = not getattr(stats.gate, "skipping", False)
+        self.detected_frames += detected
         for face in faces:
             self.seen.append(Seen(int(frame.id), face.track, face.face.box, face.label, face.decision, detected))
 
@@ -192,6 +195,8 @@ class Person:
     """First frame the face is at least DOOR_WIDTH wide."""
     decisions: list[tuple[int, int, str]] = field(default_factory=list)
     """(frame, track, label) of each decision matched to this person, in order."""
+    found: int = 0
+    """Frames in which the detector found this face."""
 
     @property
     def size(self) -> str:
@@ -235,6 +240,10 @@ def judge_scene(scene: Scene, image: np.ndarray, loop: DoorLoop) -> SceneOutcome
         door = next((i for i in seen if box_width(boxes[i][number]) >= DOOR_WIDTH), None)  # type: ignore[arg-type]
         people.append(Person(scene.name, number, truth.label, box_width(last), seen[0], door))
     by_face = {p.face: p for p in people}
+    for seen in recording.seen:
+        face, _ = match_box(seen.box, boxes[seen.frame])
+        if seen.detected and face in by_face:
+            by_face[face].found += 1
     unmatched, widths, loose = [], [], 0
     for decision in recording.decisions:
         frame = int(decision.frame)
@@ -270,6 +279,8 @@ def people_scores(people: Sequence[Person], policy: LabelPolicy) -> dict[str, ob
     return {
         "people": len(people),
         "by_class": {label: len(group) for label, group in sorted(of_class.items())},
+        "found": rate(sum(p.found > 0 for p in people), len(people)),
+        "found_in_3_frames": rate(sum(p.found >= 3 for p in people), len(people)),
         "decided": rate(len(decided), len(people)),
         "right": rate(sum(policy.state(p.first[2]) is policy.state(p.label) for p in decided), len(people)),  # type: ignore[index]
         "right_of_decided": rate(
@@ -406,26 +417,33 @@ def video_frames(path: Path, config: Config, fps: float = walkup.FPS) -> Iterato
 def judge_video(path: Path, loop: DoorLoop) -> dict[str, object]:
     recording = loop.run(video_frames(path, loop.config))
     detected = [s for s in recording.seen if s.detected]
-    frames_detected = len({s.frame for s in detected})
+    frames_with_faces = len({s.frame for s in detected})
     by_track: dict[int, list[Seen]] = defaultdict(list)
     for seen in recording.seen:
         by_track[seen.track].append(seen)
     vote_min, window = loop.config.tracker.vote_min, loop.config.tracker.vote_window
     short = sum(len({s.frame for s in seen if s.detected}) < vote_min for seen in by_track.values())
     decided_tracks = {d.track for d in recording.decisions}
-    long_undecided = [t for t, seen in by_track.items() if t not in decided_tracks and len(seen) >= vote_min]
+    long_undecided = [
+        t
+        for t, seen in by_track.items()
+        if t not in decided_tracks and len({s.frame for s in seen if s.detected}) >= vote_min
+    ]
     unsure = sum(Counter(s.label for s in by_track[t]).most_common(1)[0][0] == "unsure" for t in long_undecided)
     small = sum(box_width(s.box) < 32 for s in detected)
     why = (
-        f"{len(by_track)} tracks: {short} seen by the detector in fewer than {vote_min} frames (too short for a "
-        f"{vote_min}-of-{window} vote); {len(long_undecided)} longer ones undecided, {unsure} of them mostly "
-        f"'unsure'; {small} of {len(detected)} detected faces ({100 * small / max(len(detected), 1):.0f}%) are "
+        f"the detector ran on {recording.detected_frames} of {recording.frames} frames (the change gate carried "
+        f"the rest) and found a face in {frames_with_faces} of them, so a face is rarely found again in the next "
+        f"frames: {short} of {len(by_track)} tracks were detected in fewer than {vote_min} frames, too few for the "
+        f"{vote_min}-of-{window} vote; {len(long_undecided)} longer ones stayed undecided ({unsure} mostly "
+        f"'unsure'); {small} of {len(detected)} detected faces ({100 * small / max(len(detected), 1):.0f}%) are "
         "under 32 px wide."
     )
     return {
         "file": str(path),
         "frames": recording.frames,
-        "frames_detected": frames_detected,
+        "frames_through_detector": recording.detected_frames,
+        "frames_with_faces": frames_with_faces,
         "faces_detected": len(detected),
         "faces_detected_by_width": {
             name: sum(size_of(box_width(s.box)) == name for s in detected) for name, _, _ in SIZES
@@ -498,6 +516,8 @@ def evaluate_approach(
 # --- the report ---------------------------------------------------------------------------------------------
 
 WALKUP_COLUMNS = (
+    ("found", "found by the detector"),
+    ("found_in_3_frames", "found in 3+ frames"),
     ("decided", "decided"),
     ("right", "first decision right (door state)"),
     ("masked_let_in", "masked let in"),
@@ -601,7 +621,8 @@ def approach_markdown(report: dict) -> str:
         lines += [
             "## Video without annotations",
             "",
-            f"`{v['file']}`: {v['frames']} frames ({v['frames_detected']} through the detector), "
+            f"`{v['file']}`: {v['frames']} frames ({v['frames_through_detector']} through the detector, "
+            f"{v['frames_with_faces']} with a face), "
             f"{v['faces_detected']} faces detected (by width: "
             + ", ".join(f"{k} px: {n}" for k, n in v["faces_detected_by_width"].items())
             + f"), {v['tracks']} tracks, {len(v['decisions'])} decisions {v['decisions_by_label'] or ''}.",
@@ -616,6 +637,7 @@ def approach_markdown(report: dict) -> str:
         "",
         "## Definitions",
         "",
+        "- found: the detector found the face (a tracked box matched to it) in at least one frame, or three.",
         "- decided: at least one decision matched to the person. first decision right: its door state (the "
         "label policy's) is that of the person's annotated class; of all people.",
         "- masked let in / bare let in / wrong masks kept out: of all people of that class, whose first decision "

@@ -38,6 +38,7 @@ from convert.door_eval import (
     write_json,
 )
 from edge.outputs import Output
+from edge.progress import with_progress
 from edge.tracker import iou_matrix
 from edge.types import Box, Decision, Frame, TrackedFace
 
@@ -473,7 +474,8 @@ def evaluate_approach(
         scene_set.scenes = scene_set.scenes[:limit]
     loop = DoorLoop(config)
     begin = time.perf_counter()
-    outcomes = [judge_scene(scene, image, loop) for scene, image in load_images(scene_set)]
+    scenes = with_progress(load_images(scene_set), len(scene_set.scenes), "walk-up clips")
+    outcomes = [judge_scene(scene, image, loop) for scene, image in scenes]
     if not outcomes:
         raise DoorEvalError(f"{scenes_dir}: none of the {len(scene_set.scenes)} annotated scenes has a readable image")
     walk_seconds, walk_frames = time.perf_counter() - begin, loop.frames

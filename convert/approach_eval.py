@@ -330,18 +330,24 @@ def walkup_report(outcomes: Sequence[SceneOutcome], policy: LabelPolicy) -> dict
 
 
 def queue_pool(scenes: Iterable[tuple[Scene, np.ndarray]]) -> dict[str, list[walkup.Person]]:
-    """Person crops of every annotated face at least walkup.QUEUE_MIN_FACE wide, by label."""
+    """Person crops of every annotated face at least walkup.QUEUE_MIN_FACE wide whose crop holds no other
+    annotated face, by label."""
     pool: dict[str, list[walkup.Person]] = defaultdict(list)
     for scene, image in scenes:
         for number, truth in enumerate(scene.truths):
-            if box_width(truth.box) >= walkup.QUEUE_MIN_FACE:
+            others = [t.box for t in scene.truths if t is not truth]
+            if box_width(truth.box) >= walkup.QUEUE_MIN_FACE and walkup.alone(image.shape, truth.box, others):
                 pool[truth.label].append(walkup.person_crop(image, truth.box, truth.label, f"{scene.name}#{number}"))
     return dict(pool)
 
 
 def judge_queue(pool: dict[str, list[walkup.Person]], people: int, seed: int, loop: DoorLoop) -> dict[str, object]:
     rng = np.random.default_rng(seed)
-    visits = walkup.plan_queue(pool, people, rng)
+    return queue_report(walkup.plan_queue(pool, people, rng), rng, loop) | {"seed": seed}
+
+
+def queue_report(visits: Sequence[walkup.QueueVisit], rng: np.random.Generator, loop: DoorLoop) -> dict[str, object]:
+    """The queue of these visits (its door drawn with `rng`) through the loop: who got which decisions."""
     boxes: list[tuple[Box | None, ...]] = []
     recording = loop.run(clip_frames(walkup.queue_clip(visits, rng, empty_frames(loop.config)), boxes))
     decided: list[list[tuple[int, str]]] = [[] for _ in visits]
@@ -369,6 +375,7 @@ def judge_queue(pool: dict[str, list[walkup.Person]], people: int, seed: int, lo
                 "after": previous,
                 "source": visit.person.source,
                 "frames": [visit.first, visit.last],
+                "entry": "steps in" if visit.steps_in else "walks up",
                 "gap_before": visit.first - visits[number - 1].last - 1 if number else None,
                 "decisions": [label for _, label in decisions],
                 "tracks": sorted({track for track, _ in decisions}),
@@ -382,9 +389,17 @@ def judge_queue(pool: dict[str, list[walkup.Person]], people: int, seed: int, lo
         group = transitions.setdefault(key, {"people": 0, "exactly_one_right": 0})
         group["people"] += 1  # type: ignore[operator]
         group["exactly_one_right"] += len(row["decisions"]) == 1 and row["right"]  # type: ignore[operator]
+    entries: dict[str, dict[str, int]] = {}
+    for row in rows:
+        group = entries.setdefault(
+            str(row["entry"]), {"people": 0, "exactly_one_right": 0, "none": 0, "two_or_more": 0}
+        )
+        group["people"] += 1
+        group["exactly_one_right"] += len(row["decisions"]) == 1 and bool(row["right"])
+        group["none"] += not row["decisions"]
+        group["two_or_more"] += len(row["decisions"]) > 1
     return {
         "people": n,
-        "seed": seed,
         "frames": len(boxes),
         "gaps_frames": walkup.QUEUE_GAPS,
         "exactly_one": rate(sum(len(r["decisions"]) == 1 for r in rows), n),
@@ -394,7 +409,9 @@ def judge_queue(pool: dict[str, list[walkup.Person]], people: int, seed: int, lo
         "two_or_more": rate(sum(len(r["decisions"]) > 1 for r in rows), n),
         "tracks_serving_several_people": sum(len(people) > 1 for people in served.values()),
         "decisions_on_no_person": len(unmatched),
+        "decisions_on_no_person_events": unmatched,
         "transitions": dict(sorted(transitions.items())),
+        "entries": dict(sorted(entries.items())),
         "persons": rows,
     }
 
@@ -531,6 +548,10 @@ WALKUP_COLUMNS = (
 )
 
 
+def dash(value: object) -> str:
+    return "—" if value is None else str(value)
+
+
 def approach_markdown(report: dict) -> str:
     clip, settings, walk = report["clip"], report["settings"], report["walkup"]
     decisions = walk["decisions"]
@@ -561,8 +582,8 @@ def approach_markdown(report: dict) -> str:
                     size,
                     s["people"],
                     *(pct(s[key]) for key, _ in WALKUP_COLUMNS),
-                    f"{s['frames_to_decision_median']} (after reaching {settings['door_width']:g} px: "
-                    f"{s['frames_after_door_size_median']})",
+                    f"{dash(s['frames_to_decision_median'])} (after reaching {settings['door_width']:g} px: "
+                    f"{dash(s['frames_after_door_size_median'])})",
                 ]
                 for size, s in walk["people"].items()
             ],
@@ -585,9 +606,10 @@ def approach_markdown(report: dict) -> str:
         lines += [
             "## Queue: people stepping one after another into the same spot",
             "",
-            f"{q['people']} people (dev face crops ≥ 80 px, pasted at one spot of a synthetic door, each growing "
-            f"from 52 to 130 px over 18-26 frames, then gone), gaps of {min(q['gaps_frames'])}-{max(q['gaps_frames'])} "
-            f"frames, seed {q['seed']}, {q['frames']} frames.",
+            f"{q['people']} people (dev face crops ≥ 80 px with no other annotated face, pasted at one spot of a "
+            "synthetic door, each growing to a 130 px face over 18-26 frames from 52 px (walks up) or 110 px "
+            f"(steps in), then gone), gaps of {min(q['gaps_frames'])}-{max(q['gaps_frames'])} frames, seed "
+            f"{q['seed']}, {q['frames']} frames.",
             "",
             *table(
                 [
@@ -615,6 +637,14 @@ def approach_markdown(report: dict) -> str:
             *table(
                 ["who after whom", "people", "exactly one decision, right"],
                 [[k, v["people"], v["exactly_one_right"]] for k, v in q["transitions"].items()],
+            ),
+            "",
+            *table(
+                ["how they enter", "people", "exactly one decision, right", "none", "two or more"],
+                [
+                    [k, v["people"], v["exactly_one_right"], v["none"], v["two_or_more"]]
+                    for k, v in q["entries"].items()
+                ],
             ),
             "",
         ]

@@ -9,8 +9,10 @@ scene), which is what a still photo allows. Then empty frames (the fill colour a
 
 Queue clip: people step one after another into the same spot in front of one fixed synthetic door
 (edge.bench_frames.background), each growing on the same 1/distance schedule, then gone through the door;
-the next after a gap. The people are context crops of annotated faces of the dev scenes (judging data, never
-trained on), so every person has a hand-made label, mask_incorrect included.
+the next after a gap. Half of them (seeded) walk up from afar, the others step in from the side close already,
+where the face of the person before them was. The people are context crops of annotated faces of the dev scenes
+(judging data, never trained on) that hold no other annotated face, so every person has a hand-made label,
+mask_incorrect included.
 
 Every frame goes through a JPEG encode and decode (quality 85, as a camera's MJPG stream) and carries the
 annotated boxes transformed to it; timestamps are frame numbers at FPS. No randomness but a seeded generator.
@@ -44,6 +46,9 @@ QUEUE_APPROACH = (18, 26)
 """Frames a queued person is in view (1.2-1.7 s), drawn per person."""
 QUEUE_FACE_WIDTH = (52.0, 130.0)
 """A queued person's face width on entering and at the door (about 4 m and 1.6 m away)."""
+QUEUE_STEP_IN_WIDTH = 110.0
+"""The face width of a person who steps into the spot from the side, close already (drawn for half the people):
+their face overlaps the last box of the person before, so only the tracker's appearance check parts them."""
 QUEUE_MIN_FACE = 80.0
 """Faces of the dev scenes at least this wide serve as queued people (not blown up much at the door)."""
 CONTEXT = (0.6, 0.5, 1.0)
@@ -143,15 +148,26 @@ class Person:
     """scene file and face number it was cut from."""
 
 
-def person_crop(image: np.ndarray, box: Box, label: str, source: str) -> Person:
-    """The face with its surroundings (hair, shoulders) cut from a scene, as CONTEXT says."""
+def crop_bounds(shape: tuple[int, ...], box: Box) -> tuple[int, int, int, int]:
+    """The face with its surroundings (hair, shoulders), as CONTEXT says, inside a picture of this shape."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
     side, above, below = CONTEXT
     cx1, cy1 = max(0, math.floor(x1 - side * w)), max(0, math.floor(y1 - above * h))
-    cx2, cy2 = min(image.shape[1], math.ceil(x2 + side * w)), min(image.shape[0], math.ceil(y2 + below * h))
-    crop = image[cy1:cy2, cx1:cx2].copy()
-    return Person(label, crop, (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1), source)
+    return cx1, cy1, min(shape[1], math.ceil(x2 + side * w)), min(shape[0], math.ceil(y2 + below * h))
+
+
+def alone(shape: tuple[int, ...], box: Box, others: Sequence[Box]) -> bool:
+    """Whether the face's crop holds no part of another annotated face (a second person would be queued too)."""
+    cx1, cy1, cx2, cy2 = crop_bounds(shape, box)
+    return not any(o[0] < cx2 and o[2] > cx1 and o[1] < cy2 and o[3] > cy1 for o in others)
+
+
+def person_crop(image: np.ndarray, box: Box, label: str, source: str) -> Person:
+    """The face with its surroundings cut from a scene (crop_bounds)."""
+    cx1, cy1, cx2, cy2 = crop_bounds(image.shape, box)
+    x1, y1, x2, y2 = box
+    return Person(label, image[cy1:cy2, cx1:cx2].copy(), (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1), source)
 
 
 @dataclass(frozen=True)
@@ -160,6 +176,12 @@ class QueueVisit:
     first: int
     """Frame number the person enters."""
     frames: int
+    entry_width: float = QUEUE_FACE_WIDTH[0]
+    """Face width on entering: QUEUE_FACE_WIDTH[0] walks up from afar, QUEUE_STEP_IN_WIDTH steps in close."""
+
+    @property
+    def steps_in(self) -> bool:
+        return self.entry_width == QUEUE_STEP_IN_WIDTH
 
     @property
     def last(self) -> int:
@@ -181,7 +203,8 @@ def plan_queue(
         person = pool[label][order[label][used[label] % len(pool[label])]]
         used[label] += 1
         frames = int(rng.integers(QUEUE_APPROACH[0], QUEUE_APPROACH[1] + 1))
-        visits.append(QueueVisit(person, frame, frames))
+        entry = QUEUE_STEP_IN_WIDTH if rng.random() < 0.5 else QUEUE_FACE_WIDTH[0]
+        visits.append(QueueVisit(person, frame, frames, entry))
         frame += frames + int(rng.choice(QUEUE_GAPS))
     return visits
 
@@ -202,8 +225,8 @@ def queue_clip(visits: Sequence[QueueVisit], rng: np.random.Generator, tail: int
         visit = visits[current] if visits else None
         if visit is not None and visit.first <= index <= visit.last:
             step = index - visit.first
-            entering, at_door = QUEUE_FACE_WIDTH
-            width = at_door * walk_scales(visit.frames, entering / at_door)[step]
+            at_door = QUEUE_FACE_WIDTH[1]
+            width = at_door * walk_scales(visit.frames, visit.entry_width / at_door)[step]
             person = visit.person
             fx1, fy1, fx2, fy2 = person.face
             scale = width / (fx2 - fx1)

@@ -16,7 +16,7 @@ import pytest
 from conftest import need_shared
 
 from convert import walkup
-from convert.approach_eval import DoorLoop, clip_frames, judge_scene, match_box
+from convert.approach_eval import DoorLoop, clip_frames, judge_scene, match_box, queue_pool, queue_report
 from convert.cli import main as convert_main
 from convert.door_eval import load_config, load_images, read_scenes
 from edge.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK
@@ -60,7 +60,7 @@ def test_matching_takes_the_best_iou_then_a_face_holding_the_centre():
     assert match_box((0.0, 0.0, 50.0, 50.0), [None, None]) == (None, "none")
 
 
-def queue_pool():
+def coloured_pool():
     pool = {}
     for label, colour in ((MASK, (200, 120, 40)), (NO_MASK, (40, 120, 200))):
         crop = np.full((160, 120, 3), colour, np.uint8)
@@ -71,7 +71,7 @@ def queue_pool():
 def test_the_queue_follows_its_label_order_one_person_at_a_time_with_gaps_and_is_reproducible():
     def clip(seed):
         rng = np.random.default_rng(seed)
-        visits = walkup.plan_queue(queue_pool(), 4, rng)
+        visits = walkup.plan_queue(coloured_pool(), 4, rng)
         return visits, list(walkup.queue_clip(visits, rng, tail=5))
 
     visits, frames = clip(7)
@@ -85,8 +85,19 @@ def test_the_queue_follows_its_label_order_one_person_at_a_time_with_gaps_and_is
     widths = [frames[i].boxes[0][2] - frames[i].boxes[0][0] for i in range(visits[0].first, visits[0].last + 1)]
     assert widths[0] == pytest.approx(walkup.QUEUE_FACE_WIDTH[0], abs=1.5)
     assert widths[-1] == pytest.approx(walkup.QUEUE_FACE_WIDTH[1], abs=1.5)
+    assert {v.steps_in for v in visits} <= {True, False}
+    for visit in visits:
+        entering = frames[visit.first].boxes[visits.index(visit)]
+        assert entering[2] - entering[0] == pytest.approx(visit.entry_width, abs=1.5)
     digest = hashlib.sha256(b"".join(f.image.tobytes() for f in frames)).hexdigest()
     assert digest == hashlib.sha256(b"".join(f.image.tobytes() for f in clip(7)[1])).hexdigest()
+
+
+def test_a_queued_person_is_cut_only_where_no_other_annotated_face_shares_the_crop():
+    face = (100.0, 100.0, 150.0, 160.0)  # crop 70-180 x 70-220
+    assert walkup.alone((400, 400, 3), face, [(200.0, 100.0, 240.0, 150.0), (100.0, 230.0, 140.0, 270.0)])
+    assert not walkup.alone((400, 400, 3), face, [(170.0, 100.0, 210.0, 150.0)])
+    assert not walkup.alone((400, 400, 3), face, [(100.0, 200.0, 140.0, 240.0)])
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +156,25 @@ def test_a_walkup_clip_gives_the_same_decisions_twice_timed_by_its_frames():
     assert all(d["time"] == round(int(d["frame"]) / walkup.FPS, 3) for d in first)
     outcome = judge_scene(scene, image, loop)
     assert [p.label for p in outcome.people] == [MASK_INCORRECT] and outcome.people[0].size == "80+"
+
+
+def test_the_queue_sees_one_track_serve_two_people_only_when_the_appearance_check_is_off():
+    scene_set = read_scenes(need_shared(SCENES))
+    pool = queue_pool(load_images(scene_set))
+    first, second = pool[MASK][0], pool[MASK][1]
+    frames = 20
+    visits = [
+        walkup.QueueVisit(first, 2, frames, walkup.QUEUE_STEP_IN_WIDTH),
+        walkup.QueueVisit(second, 2 + frames + 3, frames, walkup.QUEUE_STEP_IN_WIDTH),
+    ]
+    blind = load_config()
+    blind.tracker.same_face_min = blind.tracker.return_face_min = 0.0
+    shared = queue_report(visits, np.random.default_rng(1), DoorLoop(blind))
+    assert shared["tracks_serving_several_people"] == 1
+    assert [len(p["decisions"]) for p in shared["persons"]][1] == 0, "the second person inherits the decision"
+    apart = queue_report(visits, np.random.default_rng(1), DoorLoop(load_config()))
+    assert apart["tracks_serving_several_people"] == 0
+    assert all(p["decisions"] for p in apart["persons"])
 
 
 def test_evaluate_approach_needs_no_tensorflow(tmp_path):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from edge.gate import ChangeGate
     from edge.model_card import FastModel
     from edge.outputs import Output
+    from edge.pipeline import Pipeline
     from edge.sources import Source
     from edge.tracker import Tracker
     from edge.zone import DoorZone
@@ -139,6 +140,28 @@ def build_zone(config: Config, per_frame: bool = False) -> DoorZone:
     from edge.zone import WHOLE_FRAME, DoorZone
 
     return WHOLE_FRAME if per_frame else DoorZone.from_config(config.zone)
+
+
+def build_pipeline(
+    config: Config,
+    detector: FaceDetector,
+    classifier: MaskClassifier | FastFirstClassifier,
+    outputs: list[Output],
+    per_frame: bool = False,
+) -> Pipeline:
+    """The door loop around a built detector and classifier: a fresh tracker, change gate and door zone from the
+    config. `maskgate run` and `maskgate-convert evaluate-approach` both build it here, so the clips are judged by
+    the loop the door runs."""
+    from edge.pipeline import Pipeline
+
+    return Pipeline(
+        detector,
+        classifier,
+        build_tracker(config, per_frame=per_frame),
+        outputs,
+        gate=build_gate(config, per_frame=per_frame),
+        zone=build_zone(config, per_frame=per_frame),
+    )
 
 
 def build_source(config: Config) -> Source:

@@ -54,16 +54,7 @@ would otherwise kill the process with the relay or LEDs left as they were."""
 
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
-        from edge.app import (
-            build_classifier,
-            build_detector,
-            build_gate,
-            build_outputs,
-            build_source,
-            build_tracker,
-            build_zone,
-        )
-        from edge.pipeline import Pipeline
+        from edge.app import build_classifier, build_detector, build_outputs, build_pipeline, build_source
         from edge.self_test import require_passed, run_self_test
         from edge.service import ServiceMonitor
         from edge.sources import is_stills
@@ -76,10 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     classifier = build_classifier(config)
     require_passed(run_self_test(detector, config.detector.type, classifier), classifier, config.detector.type)
     source = build_source(config)
-    tracker = build_tracker(config, per_frame=source.per_frame_decisions)
-    gate = build_gate(config, per_frame=source.per_frame_decisions)
-    zone = build_zone(config, per_frame=source.per_frame_decisions)
-    pipeline = Pipeline(detector, classifier, tracker, build_outputs(config), gate=gate, zone=zone)
+    pipeline = build_pipeline(config, detector, classifier, build_outputs(config), per_frame=source.per_frame_decisions)
     pipeline.stats.thermal = ThermalMonitor()
     monitor.attach(pipeline.stats, config.source.uri)
     stop = threading.Event()

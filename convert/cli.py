@@ -114,6 +114,21 @@ def _evaluate_door(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_approach(args: argparse.Namespace) -> int:
+    from convert.evaluation.approach_eval import evaluate_approach
+    from convert.evaluation.door_eval import load_config
+    from edge.bench.shared_dir import shared_path
+
+    config = load_config(args.config, args.detector)
+    if args.model:
+        config.classifier.model = args.model
+    video = (
+        shared_path("data/video/parking-lot.mp4") if args.video is None else Path(args.video) if args.video else None
+    )
+    evaluate_approach(Path(args.scenes), Path(args.out), config, args.limit, args.queue, video, args.seed)
+    return 0
+
+
 def _evaluate_crops(args: argparse.Namespace) -> int:
     from convert.evaluation.crop_eval import evaluate_crops
     from convert.evaluation.door_eval import load_config
@@ -270,6 +285,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", default=None, help="maskgate TOML config: detector, classifier and policy settings")
     p.set_defaults(run=_evaluate_door)
+
+    p = commands.add_parser(
+        "evaluate-approach", help="walk-up clips of annotated scenes, a queue and a video through the door loop"
+    )
+    p.add_argument("scenes", metavar="SCENES_DIR", help=scenes_help)
+    p.add_argument("out", metavar="OUT_DIR")
+    p.add_argument(
+        "--model", default="", help=".tflite with its card beside it (default: config, then the shipped one)"
+    )
+    p.add_argument("--detector", default="", help="face detector model file (default: config, model directories)")
+    p.add_argument("--config", default=None, help="maskgate TOML config: the door's live settings (default: defaults)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N scenes (sorted by name), for quick runs")
+    p.add_argument("--queue", type=int, default=60, help="people in the queue clip, 0 = no queue (default: 60)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the queue's people, gaps and door (default: 0)")
+    p.add_argument(
+        "--video",
+        default=None,
+        help="an unannotated video through the loop, '' = none (default: ../shared parking-lot)",
+    )
+    p.set_defaults(run=_evaluate_approach)
 
     p = commands.add_parser(
         "evaluate-crops", help="face crops in class folders through the runtime: what `maskgate run` calls them"

@@ -16,11 +16,13 @@ from edge.vision.labels import LabelPolicy
 if TYPE_CHECKING:
     from edge.detectors import FaceDetector
     from edge.outputs import Output
+    from edge.pipeline import Pipeline
     from edge.sources import Source
     from edge.vision.classifier import FastFirstClassifier, MaskClassifier
     from edge.vision.gate import ChangeGate
     from edge.vision.model_card import FastModel
     from edge.vision.tracker import Tracker
+    from edge.vision.zone import DoorZone
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,35 @@ def build_gate(config: Config, per_frame: bool = False) -> ChangeGate | None:
     if not config.gate.enabled or per_frame:
         return None
     return ChangeGate(config.gate, config.tracker.recheck_every)
+
+
+def build_zone(config: Config, per_frame: bool = False) -> DoorZone:
+    """The door zone of a live source; image folders judge every face of each picture (no zone)."""
+    from edge.vision.zone import WHOLE_FRAME, DoorZone
+
+    return WHOLE_FRAME if per_frame else DoorZone.from_config(config.zone)
+
+
+def build_pipeline(
+    config: Config,
+    detector: FaceDetector,
+    classifier: MaskClassifier | FastFirstClassifier,
+    outputs: list[Output],
+    per_frame: bool = False,
+) -> Pipeline:
+    """The door loop around a built detector and classifier: a fresh tracker, change gate and door zone from the
+    config. `maskgate run` and `maskgate-convert evaluate-approach` both build it here, so the clips are judged by
+    the loop the door runs."""
+    from edge.pipeline import Pipeline
+
+    return Pipeline(
+        detector,
+        classifier,
+        build_tracker(config, per_frame=per_frame),
+        outputs,
+        gate=build_gate(config, per_frame=per_frame),
+        zone=build_zone(config, per_frame=per_frame),
+    )
 
 
 def build_source(config: Config) -> Source:

@@ -54,11 +54,10 @@ would otherwise kill the process with the relay or LEDs left as they were."""
 
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
-        from edge.app import build_classifier, build_detector, build_gate, build_outputs, build_source, build_tracker
+        from edge.app import build_classifier, build_detector, build_outputs, build_pipeline, build_source
         from edge.health.self_test import require_passed, run_self_test
         from edge.health.service import ServiceMonitor
         from edge.health.thermal import ThermalMonitor
-        from edge.pipeline import Pipeline
         from edge.sources import is_stills
 
     config = args.loaded_config
@@ -68,9 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     classifier = build_classifier(config)
     require_passed(run_self_test(detector, config.detector.type, classifier), classifier, config.detector.type)
     source = build_source(config)
-    tracker = build_tracker(config, per_frame=source.per_frame_decisions)
-    gate = build_gate(config, per_frame=source.per_frame_decisions)
-    pipeline = Pipeline(detector, classifier, tracker, build_outputs(config), gate=gate)
+    pipeline = build_pipeline(config, detector, classifier, build_outputs(config), per_frame=source.per_frame_decisions)
     pipeline.stats.thermal = ThermalMonitor()
     monitor.attach(pipeline.stats, config.source.uri)
     stop = threading.Event()

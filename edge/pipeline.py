@@ -15,7 +15,8 @@ from edge.health.fault_log import FaultLog
 from edge.vision.crop import EmptyCropError, crop_face
 from edge.vision.stats import LoopStats
 from edge.vision.tracker import Tracker
-from edge.vision.types import Decision, Frame, TrackedFace
+from edge.vision.types import Decision, Frame, Place, TrackedFace
+from edge.vision.zone import WHOLE_FRAME, DoorZone
 
 if TYPE_CHECKING:
     from edge.detectors import FaceDetector
@@ -58,6 +59,7 @@ class Pipeline:
         outputs: Iterable[Output] = (),
         max_consecutive_errors: int = 100,
         gate: ChangeGate | None = None,
+        zone: DoorZone | None = None,
     ) -> None:
         self.detector = detector
         self.classifier = classifier
@@ -67,6 +69,7 @@ class Pipeline:
         self.fault_log = FaultLog()
         self.max_consecutive_errors = max_consecutive_errors
         self.gate = gate
+        self.zone = zone or WHOLE_FRAME
         self.stats.gate = gate
         self._carried: list[TrackedFace] = []
 
@@ -85,12 +88,14 @@ class Pipeline:
             faces = self.detector.detect(image)
         with stats.stage("track"):
             matched = tracker.match(faces, image)
+            height, width = image.shape[:2]
+            places = [self.zone.place(face, width, height) for face in faces]
         with stats.stage("crop"):
             kept: list[int] = []  # indexes of the faces that stay: all but those whose crop is empty
             labelled: list[int] = []  # positions in `kept` of the faces the classifier sees
             crops = []
-            for index, (face, track) in enumerate(zip(faces, matched, strict=True)):
-                if tracker.needs_label(track):
+            for index, (face, track, place) in enumerate(zip(faces, matched, places, strict=True)):
+                if place is Place.DOOR and tracker.needs_label(track):
                     try:
                         crops.append(crop_face(image, face.box, self.classifier.card.crop))
                     except EmptyCropError as exc:
@@ -112,6 +117,7 @@ class Pipeline:
                 labels,
                 scores,
                 [matched[i] for i in kept],
+                [places[i] for i in kept],
             )
         self._carried = tracked
         return tracked, decisions

@@ -209,10 +209,11 @@ def test_close_switches_everything_off_mid_pattern(factory: MockFactory, make_do
     door = make_door(buzzer_on=30.0, buzzer_off=30.0, relay_seconds=30.0, cooldown=0.0)
     for _ in range(4):
         door.frame((LEFT, NO_MASK))
-    for _ in range(4):
+    for _ in range(6):  # a correction takes tracker.change_min (5) votes
         door.frame((LEFT, MASK))
-    for _ in range(4):
-        door.frame((LEFT, NO_MASK))
+    door.frame()
+    for _ in range(6):
+        door.frame((RIGHT, NO_MASK))
     assert factory.pin(RED).state and factory.pin(BUZZER).state and factory.pin(RELAY).state
     door.alerts.close()
     for pin in PINS.values():
@@ -336,3 +337,31 @@ def test_switch_off_command_leaves_every_output_off(tmp_path: Path, monkeypatch:
         if Device.pin_factory is not None:
             Device.pin_factory.close()
         Device.pin_factory = None
+
+
+def test_the_relay_opens_once_per_person_however_often_they_are_corrected(factory: MockFactory, make_door) -> None:
+    """mask -> corrected to bare -> corrected to mask, beyond the cooldown: one opening, one buzzer alert."""
+    door = make_door(cooldown=5.0)
+    for label in (MASK, NO_MASK, MASK):
+        for _ in range(6):
+            door.frame((LEFT, label))
+        door.clock.now += 10.0
+    assert [(d.label, d.previous) for d in door.decisions] == [(MASK, None), (NO_MASK, MASK), (MASK, NO_MASK)]
+    assert {d.track for d in door.decisions} == {1}
+    door.alerts.close()
+    assert levels(factory, RELAY) == [False, True, False], "opened once, for the first mask decision only"
+    assert levels(factory, BUZZER)[:2] == [False, True], "the correction to a bare face sounds the buzzer"
+
+
+def test_a_correction_to_a_bare_face_cancels_a_waiting_opening(factory: MockFactory, make_door) -> None:
+    """A masked person waits while a bare face is in view; corrected to bare meanwhile, the door stays shut."""
+    door = make_door()
+    for _ in range(4):
+        door.frame((LEFT, NO_MASK), (RIGHT, MASK))
+    for _ in range(6):
+        door.frame((LEFT, NO_MASK), (RIGHT, NO_MASK))
+    for _ in range(6):
+        door.frame((RIGHT, NO_MASK))
+    assert [(d.label, d.previous) for d in door.decisions if d.track == 2] == [(MASK, None), (NO_MASK, MASK)]
+    door.alerts.close()
+    assert levels(factory, RELAY) == [False]

@@ -30,7 +30,8 @@ def test_run_on_a_folder_writes_one_event_per_decision_and_annotated_frames(mode
     assert {e["frame"] for e in lines} <= {p.name for p in photos.iterdir()}
     assert len({e["frame"] for e in lines}) >= 5
     for event in lines:
-        assert set(event) == {"frame", "time", "track", "box", "label", "score"}
+        assert set(event) == {"event", "frame", "time", "track", "box", "label", "score"}
+        assert event["event"] == "decided"
         assert event["label"] in ("mask", "no_mask") and 0.5 <= event["score"] <= 1.0
         assert len(event["box"]) == 4 and all(isinstance(v, int) for v in event["box"])
     written = sorted(p.name for p in record.iterdir())

@@ -51,11 +51,23 @@ def test_flicker_without_a_majority_stays_undecided():
     assert decisions == []
 
 
-def test_a_changed_mind_is_a_new_decision():
+def test_a_changed_mind_is_a_correction_naming_the_label_it_replaces():
     labels = ["no_mask"] * 3 + ["mask"] * 3
-    _, decisions = feed(Tracker(TrackerConfig(vote_window=3, vote_min=3)), [[(face(10), lab)] for lab in labels])
-    assert [d.label for d in decisions] == ["no_mask", "mask"]
+    config = TrackerConfig(vote_window=3, vote_min=3, change_min=3)
+    _, decisions = feed(Tracker(config), [[(face(10), lab)] for lab in labels])
+    assert [(d.label, d.previous) for d in decisions] == [("no_mask", None), ("mask", "no_mask")]
     assert {d.track for d in decisions} == {1}
+    assert [d.as_event()["event"] for d in decisions] == ["decided", "corrected"]
+    assert decisions[1].as_event()["previous"] == "no_mask"
+
+
+def test_a_decision_holds_until_another_label_has_change_min_votes():
+    """vote_min (3 of 5) decides; overturning it takes change_min (5 of 5): a 4-of-5 majority is not enough."""
+    labels = ["no_mask"] * 3 + ["mask"] * 4 + ["no_mask"] + ["mask"] * 4 + ["mask"]
+    config = TrackerConfig(vote_window=5, vote_min=3, change_min=5)
+    tracked, decisions = feed(Tracker(config), [[(face(10), lab)] for lab in labels])
+    assert [(d.frame, d.label, d.previous) for d in decisions] == [("2", "no_mask", None), ("12", "mask", "no_mask")]
+    assert [t[0].decision for t in tracked][2:12] == ["no_mask"] * 10
 
 
 def test_a_track_lost_for_longer_than_max_missed_starts_again():
@@ -96,11 +108,11 @@ def test_recheck_every_1_classifies_every_frame():
     assert labelled == list(range(8))
 
 
-def test_a_mask_taken_off_after_the_decision_flips_it_within_a_recheck_and_a_vote():
+def test_a_mask_taken_off_after_the_decision_is_corrected_within_a_recheck_and_a_full_window():
     truth = ["mask"] * 10 + ["no_mask"] * 10
     labelled, decisions = run_door(Tracker(TrackerConfig(vote_window=5, vote_min=3, recheck_every=5)), truth)
-    assert [(d.frame, d.label) for d in decisions] == [("2", "mask"), ("14", "no_mask")]
-    assert labelled == [0, 1, 2, 7, 12, 13, 14, 19]
+    assert [(d.frame, d.label, d.previous) for d in decisions] == [("2", "mask", None), ("16", "no_mask", "mask")]
+    assert labelled == [0, 1, 2, 7, 12, 13, 14, 15, 16]
 
 
 def test_one_doubtful_recheck_is_followed_up_and_a_fluke_changes_nothing():
@@ -115,7 +127,7 @@ def test_a_skipped_face_keeps_its_last_label_and_a_new_face_must_be_labelled():
     tracker.update("0", 0.0, [face(10)], ["no_mask"], [0.8])
     tracked, decisions = tracker.update("1", 1.0, [face(12)], [None], [None])
     assert (tracked[0].label, tracked[0].score, tracked[0].decision, decisions) == ("no_mask", 0.8, "no_mask", [])
-    with pytest.raises(ValueError, match="new face needs a label"):
+    with pytest.raises(ValueError, match="new face at the door needs a label"):
         tracker.update("2", 2.0, [face(400)], [None], [None])
     with pytest.raises(ConfigError, match=r"tracker\.recheck_every: 0 is out of range"):
         from_dict({"tracker": {"recheck_every": 0}})

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import Config, ConfigError, WebConfig
+from edge.config import Config, ConfigError, WebConfig, ZoneConfig
 from edge.config.password import hash_password, verify_password
 from edge.config.web_settings import is_loopback, problems
 from edge.outputs.screen import banner_texts
@@ -26,7 +26,7 @@ from edge.vision.stats import LoopStats
 from edge.vision.types import Decision, Face, Frame, TrackedFace
 from edge.web.auth import LoginRateLimit, SessionStore
 from edge.web.frame_gate import FrameGate
-from edge.web.page import SMALL_FACE_PX, DoorPage
+from edge.web.page import DoorPage
 from edge.web.view import ViewSettings, render_view
 
 pytest.importorskip("waitress", reason="needs the web extra: pip install -e '.[web]'")
@@ -47,7 +47,7 @@ class FakeClock:
 def _view(width: int = 640) -> ViewSettings:
     from edge.config import ScreenConfig
 
-    return ViewSettings(width, True, banner_texts(ScreenConfig()), 20, SMALL_FACE_PX)
+    return ViewSettings(width, True, banner_texts(ScreenConfig()), 20, ZoneConfig().min_face)
 
 
 def _frame(index: int) -> Frame:
@@ -158,7 +158,7 @@ def test_open_page_on_loopback_serves_page_picture_and_state(
     assert state["counts"]["decisions"] == {MASK: 1}
     assert state["door"]["text"] == banner_texts(Config().screen).for_label(MASK)
     assert state["login"] is False and state["models"]["detector"] == "yunet"
-    assert state["aim"] == {"min_face_size": 20, "small_face_size": SMALL_FACE_PX}
+    assert state["aim"] == {"min_face_size": 20, "small_face_size": ZoneConfig().min_face}
     doctor = json.loads(client.request("GET", "/doctor.json")[2])
     assert {"python", "opencv", "config"} <= {check["name"] for check in doctor}
 

@@ -317,7 +317,7 @@ def run(
     config: Config, frame_set: FrameSet, frames: int = 120, warmup: int | None = None, delivery: str = "thread"
 ) -> dict[str, object]:
     """Benchmark the door loop built from config on frame_set (see `measure`)."""
-    from edge.app import build_classifier, build_detector, build_gate, build_tracker
+    from edge.app import build_classifier, build_detector, build_gate, build_tracker, build_zone
     from edge.pipeline import Pipeline
     from edge.vision.stats import LoopStats
 
@@ -328,7 +328,9 @@ def run(
     for part, model in classifier.parts():
         instrument(model, "classify_fast" if part == "fast classifier" else "classify", timer)
     gate = build_gate(config)
-    pipeline = Pipeline(detector, classifier, build_tracker(config), [_draw_output()], gate=gate)
+    pipeline = Pipeline(
+        detector, classifier, build_tracker(config), [_draw_output()], gate=gate, zone=build_zone(config)
+    )
 
     def run_loop(feed: Iterable[Frame]) -> LoopStats:
         pipeline.stats = LoopStats(gate=gate)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 ALERT_PINS = ("green_led", "red_led", "buzzer", "relay")
 """The [alerts] keys that name a BCM pin; no two may share one."""
-SCREEN_TEXTS = ("mask_text", "no_mask_text", "mask_incorrect_text", "idle_text")
+SCREEN_TEXTS = ("mask_text", "no_mask_text", "mask_incorrect_text", "idle_text", "closer_text")
 
 
 def cross_field_problems(config: Config) -> list[Problem]:
@@ -36,6 +36,17 @@ def _tracker_problems(config: Config) -> Iterator[Problem]:
     if tracker.vote_min > tracker.vote_window:
         window = tracker.vote_window
         yield Problem("tracker.vote_min", f"{tracker.vote_min} must not exceed tracker.vote_window ({window})")
+    elif not tracker.vote_min <= tracker.change_min <= tracker.vote_window:
+        yield Problem(
+            "tracker.change_min",
+            f"{tracker.change_min} must lie between tracker.vote_min ({tracker.vote_min}) and tracker.vote_window "
+            f"({tracker.vote_window}): a correction needs at least the votes of a first decision",
+        )
+    zone = config.zone
+    for low, high in (("left", "right"), ("top", "bottom")):
+        if getattr(zone, low) >= getattr(zone, high):
+            lo, hi = getattr(zone, low), getattr(zone, high)
+            yield Problem(f"zone.{high}", f"{hi} must be greater than zone.{low} ({lo})")
 
 
 def _pin_problems(config: Config) -> Iterator[Problem]:

@@ -146,6 +146,34 @@ class TrackerConfig:
     recheck_every: int = meta(
         5, 1, 1000, "a decided face is classified again every n frames (1 = every frame); new or doubtful ones always"
     )
+    change_min: int = meta(
+        5,
+        1,
+        100,
+        "a decided person's label changes (a `corrected` event) only when another label has this many of the last "
+        "vote_window votes: one decision per person unless the evidence is strong",
+    )
+
+
+FACE_WIDTH_CM = 13.3
+"""A YuNet box on an adult face: 2.12x the distance between the eyes (median of 300 UTKFace adults, 10-90%:
+2.03-2.22) times the mean adult interpupillary distance, 6.3 cm."""
+
+
+@dataclass
+class ZoneConfig:
+    min_face: int = meta(
+        48,
+        0,
+        4096,
+        "faces narrower than this (source pixels) are not at the door yet: tracked and drawn grey with 'come closer', "
+        "never classified or decided; 48 = a face 1.5 m from a Pi Camera Module 2 at 640 px wide (docs/door.md); "
+        "0 = every face",
+    )
+    left: float = meta(0.0, 0.0, 1.0, "left edge of the door region, a share of the frame's width")
+    top: float = meta(0.0, 0.0, 1.0, "top edge of the door region, a share of the frame's height")
+    right: float = meta(1.0, 0.0, 1.0, "right edge of the door region, a share of the frame's width")
+    bottom: float = meta(1.0, 0.0, 1.0, "bottom edge of the door region; a face counts if its centre is inside")
 
 
 @dataclass
@@ -188,7 +216,9 @@ class AlertsConfig:
     buzzer_on: float = meta(0.2, 0.01, 10, "length of one beep, seconds")
     buzzer_off: float = meta(0.15, 0.01, 10, "pause between beeps, seconds")
     buzzer_beeps: int = meta(3, 1, 100, "beeps per bare-face alert")
-    cooldown: float = meta(20.0, 0, 3600, "seconds before one track can trigger the same alert again")
+    cooldown: float = meta(
+        20.0, 0, 3600, "seconds before one track can sound the buzzer again (the relay opens once per track)"
+    )
     pin_factory: Literal["", "lgpio", "rpigpio", "pigpio", "native", "mock"] = meta(
         "", doc="gpiozero pin factory; empty = $GPIOZERO_PIN_FACTORY, else gpiozero's default (lgpio on a Pi)"
     )
@@ -210,6 +240,9 @@ class ScreenConfig:
         "Please cover your nose", doc="banner while a mask worn under the nose or on the chin is confirmed (ASCII only)"
     )
     idle_text: str = meta("Please look at the camera", doc="banner while nobody is confirmed (ASCII only)")
+    closer_text: str = meta(
+        "Please come closer", doc="banner while the only faces in view are too small to decide (ASCII only)"
+    )
 
 
 @dataclass
@@ -292,6 +325,7 @@ class Config:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    zone: ZoneConfig = field(default_factory=ZoneConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)

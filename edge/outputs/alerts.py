@@ -1,10 +1,11 @@
 """GPIO alerts through gpiozero: green and red LEDs, a buzzer pattern and a door-strike relay.
 
-The LEDs follow the door's state frame by frame (confirmed faces only). The buzzer and the relay fire on
-confirmed decisions, at most once per track and kind within `cooldown` seconds, so one person triggers
-one alert. The relay never opens while a bare face is also confirmed in view: a masked person waits until
-it has gone. Every output is driven to its off level on close, which `maskgate run` reaches on exit, on
-SIGTERM and on an unhandled error.
+The LEDs follow the door's state frame by frame (confirmed faces only). The buzzer sounds on a confirmed
+bare face (a first decision or a correction), at most once per track within `cooldown` seconds. The relay
+opens at most once per person (track), and only while that person's latest confirmed label lets them in: a
+correction to a bare face before the door opened cancels it. It never opens while a bare face is also
+confirmed in view: a masked person waits until it has gone. Every output is driven to its off level on
+close, which `maskgate run` reaches on exit, on SIGTERM and on an unhandled error.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BUZZER_ALERT, RELAY_ALERT = "buzzer", "relay"
+BUZZER_ALERT = "buzzer"
+RELAY_MEMORY = 256
+"""Track ids are never reused; one that many openings old has long left the door."""
 
 
 class AlertsError(SetupError, OSError):
@@ -64,6 +68,8 @@ class GpioAlerts(Output):
         self._clock = clock
         self._last_alert: dict[tuple[int, str], float] = {}
         self._relay_waiting: set[int] = set()
+        self._relay_opened: OrderedDict[int, None] = OrderedDict()
+        """Tracks the relay opened for (the newest RELAY_MEMORY of them): never again for the same person."""
         self._status: DoorState | None = None
         self.devices: dict[str, Any] = {}
         if not any(getattr(config, key) for key in ALERT_PINS):
@@ -123,7 +129,7 @@ class GpioAlerts(Output):
 
     def on_decision(self, decision: Decision) -> None:
         if self.policy.lets_in(decision.label):
-            if "relay" in self.devices and self._cooled_down(decision.track, RELAY_ALERT):
+            if "relay" in self.devices and decision.track not in self._relay_opened:
                 self._relay_waiting.add(decision.track)  # opened in on_frame, once the whole frame is known
             return
         self._relay_waiting.discard(decision.track)
@@ -151,7 +157,9 @@ class GpioAlerts(Output):
         if not self._relay_waiting or status not in (DoorState.OK, DoorState.WARN):
             return
         for track in self._relay_waiting:
-            self._record(track, RELAY_ALERT)
+            self._relay_opened[track] = None
+        while len(self._relay_opened) > RELAY_MEMORY:
+            self._relay_opened.popitem(last=False)
         log.info("frame %s: relay open for %.1f s", frame_id, self.config.relay_seconds)
         self.devices["relay"].blink(on_time=self.config.relay_seconds, off_time=0, n=1)
         self._relay_waiting.clear()

@@ -6,14 +6,26 @@ import cv2
 import numpy as np
 
 from edge.vision.labels import DEFAULT_POLICY, DoorState, LabelPolicy
-from edge.vision.types import TrackedFace
+from edge.vision.types import Place, TrackedFace
 
 COLOURS = {DoorState.OK: (0, 200, 0), DoorState.WARN: (0, 150, 240), DoorState.NOT_OK: (0, 0, 230)}
 UNDECIDED = (0, 200, 230)
+AWAY = (150, 150, 150)
+"""Grey: a face the door does not decide for (too far, or outside the door zone)."""
 
 
 def colour_for(face: TrackedFace, policy: LabelPolicy = DEFAULT_POLICY) -> tuple[int, int, int]:
-    return UNDECIDED if face.decision is None else COLOURS[policy.state(face.decision)]
+    if face.decision is not None:
+        return COLOURS[policy.state(face.decision)]
+    return UNDECIDED if face.place is Place.DOOR else AWAY
+
+
+def face_text(face: TrackedFace) -> str:
+    """`label score #track`: the decision, or the frame's label with a `?` while the vote is open; a face away
+    from the door says where it is instead."""
+    if face.decision is None and face.place is not Place.DOOR:
+        return f"{'too far' if face.place is Place.FAR else 'outside'} #{face.track}"
+    return f"{face.decision or face.label + '?'} {face.score:.2f} #{face.track}"
 
 
 def annotate(
@@ -27,7 +39,7 @@ def annotate(
         x1, y1, x2, y2 = (round(v) for v in face.face.box)
         colour = colour_for(face, policy)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness)
-        text = f"{face.decision or face.label + '?'} {face.score:.2f} #{face.track}"
+        text = face_text(face)
         (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         top = max(0, y1 - height - baseline - 4)
         cv2.rectangle(out, (x1, top), (x1 + width + 4, top + height + baseline + 4), colour, cv2.FILLED)

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from edge.vision.labels import UNSURE
-from edge.vision.types import Box, Decision, Face, TrackedFace
+from edge.vision.types import Box, Decision, Face, Place, TrackedFace
 
 if TYPE_CHECKING:
     from edge.config import TrackerConfig
@@ -78,23 +78,23 @@ class Track:
     decision: str | None = None
     signature: np.ndarray | None = None
 
-    def vote(self, vote_min: int) -> tuple[str, float] | None:
-        """The label with at least vote_min of the window's votes, and its mean score; UNSURE votes never win."""
+    def vote(self) -> tuple[str, int, float] | None:
+        """The leading label of the window (UNSURE votes never lead), its count and its mean score."""
         counts = Counter(label for label, _ in self.votes if label != UNSURE)
         if not counts:
             return None
         label, count = counts.most_common(1)[0]
-        if count < vote_min:
-            return None
-        return label, float(np.mean([score for lab, score in self.votes if lab == label]))
+        return label, count, float(np.mean([score for lab, score in self.votes if lab == label]))
 
 
 class Tracker:
-    """Greedy IoU matching (best pairs first); a track is confirmed by vote_min of its last vote_window labels.
+    """Greedy IoU matching (best pairs first); a track is decided by vote_min of its last vote_window labels, once.
+    A decided track's label changes only when another label holds change_min of the window: a `corrected`
+    decision naming the label it replaces.
 
     With `per_frame=True` (image folders) every face is a new track decided at once.
     The pipeline asks `match`, then `needs_label` per face, classifies only those faces and passes
-    None as the label of the others to `update`.
+    None as the label of the others to `update` (faces away from the door are never labelled).
     """
 
     def __init__(self, config: TrackerConfig, per_frame: bool = False) -> None:
@@ -103,6 +103,7 @@ class Tracker:
         self.max_missed = 0 if per_frame else config.max_missed
         self.per_frame = per_frame
         self.recheck_every = config.recheck_every
+        self.change_min = 1 if per_frame else config.change_min
         self.same_face_min, self.return_face_min = config.same_face_min, config.return_face_min
         self.tracks: list[Track] = []
         self._next_id = 1
@@ -140,7 +141,7 @@ class Tracker:
 
     def needs_label(self, track: Track | None) -> bool:
         """Whether this frame's face of the track must go through the classifier."""
-        if track is None or track.decision is None or track.votes[-1][0] != track.decision:
+        if track is None or track.decision is None or not track.votes or track.votes[-1][0] != track.decision:
             return True
         return track.unlabelled + 1 >= self.recheck_every
 
@@ -152,21 +153,25 @@ class Tracker:
         labels: Sequence[str | None],
         scores: Sequence[float | None],
         matched: list[Track | None] | None = None,
+        places: Sequence[Place] | None = None,
     ) -> tuple[list[TrackedFace], list[Decision]]:
-        """Feed one frame's faces and labels; returns them tracked, and any new or changed decisions.
+        """Feed one frame's faces and labels; returns them tracked, and any first or corrected decisions.
 
         `matched` is what `match` returned for these faces (matched here when omitted). A None label means
-        the face was not classified in this frame; its track keeps its votes and its last label.
+        the face was not classified in this frame; its track keeps its votes and its last label. `places` says
+        where each face is (edge.vision.zone); a face at the door that starts a track needs a label.
         """
         if matched is None:
             matched = self.match(faces)
+        if places is None:
+            places = [Place.DOOR] * len(faces)
         for track in self.tracks:
             track.missed += 1
         tracked, decisions = [], []
-        for face, track, label, score in zip(faces, matched, labels, scores, strict=True):
+        for face, track, label, score, place in zip(faces, matched, labels, scores, places, strict=True):
             if track is None:
-                if label is None:
-                    raise ValueError(f"frame {frame_id}: a new face needs a label")
+                if label is None and place is Place.DOOR:
+                    raise ValueError(f"frame {frame_id}: a new face at the door needs a label")
                 track = Track(self._next_id, face.box, deque(maxlen=self.vote_window))
                 self._next_id += 1
                 self.tracks.append(track)
@@ -176,14 +181,24 @@ class Tracker:
                 track.signature = seen if old is None else old * (1 - SIGNATURE_BLEND) + seen * SIGNATURE_BLEND
             if label is None:
                 track.unlabelled += 1
-                label, score = track.votes[-1]
+                label, score = track.votes[-1] if track.votes and place is Place.DOOR else ("", 0.0)
             else:
                 track.unlabelled, score = 0, float(score)  # type: ignore[arg-type]
                 track.votes.append((label, score))
-                result = track.vote(self.vote_min)
-                if result is not None and result[0] != track.decision:
-                    track.decision = result[0]
-                    decisions.append(Decision(frame_id, timestamp, track.id, face.box, *result))
-            tracked.append(TrackedFace(face, track.id, label, score, track.decision))
+                if (decision := self._decide(track, frame_id, timestamp, face)) is not None:
+                    decisions.append(decision)
+            tracked.append(TrackedFace(face, track.id, label, score, track.decision, place))
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return tracked, decisions
+
+    def _decide(self, track: Track, frame_id: str, timestamp: float, face: Face) -> Decision | None:
+        """The track's first decision once a label has vote_min votes; a correction once another label has
+        change_min; else None."""
+        result = track.vote()
+        if result is None:
+            return None
+        label, count, score = result
+        if label == track.decision or count < (self.vote_min if track.decision is None else self.change_min):
+            return None
+        previous, track.decision = track.decision, label
+        return Decision(frame_id, timestamp, track.id, face.box, label, score, previous)

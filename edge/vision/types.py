@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,6 +31,17 @@ class Face:
         return self.box[2] - self.box[0]
 
 
+class Place(StrEnum):
+    """Where a face is with respect to the door zone (edge.vision.zone)."""
+
+    DOOR = "door"
+    """At the door: classified, voted on and decided."""
+    FAR = "far"
+    """Inside the region but too small to decide yet: the screen asks the person to come closer."""
+    OUTSIDE = "outside"
+    """Outside the door region: tracked and drawn, never classified."""
+
+
 @dataclass(frozen=True, slots=True)
 class TrackedFace:
     """One face in one frame, after classification and tracking."""
@@ -40,11 +52,14 @@ class TrackedFace:
     score: float
     decision: str | None = None
     """The track's confirmed label, or None while the vote is still open."""
+    place: Place = Place.DOOR
+    """Faces away from the door (FAR, OUTSIDE) carry no per-frame label of their own ("")."""
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A track's confirmed label, emitted once when confirmed and again if it changes."""
+    """A track's confirmed label: once when first confirmed, and again only as a correction (`previous` set) when
+    strong evidence overturns it (tracker.change_min)."""
 
     frame: str
     time: float
@@ -52,9 +67,16 @@ class Decision:
     box: Box
     label: str
     score: float
+    previous: str | None = None
+    """The label this decision corrects; None for a person's first decision."""
+
+    @property
+    def corrected(self) -> bool:
+        return self.previous is not None
 
     def as_event(self) -> dict[str, object]:
-        return {
+        event: dict[str, object] = {
+            "event": "corrected" if self.corrected else "decided",
             "frame": self.frame,
             "time": round(self.time, 3),
             "track": self.track,
@@ -62,3 +84,6 @@ class Decision:
             "label": self.label,
             "score": round(self.score, 4),
         }
+        if self.previous is not None:
+            event["previous"] = self.previous
+        return event

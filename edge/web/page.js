@@ -38,6 +38,7 @@ async function refreshState() {
     const li = document.createElement("li");
     li.className = "decision " + d.state;
     li.textContent = new Date(d.time * 1000).toLocaleTimeString() + "  " + d.label +
+      (d.previous ? " (corrected from " + d.previous + ")" : "") +
       " (" + d.score.toFixed(2) + ", track " + d.track + ")";
     list.append(li);
   }

@@ -83,6 +83,8 @@ class DoorPage(Output):
     def on_decision(self, decision: Decision) -> None:
         entry = {"time": round(decision.time, 3), "track": decision.track, "label": decision.label}
         entry |= {"score": round(decision.score, 3), "state": self.policy.state(decision.label).value}
+        if decision.previous is not None:
+            entry["previous"] = decision.previous
         with self._lock:
             self._decisions.appendleft(entry)
 
@@ -128,7 +130,7 @@ class DoorPage(Output):
             "door": {
                 "label": latest_label,
                 "state": self.policy.state(latest_label).value if latest_label else None,
-                "text": self.view.texts.for_label(latest_label),
+                "text": self.view.texts.for_faces(latest_label, picture.faces if picture else []),
             },
             "decisions": decisions,
             "counts": {
@@ -209,16 +211,11 @@ def model_summary(config: Config) -> dict[str, Any]:
     }
 
 
-SMALL_FACE_PX = 48
-"""Faces narrower than this are classified less well: in edge/models/door_evaluation.md the shipped model
-calls a mask worn wrong mask_incorrect 47 % of the time at 32-47 px against 80 % at 48-79 px, and the door
-accuracy drops from 87 % to 84 %."""
-
-
 def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage:
     """The page and its HTTP thread, listening before the frame loop starts."""
     from edge.config.web_settings import read_hash
     from edge.outputs.screen.render import banner_texts
+    from edge.vision.zone import DoorZone
     from edge.web.auth import LoginRateLimit, SessionStore
     from edge.web.server import serve
     from edge.web.view import ViewSettings
@@ -229,8 +226,9 @@ def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage
         mirror=config.screen.mirror,
         texts=banner_texts(config.screen),
         min_face_size=config.detector.min_face_size,
-        small_face_size=SMALL_FACE_PX,
+        small_face_size=config.zone.min_face,
         policy=policy,
+        zone=DoorZone.from_config(config.zone),
     )
     page = DoorPage(view, FrameGate(max_fps=web.max_fps), web.decisions, model_summary(config), policy)
     page.server = serve(

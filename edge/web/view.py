@@ -13,6 +13,7 @@ from edge.outputs.annotate import annotate
 from edge.outputs.screen.render import BANNER_COLOURS, BannerTexts, draw_banner, mirrored
 from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
 from edge.vision.types import TrackedFace
+from edge.vision.zone import WHOLE_FRAME, DoorZone
 
 BANNER_FRACTION = 0.16
 """Share of the picture's height given to the banner: smaller than the entrance screen's, read from 50 cm."""
@@ -28,8 +29,9 @@ class ViewSettings:
     min_face_size: int
     """detector.min_face_size: smaller faces are not reported at all."""
     small_face_size: int
-    """Faces narrower than this (source pixels) are classified less well: aim mode marks them."""
+    """zone.min_face: narrower faces are not decided yet (come closer); aim mode marks them."""
     policy: LabelPolicy = DEFAULT_POLICY
+    zone: DoorZone = WHOLE_FRAME
 
 
 def render_view(
@@ -41,7 +43,11 @@ def render_view(
         image, faces = mirrored(image, faces)
     view = annotate(image, faces, fps, settings.policy)
     if aim:
-        draw_aim(view, faces, settings.min_face_size, settings.small_face_size)
+        x1, y1, x2, y2 = settings.zone.region(view.shape[1], view.shape[0])
+        region = (view.shape[1] - x2, y1, view.shape[1] - x1, y2) if settings.mirror else (x1, y1, x2, y2)
+        draw_aim(
+            view, faces, settings.min_face_size, settings.small_face_size, None if settings.zone.whole_frame else region
+        )
     if view.shape[1] > settings.width:
         scale = settings.width / view.shape[1]
         view = cv2.resize(view, (settings.width, max(1, round(view.shape[0] * scale))), interpolation=cv2.INTER_AREA)
@@ -49,20 +55,26 @@ def render_view(
     canvas = np.empty((view.shape[0] + banner, view.shape[1], 3), np.uint8)
     canvas[: view.shape[0]] = view
     colour = BANNER_COLOURS[None if label is None else settings.policy.state(label)]
-    draw_banner(canvas, view.shape[0], settings.texts.for_label(label), colour)
+    draw_banner(canvas, view.shape[0], settings.texts.for_faces(label, faces), colour)
     return canvas
 
 
-def draw_aim(view: np.ndarray, faces: list[TrackedFace], min_face_size: int, small_face_size: int) -> None:
-    """Two squares to scale in the centre (the smallest face found, the smallest classified well) and a
-    magenta box around each face narrower than the second."""
+def draw_aim(
+    view: np.ndarray,
+    faces: list[TrackedFace],
+    min_face_size: int,
+    small_face_size: int,
+    region: tuple[int, int, int, int] | None = None,
+) -> None:
+    """Two squares to scale in the centre (the smallest face found, the smallest the door decides), a magenta box
+    around each face narrower than the second, and the door zone's region when it is not the whole frame."""
     height, width = view.shape[:2]
     thickness = max(1, round(min(width, height) / 300))
     scale = max(0.4, min(height, width) / 900)
     cx, cy = width // 2, height // 2
     for size, colour, text, below in (
         (min_face_size, AIM_COLOUR, f"smallest face found {min_face_size}px", True),
-        (small_face_size, (255, 255, 255), f"classified well {small_face_size}px", False),
+        (small_face_size, (255, 255, 255), f"door decides from {small_face_size}px", False),
     ):
         half = size // 2
         cv2.rectangle(view, (cx - half, cy - half), (cx + half, cy + half), colour, thickness)
@@ -75,6 +87,17 @@ def draw_aim(view: np.ndarray, faces: list[TrackedFace], min_face_size: int, sma
             cv2.putText(
                 view, "too small", (x1, y2 + round(16 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, SMALL_COLOUR, 1
             )
+    if region is not None:
+        cv2.rectangle(view, region[:2], region[2:], AIM_COLOUR, thickness)
+        cv2.putText(
+            view,
+            "door zone",
+            (region[0] + 4, region[1] + round(20 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            AIM_COLOUR,
+            1,
+        )
     cv2.putText(
         view, "AIM", (width - round(70 * scale), round(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, AIM_COLOUR, 2
     )

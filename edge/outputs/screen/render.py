@@ -12,7 +12,7 @@ import numpy as np
 from edge.config import ScreenConfig
 from edge.outputs.annotate import colour_for
 from edge.vision.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, DoorState, LabelPolicy
-from edge.vision.types import TrackedFace
+from edge.vision.types import Place, TrackedFace
 
 BANNER_COLOURS = {
     DoorState.OK: (0, 140, 0),
@@ -21,6 +21,8 @@ BANNER_COLOURS = {
     None: (70, 70, 70),
 }
 """BGR: green, amber, red, grey (nobody confirmed); white text stays legible on all four."""
+PLACE_TEXTS = {Place.FAR: "come closer", Place.OUTSIDE: ""}
+"""What a face away from the door is labelled with on the screen and the page instead of a verdict."""
 BANNER_FRACTION = 0.24
 """Share of the screen height given to the banner."""
 TEXT_FRACTION = 0.42
@@ -38,6 +40,7 @@ class BannerTexts:
     no_mask: str
     idle: str
     mask_incorrect: str
+    closer: str = ScreenConfig.closer_text
 
     def for_label(self, label: str | None) -> str:
         """The banner for the confirmed label that decides the door; any label without its own text is bare."""
@@ -45,9 +48,17 @@ class BannerTexts:
             return self.idle
         return {MASK: self.mask, MASK_INCORRECT: self.mask_incorrect}.get(label, self.no_mask)
 
+    def for_faces(self, label: str | None, faces: list[TrackedFace]) -> str:
+        """for_label, but with nobody confirmed and a face seen too far away to decide: come closer."""
+        if label is None and any(face.place is Place.FAR for face in faces):
+            return self.closer
+        return self.for_label(label)
+
 
 def banner_texts(config: ScreenConfig) -> BannerTexts:
-    return BannerTexts(config.mask_text, config.no_mask_text, config.idle_text, config.mask_incorrect_text)
+    return BannerTexts(
+        config.mask_text, config.no_mask_text, config.idle_text, config.mask_incorrect_text, config.closer_text
+    )
 
 
 def mirrored(image: np.ndarray, faces: list[TrackedFace]) -> tuple[np.ndarray, list[TrackedFace]]:
@@ -85,7 +96,7 @@ def draw_faces(
         x1, y1, x2, y2 = (round(v * scale + offset[i % 2]) for i, v in enumerate(face.face.box))
         colour = colour_for(face, policy)
         cv2.rectangle(view, (x1, y1), (x2, y2), colour, thickness)
-        text = face.decision.replace("_", " ") if face.decision else "..."
+        text = face.decision.replace("_", " ") if face.decision else PLACE_TEXTS.get(face.place, "...")
         (text_w, text_h), baseline = cv2.getTextSize(text, FONT, font_scale, text_thickness)
         label_h = text_h + baseline + 2 * thickness
         top = y1 - label_h if y1 >= label_h else y1  # above the box, or inside it at the top of the picture
@@ -139,5 +150,5 @@ def render_screen(
     view, scale, offset = fit_into(image, width - 2 * border, banner_top - border)
     draw_faces(view, faces, scale, offset, policy)
     canvas[border:banner_top, border : width - border] = view
-    draw_banner(canvas, banner_top, texts.for_label(label), colour)
+    draw_banner(canvas, banner_top, texts.for_faces(label, faces), colour)
     return canvas

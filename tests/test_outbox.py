@@ -80,3 +80,28 @@ def test_a_file_that_is_not_an_outbox_is_named_in_the_error(tmp_path: Path) -> N
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(OutboxError, match=str(path)):
         Outbox(path, max_messages=10)
+
+
+@pytest.mark.parametrize(("fsync", "level"), [(True, 2), (False, 1)])
+def test_fsync_sets_sqlites_synchronous_level(tmp_path: Path, fsync: bool, level: int) -> None:
+    # FULL (2) puts every message on the medium before put returns; NORMAL (1) risks the last moments on power
+    # loss. Nothing short of cutting the power shows the difference, so the connection's setting is read back.
+    outbox = Outbox(tmp_path / "outbox.sqlite3", max_messages=10, fsync=fsync)
+    assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == level
+    assert outbox._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    outbox.close()
+
+
+def test_a_failed_put_leaves_nothing_behind_and_the_next_put_works(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path, max_messages=10)
+    outbox.put("t/event", b"before")
+    with pytest.raises(OutboxError, match="cannot write"):
+        outbox.put("t/event", object())  # type: ignore[arg-type] # sqlite cannot store it: fails mid-transaction
+    assert outbox.depth == 1
+    outbox.put("t/event", b"after")
+    assert payloads(outbox) == [b"before", b"after"]
+    outbox.close()
+    reopened = Outbox(path, max_messages=10)
+    assert (reopened.depth, payloads(reopened)) == (2, [b"before", b"after"])
+    reopened.close()

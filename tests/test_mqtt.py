@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import need_module
 from mqtt_broker import Mosquitto, Subscriber, free_port, make_certificates, wait_until
 
 from edge.config import ConfigError, MqttConfig, from_dict
@@ -24,7 +25,7 @@ from edge.outputs.mqtt_settings import parse_broker
 from edge.stats import LoopStats
 from edge.types import Decision, Face, TrackedFace
 
-pytest.importorskip("paho.mqtt.client", reason="needs the mqtt extra: pip install -e '.[mqtt]'")
+need_module("paho.mqtt.client", "pip install -e '.[mqtt]'")
 
 REPO = Path(__file__).resolve().parent.parent
 FAST_RECONNECT = (0.1, 0.5)

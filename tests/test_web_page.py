@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import cv2
 import numpy as np
 import pytest
+from conftest import need_module
 
 from edge.config import Config, ConfigError, WebConfig
 from edge.labels import MASK, NO_MASK
@@ -28,7 +29,7 @@ from edge.web.page import SMALL_FACE_PX, DoorPage
 from edge.web.settings import is_loopback, problems
 from edge.web.view import ViewSettings, render_view
 
-pytest.importorskip("waitress", reason="needs the web extra: pip install -e '.[web]'")
+need_module("waitress", "pip install -e '.[web]'")
 
 from edge.web.server import SECURITY_HEADERS, PageServer, serve
 

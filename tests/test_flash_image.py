@@ -286,6 +286,7 @@ def owner(path: Path, root: Path) -> str:
 
 
 @pytest.mark.image
+@pytest.mark.timeout(3600)  # builds and boots an image under qemu: tens of minutes
 def test_a_built_image_has_maskgate_installed_enabled_and_configured_from_the_boot_partition(tmp_path: Path) -> None:
     need_image_build_tools()
     rootfs = arm64_root()

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import IN_CI, need_shared
+from conftest import missing, need_shared
 
 from edge.bench import frames as bench_frames
 from edge.bench.loop import DECODE_PLACES, STAGE_NAMES
@@ -191,10 +191,7 @@ def test_missing_frames_folder_is_a_clear_error(tmp_path: Path, capfd: pytest.Ca
 
 def test_the_seeds_baseline_reports_like_maskgate_bench(tmp_path: Path, facemask: Path, bench_report: dict) -> None:
     if importlib.util.find_spec("tensorflow") is None:
-        message = "the seeds' baseline needs TensorFlow (pip install '.[convert]')"
-        if IN_CI:
-            pytest.fail(message + " - required under CI=true")
-        pytest.skip(message)
+        missing("the seeds' baseline needs TensorFlow (pip install '.[convert]')")
     need_shared("models/res10/res10_300x300_ssd_iter_140000.caffemodel")
     out = tmp_path / "baseline.json"
     command = [sys.executable, str(REPO / "benchmarks" / "baseline.py"), "--frames", "12", "--warmup", "10"]

@@ -10,10 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import need_module, need_shared
 
-pytest.importorskip("tensorflow", reason="the conversion stage needs `pip install .[convert]`")
-
-from conftest import need_shared
+need_module("tensorflow", "the conversion stage needs `pip install .[convert]`")
 
 from convert.cli import main as convert_main
 from convert.data.dataset import DatasetError, class_folders, read_manifest, sha256_file

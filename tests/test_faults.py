@@ -3,6 +3,7 @@ driven for real: bomb files are made at test time, disk-full comes from RLIMIT_F
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import struct
@@ -156,6 +157,8 @@ def walk_past_the_door(door_parts, scenes: list[np.ndarray], **tracker_settings:
 
     factory = MockFactory()
     alerts = GpioAlerts(AlertsConfig(relay=23, relay_seconds=0.01), pin_factory=factory)
+    relay = alerts.devices["relay"]
+    relay.blink = functools.partial(relay.blink, background=False)  # each pulse ends before the next frame
     pipeline = Pipeline(
         *door_parts, Tracker(TrackerConfig(vote_window=5, vote_min=3, max_missed=15, **tracker_settings)), [alerts]
     )
@@ -165,8 +168,6 @@ def walk_past_the_door(door_parts, scenes: list[np.ndarray], **tracker_settings:
             tracked, made = pipeline.process(Frame(str(number), float(number), scene))
             decisions += made
             pipeline._emit(Frame(str(number), float(number), scene), tracked, made)
-            time.sleep(0.03)  # lets a relay pulse end before the next one
-        time.sleep(0.1)
         states = [s.state for s in factory.pin(23).states]
     finally:
         alerts.close()
@@ -345,6 +346,27 @@ def stalling_stream(facemask_dir: Path):
     server.server_close()
 
 
+def port_of(url: str) -> int:
+    return int(url.split(":")[2].split("/")[0])
+
+
+def wait_until_read(server_port: int, timeout: float = 30.0) -> None:
+    """Wait until the client end of the connection to `server_port` has read every byte the server sent: its
+    receive queue in /proc/net/tcp is empty, so the reader is blocked waiting for more."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        queues = []
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, remote_port = (int(address.split(":")[1], 16) for address in fields[1:3])
+            if remote_port == server_port and local_port != server_port and fields[3] == "01":  # ESTABLISHED
+                queues.append(int(fields[4].split(":")[1], 16))
+        if queues and not any(queues):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the client never read all of the stream on port {server_port} within {timeout} s")
+
+
 @pytest.mark.parametrize("signal_name", ["SIGHUP", "SIGUSR1"])
 def test_hangup_and_usr1_stop_with_outputs_off_within_a_second_during_a_stall(
     model_env, stalling_stream, tmp_path: Path, signal_name: str
@@ -366,7 +388,7 @@ def test_hangup_and_usr1_stop_with_outputs_off_within_a_second_during_a_stall(
     )
     try:
         assert finished.wait(60), "the door loop never read the stream"
-        time.sleep(1.0)  # now in the stall: the camera thread is blocked in a read
+        wait_until_read(port_of(url))  # now in the stall: the camera thread is blocked in a read
         sent = time.monotonic()
         process.send_signal(getattr(signal, signal_name))
         process.wait(10)

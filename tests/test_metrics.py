@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need_module
 
 from edge import __version__
 from edge.config import MetricsConfig, MqttConfig, TrackerConfig
@@ -19,7 +20,7 @@ from edge.vision.stats import STAGES
 from edge.vision.tracker import Tracker
 from edge.vision.types import Decision
 
-pytest.importorskip("prometheus_client", reason="needs the metrics extra: pip install -e '.[metrics]'")
+need_module("prometheus_client", "pip install -e '.[metrics]'")
 
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import need_module
 from mqtt_broker import Mosquitto, Subscriber, free_port, make_certificates, wait_until
 
 from edge.config import ConfigError, MqttConfig, from_dict
@@ -24,7 +25,7 @@ from edge.vision.labels import MASK, NO_MASK
 from edge.vision.stats import LoopStats
 from edge.vision.types import Decision, Face, TrackedFace
 
-pytest.importorskip("paho.mqtt.client", reason="needs the mqtt extra: pip install -e '.[mqtt]'")
+need_module("paho.mqtt.client", "pip install -e '.[mqtt]'")
 
 REPO = Path(__file__).resolve().parent.parent
 FAST_RECONNECT = (0.1, 0.5)

@@ -80,3 +80,70 @@ def test_a_file_that_is_not_an_outbox_is_named_in_the_error(tmp_path: Path) -> N
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(OutboxError, match=str(path)):
         Outbox(path, max_messages=10)
+
+
+@pytest.mark.parametrize(("fsync", "level"), [(True, 2), (False, 1)])
+def test_fsync_sets_sqlites_synchronous_level(tmp_path: Path, fsync: bool, level: int) -> None:
+    # FULL (2) puts every message on the medium before put returns; NORMAL (1) risks the last moments on power
+    # loss. Nothing short of cutting the power shows the difference, so the connection's setting is read back.
+    outbox = Outbox(tmp_path / "outbox.sqlite3", max_messages=10, fsync=fsync)
+    assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == level
+    assert outbox._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    outbox.close()
+
+
+def test_a_failed_put_leaves_nothing_behind_and_the_next_put_works(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path, max_messages=10)
+    outbox.put("t/event", b"before")
+    with pytest.raises(OutboxError, match="cannot write"):
+        outbox.put("t/event", object())  # type: ignore[arg-type] # sqlite cannot store it: fails mid-transaction
+    assert outbox.depth == 1
+    outbox.put("t/event", b"after")
+    assert payloads(outbox) == [b"before", b"after"]
+    outbox.close()
+    reopened = Outbox(path, max_messages=10)
+    assert (reopened.depth, payloads(reopened)) == (2, [b"before", b"after"])
+    reopened.close()
+
+
+def test_a_bound_of_one_keeps_the_newest_message(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3", max_messages=1)
+    outbox.put("t/a", b"old")
+    outbox.put("t/b", b"new")
+    assert [(m.topic, m.payload) for m in outbox.after(0, 10)] == [("t/b", b"new")]
+    assert (outbox.depth, outbox.dropped) == (1, 1)
+    with pytest.raises(ValueError, match="at least 1, got 0"):
+        Outbox(tmp_path / "zero.sqlite3", max_messages=0)
+
+
+def test_one_over_the_bound_drops_exactly_one(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3", max_messages=3)
+    ids = [outbox.put("t/event", f"e{i}".encode()) for i in range(4)]
+    assert [m.id for m in outbox.after(0, 10)] == ids[1:]
+    assert (outbox.depth, outbox.dropped) == (3, 1)
+
+
+def test_deletes_are_on_disk_for_the_next_process_and_puts_work_from_any_thread(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "state" / "mqtt" / "outbox.sqlite3"  # folders made as needed
+    outbox = Outbox(path, max_messages=10)
+    ids = [outbox.put("t/event", f"e{i}".encode()) for i in range(3)]
+    errors: list[BaseException] = []
+
+    def put_from_the_sender_thread() -> None:
+        try:
+            outbox.put("t/status", b"online")
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=put_from_the_sender_thread)
+    thread.start()
+    thread.join(30)
+    assert errors == []
+    outbox.delete(ids[:2])
+    other = Outbox(path, max_messages=10)  # a second connection sees the same queue, as after a restart
+    assert [(m.topic, m.payload) for m in other.after(0, 10)] == [("t/event", b"e2"), ("t/status", b"online")]
+    other.close()
+    outbox.close()

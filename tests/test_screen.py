@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import missing
 
 from edge.config import ConfigError, ScreenConfig, from_dict
 from edge.outputs.screen import EntranceScreen
@@ -198,7 +199,7 @@ def test_window_backend_without_a_gui_says_what_to_do() -> None:
     info = cv2.getBuildInformation()
     gui = info.split("GUI:")[1].split("\n")[0].strip() if "GUI:" in info else ""
     if gui not in ("NONE", ""):
-        pytest.skip(f"this OpenCV has a GUI ({gui}); the error path needs a headless build")
+        missing(f"this OpenCV has a GUI ({gui}); the error path needs a headless build (opencv-python-headless)")
     with pytest.raises(DisplayUnavailableError, match="framebuffer"):
         EntranceScreen(ScreenConfig(backend="window"))
     from edge.outputs.video import Window

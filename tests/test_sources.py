@@ -119,7 +119,9 @@ def test_a_live_source_hands_out_only_the_newest_frame():
     try:
         iterator = iter(source)
         first = next(iterator)
-        time.sleep(0.2)  # a slow pipeline: the camera keeps grabbing meanwhile
+        deadline = time.monotonic() + 30  # a slow pipeline: the camera grabs 20 frames meanwhile
+        while FastCamera.count < int(first.id) + 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
         second = next(iterator)
     finally:
         source.close()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI, need_tool
+from conftest import missing, need_tool
 
 from edge.config import load
 
@@ -34,10 +34,7 @@ def unit_copy(tmp_path: Path) -> Path:
     ExecStart= program exists, and everything else stays byte for byte the shipped unit."""
     binary = Path(sys.executable).with_name("maskgate")
     if not binary.exists():
-        message = f"needs the maskgate console script beside {sys.executable} (pip install -e .)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"needs the maskgate console script beside {sys.executable} (pip install -e .)")
     text = UNIT.read_text()
     assert text.count(INSTALLED_BINARY) == 2, "ExecStart= and ExecStopPost= run the installed maskgate"
     copy = tmp_path / "maskgate.service"

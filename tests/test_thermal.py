@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 import numpy as np
-import pytest
+from conftest import need_module
 
 from edge.config import TrackerConfig
 from edge.health.doctor import check_thermal
@@ -108,7 +108,7 @@ def test_readings_are_kept_for_the_interval(tmp_path: Path) -> None:
 
 
 def test_metrics_export_temperature_and_throttling(tmp_path: Path) -> None:
-    pytest.importorskip("prometheus_client", reason="needs the metrics extra: pip install -e '.[metrics]'")
+    need_module("prometheus_client", "pip install -e '.[metrics]'")
     from edge.config import MetricsConfig
     from edge.outputs.metrics import build_metrics
     from tests.test_metrics import _free_port, scrape

@@ -125,3 +125,80 @@ def test_login_rate_limit_forgets_quiet_clients_so_many_addresses_cannot_fill_me
         assert limit.allow(f"10.1.{index // 256}.{index % 256}")
     assert len(limit._recent) <= MAX_CLIENTS
     assert not limit.allow(f"10.1.{(MAX_CLIENTS + 199) // 256}.{(MAX_CLIENTS + 199) % 256}")  # the newest kept
+
+
+def _hash_line(n: int = 2**14, r: int = 8, p: int = 1, salt: bytes = b"s" * 16, digest: bytes = b"d" * 32) -> str:
+    import base64
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    return f"scrypt${n}${r}${p}${b64(salt)}${b64(digest)}"
+
+
+@pytest.mark.parametrize(
+    ("fields", "good"),
+    [
+        ({"n": 2}, True),
+        ({"n": 1}, False),
+        ({"n": 3}, False),
+        ({"n": 2**15 - 2}, False),
+        ({"r": 1}, True),
+        ({"r": 32, "n": 2**10}, True),
+        ({"r": 0}, False),
+        ({"r": 33, "n": 2**10}, False),
+        ({"p": 1}, True),
+        ({"p": 16}, True),
+        ({"p": 0}, False),
+        ({"p": 17}, False),
+        ({"n": 2**19, "r": 1}, True),  # 64 MiB: the most a login may use
+        ({"n": 2**19, "r": 2}, False),
+        ({"salt": b"s" * 8}, True),
+        ({"salt": b"s" * 7}, False),
+        ({"digest": b"d" * 16}, True),
+        ({"digest": b"d" * 15}, False),
+    ],
+)
+def test_hash_parameter_bounds_are_exact(fields: dict, good: bool) -> None:
+    line = _hash_line(**fields)
+    if good:
+        check_hash(line)
+    else:
+        with pytest.raises(PasswordHashError):
+            check_hash(line)
+
+
+def test_a_hash_needs_all_six_fields_and_the_scheme() -> None:
+    for line in (_hash_line().replace("scrypt$", "bcrypt$"), _hash_line() + "$extra", "scrypt$16384$8$1$c2FsdA"):
+        with pytest.raises(PasswordHashError, match="is not scrypt"):
+            check_hash(line)
+
+
+def test_a_hash_with_a_short_digest_verifies_with_that_length() -> None:
+    import base64
+    import hashlib
+
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(b"pw", salt=salt, n=2**4, r=8, p=1, dklen=20)
+    b64 = [base64.urlsafe_b64encode(raw).decode().rstrip("=") for raw in (salt, digest)]
+    assert verify_password("pw", f"scrypt$16$8$1${b64[0]}${b64[1]}")
+    assert not verify_password("px", f"scrypt$16$8$1${b64[0]}${b64[1]}")
+
+
+def test_a_session_ends_exactly_at_its_lifetime_and_the_window_frees_an_attempt_exactly() -> None:
+    clock = FakeClock()
+    sessions = SessionStore(lifetime_s=60, clock=clock)
+    token = sessions.create()
+    clock.now += 60
+    assert not sessions.valid(token)
+    limit = LoginRateLimit(attempts=1, window_s=60, clock=clock)
+    assert limit.allow("10.0.0.5")
+    clock.now += 60
+    assert limit.allow("10.0.0.5")
+
+
+def test_session_tokens_are_long_and_distinct() -> None:
+    sessions = SessionStore()
+    tokens = {sessions.create() for _ in range(20)}
+    assert len(tokens) == 20 and all(len(token) >= 43 for token in tokens)
+    sessions.end("never-issued")  # ending an unknown token is harmless

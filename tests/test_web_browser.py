@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 import cv2
-import pytest
 from cdp import Chromium
-from conftest import need_shared, need_tool
+from conftest import need_module, need_shared, need_tool
 
-pytest.importorskip("waitress", reason="needs the web extra: pip install -e '.[web]'")
+need_module("waitress", "pip install -e '.[web]'")
 
 PASSWORD = "front-door-2026"
 LOOPS = 8

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import cv2
 import numpy as np
 import pytest
+from conftest import need_module
 
 from edge.config import Config, ConfigError, WebConfig, ZoneConfig
 from edge.config.password import hash_password, verify_password
@@ -29,7 +30,7 @@ from edge.web.frame_gate import FrameGate
 from edge.web.page import DoorPage
 from edge.web.view import ViewSettings, render_view
 
-pytest.importorskip("waitress", reason="needs the web extra: pip install -e '.[web]'")
+need_module("waitress", "pip install -e '.[web]'")
 
 from edge.web.server import SECURITY_HEADERS, PageServer, serve
 
@@ -424,3 +425,12 @@ def test_the_server_closes_even_when_its_loop_ends_before_the_wake_up_and_closin
     assert not server._server._map, "every channel closed"
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+def test_a_login_with_origin_null_is_refused_and_the_page_stays_locked(locked: PageServer) -> None:
+    # Sandboxed frames and data: pages send "Origin: null": a cross-site form, not a browser that sends none.
+    client = Client(locked)
+    status, headers, _ = client.login(PASSWORD, origin="null")
+    assert status == 403 and "set-cookie" not in headers
+    assert client.request("GET", "/state.json")[0] == 401
+    assert client.login(PASSWORD, origin=f"http://127.0.0.1:{locked.port}")[0] == 303

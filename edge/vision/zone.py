@@ -41,9 +41,10 @@ class DoorZone:
 
     def place(self, face: Face, width: int, height: int) -> Place:
         x1, y1, x2, y2 = face.box
-        cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
-        if not (self.left <= cx <= self.right and self.top <= cy <= self.bottom):
-            return Place.OUTSIDE
+        if not self.whole_frame:
+            cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
+            if not (self.left <= cx <= self.right and self.top <= cy <= self.bottom):
+                return Place.OUTSIDE
         return Place.DOOR if x2 - x1 >= self.min_face else Place.FAR
 
 

@@ -1,0 +1,160 @@
+"""The frame loop's own rules, with the detector and classifier scripted so each rule is seen alone: frames the
+change gate skips carry the last faces, an empty crop does not shift the labels of the faces after it, and the
+error streak that ends the loop counts failures in a row only."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from edge.config import GateConfig, TrackerConfig
+from edge.pipeline import Pipeline, TooManyErrorsError
+from edge.vision.crop import DEFAULT_RULE
+from edge.vision.gate import ChangeGate
+from edge.vision.labels import MASK, NO_MASK
+from edge.vision.tracker import Tracker
+from edge.vision.types import Face, Frame
+
+HEIGHT, WIDTH = 240, 320
+LEFT, RIGHT = (20.0, 60.0, 100.0, 160.0), (200.0, 60.0, 280.0, 160.0)
+OUTSIDE = (1000.0, 1000.0, 1080.0, 1100.0)
+"""A box entirely outside the frame: its crop is empty (EmptyCropError)."""
+
+
+def scene() -> np.ndarray:
+    """Left half bright, right half dark: the brightness classifier tells the two faces apart by their crops."""
+    image = np.full((HEIGHT, WIDTH, 3), 40, np.uint8)
+    image[:, : WIDTH // 2] = 220
+    return image
+
+
+class ScriptedDetector:
+    """Returns the given boxes for every frame; raises on the frame numbers (1-based calls) in `failing`."""
+
+    def __init__(self, boxes: list[tuple[float, float, float, float]], failing: set[int] = frozenset()) -> None:
+        self.boxes, self.failing, self.calls = boxes, failing, 0
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        self.calls += 1
+        if self.calls in self.failing:
+            raise RuntimeError("simulated detector fault")
+        return [Face(box, 0.9) for box in self.boxes]
+
+
+class BrightnessClassifier:
+    """Labels a crop by what it shows (bright = mask, dark = no_mask), so a label given to the wrong face shows."""
+
+    card = SimpleNamespace(crop=DEFAULT_RULE)  # the one ModelCard field the pipeline reads
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def classify(self, crops: list[np.ndarray]) -> np.ndarray:
+        self.seen += len(crops)
+        return np.array([[float(crop.mean()) / 255.0] for crop in crops]).reshape(len(crops), 1)
+
+    def label_of(self, probabilities: np.ndarray) -> tuple[str, float]:
+        return (MASK, 0.9) if probabilities[0] > 0.5 else (NO_MASK, 0.9)
+
+
+def frames(count: int) -> list[Frame]:
+    image = scene()
+    return [Frame(str(i), float(i), image) for i in range(count)]
+
+
+def quick_tracker() -> Tracker:
+    """Decides on one vote, so a face is decided in its first frame and the gate may carry the next ones."""
+    return Tracker(TrackerConfig(vote_window=1, vote_min=1, recheck_every=50))
+
+
+def test_frames_the_gate_skips_carry_the_last_faces() -> None:
+    detector = ScriptedDetector([LEFT, RIGHT])
+    gate = ChangeGate(GateConfig(decided_every=4), recheck_every=50)
+    pipeline = Pipeline(detector, BrightnessClassifier(), quick_tracker(), gate=gate)
+    first, decisions = pipeline.process(frames(1)[0])
+    assert [(face.track, face.label) for face in first] == [(1, MASK), (2, NO_MASK)]
+    assert len(decisions) == 2
+    for frame in frames(3)[1:]:
+        carried, new = pipeline.process(frame)
+        assert gate.skipping, "a static decided scene must be carried"
+        assert [(face.track, face.label, face.decision) for face in carried] == [(1, MASK, MASK), (2, NO_MASK, NO_MASK)]
+        assert new == []
+    assert detector.calls == 1
+
+
+def test_the_run_loop_hands_carried_faces_to_the_outputs() -> None:
+    class Recorder:
+        name, wants_frames = "recorder", True
+
+        def __init__(self) -> None:
+            self.faces: list[int] = []
+
+        def on_decision(self, decision) -> None:
+            pass
+
+        def on_frame(self, frame, tracked, stats) -> None:
+            self.faces.append(len(tracked))
+
+        def close(self) -> None:
+            pass
+
+    recorder = Recorder()
+    gate = ChangeGate(GateConfig(decided_every=10), recheck_every=50)
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker(), [recorder], gate=gate)
+    stats = pipeline.run(frames(5))
+    assert gate.skipped == 4
+    assert recorder.faces == [1, 1, 1, 1, 1], "the screen and the LEDs must not go blank on a carried frame"
+    assert stats.frames == 5
+
+
+@pytest.mark.parametrize("boxes", [[OUTSIDE, RIGHT, LEFT], [LEFT, OUTSIDE, RIGHT], [RIGHT, LEFT, OUTSIDE]])
+def test_an_empty_crop_drops_its_face_without_shifting_the_labels_of_the_others(boxes) -> None:
+    classifier = BrightnessClassifier()
+    pipeline = Pipeline(ScriptedDetector(boxes), classifier, Tracker(TrackerConfig()))
+    tracked, _ = pipeline.process(frames(1)[0])
+    assert {face.face.box: face.label for face in tracked} == {LEFT: MASK, RIGHT: NO_MASK}
+    assert classifier.seen == 2
+
+
+def test_an_empty_crop_of_a_known_track_keeps_the_other_labels_in_place() -> None:
+    detector = ScriptedDetector([LEFT, RIGHT])
+    pipeline = Pipeline(detector, BrightnessClassifier(), Tracker(TrackerConfig()))
+    pipeline.process(frames(1)[0])
+    detector.boxes = [OUTSIDE, LEFT, RIGHT]
+    tracked, _ = pipeline.process(frames(2)[1])
+    assert [(face.face.box, face.track, face.label) for face in tracked] == [(LEFT, 1, MASK), (RIGHT, 2, NO_MASK)]
+
+
+def test_scattered_failures_never_add_up_to_the_limit() -> None:
+    # Two failures in every three frames, 60 frames: 40 failures in all, never more than 2 in a row.
+    failing = {n for n in range(1, 61) if n % 3 != 0}
+    pipeline = Pipeline(
+        ScriptedDetector([LEFT], failing), BrightnessClassifier(), Tracker(TrackerConfig()), max_consecutive_errors=3
+    )
+    stats = pipeline.run(frames(60))
+    assert (stats.frame_errors, stats.frames) == (40, 20)
+
+
+def test_the_limit_counts_failures_in_a_row_after_a_good_frame() -> None:
+    failing = {1, 2, 4, 5, 6}
+    pipeline = Pipeline(
+        ScriptedDetector([LEFT], failing), BrightnessClassifier(), Tracker(TrackerConfig()), max_consecutive_errors=3
+    )
+    with pytest.raises(TooManyErrorsError, match="3 frames in a row failed"):
+        pipeline.run(frames(10))
+    assert pipeline.stats.frames == 1
+    assert pipeline.stats.frame_errors == 5
+
+
+def test_a_face_not_due_for_a_label_leaves_the_labels_of_the_others_in_place() -> None:
+    detector = ScriptedDetector([LEFT])
+    classifier = BrightnessClassifier()
+    pipeline = Pipeline(detector, classifier, quick_tracker())
+    pipeline.process(frames(1)[0])
+    detector.boxes = [LEFT, RIGHT]  # the decided left face is not classified again; the new right one is
+    tracked, decisions = pipeline.process(frames(2)[1])
+    assert classifier.seen == 2
+    assert [(face.track, face.label) for face in tracked] == [(1, MASK), (2, NO_MASK)]
+    assert [(d.track, d.label) for d in decisions] == [(2, NO_MASK)]

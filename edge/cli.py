@@ -47,6 +47,10 @@ def load_config(args: argparse.Namespace):
         return cfg.load(path, flags)
 
 
+DEMO_RECORD = "maskgate-demo.avi"
+"""Where `maskgate run --source demo` writes its annotated video unless --record says otherwise: Motion JPEG,
+which every OpenCV build writes."""
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 """Each stops the loop with every output switched off; SIGHUP comes with a closed SSH terminal, and SIGUSR1
 would otherwise kill the process with the relay or LEDs left as they were."""
@@ -54,14 +58,25 @@ would otherwise kill the process with the relay or LEDs left as they were."""
 
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
-        from edge.app import build_classifier, build_detector, build_gate, build_outputs, build_source, build_tracker
+        from edge.app import (
+            build_classifier,
+            build_detector,
+            build_gate,
+            build_outputs,
+            build_policy,
+            build_source,
+            build_tracker,
+        )
+        from edge.outputs.summary import PersonSummary
         from edge.pipeline import Pipeline
         from edge.self_test import require_passed, run_self_test
         from edge.service import ServiceMonitor
-        from edge.sources import is_stills
+        from edge.sources import DEMO_SOURCE, SourceError, is_live, is_stills
         from edge.thermal import ThermalMonitor
 
     config = args.loaded_config
+    if config.source.uri == DEMO_SOURCE and not config.output.record:
+        config.output.record = DEMO_RECORD
     monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
     monitor.start()
     detector = build_detector(config, stills=is_stills(config.source.uri))
@@ -70,7 +85,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = build_source(config)
     tracker = build_tracker(config, per_frame=source.per_frame_decisions)
     gate = build_gate(config, per_frame=source.per_frame_decisions)
-    pipeline = Pipeline(detector, classifier, tracker, build_outputs(config), gate=gate)
+    outputs = build_outputs(config)
+    summary = None if is_live(config.source.uri) else PersonSummary(build_policy(config))
+    pipeline = Pipeline(detector, classifier, tracker, [*outputs, summary] if summary else outputs, gate=gate)
     pipeline.stats.thermal = ThermalMonitor()
     monitor.attach(pipeline.stats, config.source.uri)
     stop = threading.Event()
@@ -92,11 +109,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         source.close()
         pipeline.close()  # outputs off: GPIO alerts switch off here on exit, SIGTERM or an unhandled error
         monitor.stop()
-    log.info("done: %s", json.dumps(stats.summary()))
     if stats.skipped_files and not stats.frames:
-        from edge.sources import SourceError
-
         raise SourceError(f"none of the {stats.skipped_files} image file(s) of {config.source.uri} could be read")
+    log.info("done: %s", json.dumps(stats.summary()))
+    if summary is not None:
+        out = sys.stderr if config.output.events == "-" else sys.stdout  # stdout may be the JSON-lines event log
+        lines = summary.lines()
+        if config.output.record:
+            lines.append(
+                f"annotated {'video' if Path(config.output.record).suffix else 'frames'}: "
+                f"{Path(config.output.record).expanduser().resolve()}"
+            )
+        print("\n".join(lines), file=out, flush=True)
     return 0
 
 

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 URL_PATTERN = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
 PICAMERA_PATTERN = re.compile(r"^(picamera2?|picam|csi)(:(\d+))?$", re.IGNORECASE)
+DEMO_SOURCE = "demo"
+DEMO_CLIP = Path(__file__).parent.parent / "models" / "demo" / "door.avi"
+"""A short drawn clip of people walking up to a door (convert/demo_clip.py), shipped in the package."""
 
 
 class SourceError(SetupError, ValueError):
@@ -82,6 +85,12 @@ def open_video(uri: str, config: SourceConfig) -> Source:
     return VideoFileSource(Path(uri).expanduser())
 
 
+def open_demo(uri: str, config: SourceConfig) -> Source:
+    if not DEMO_CLIP.is_file():
+        raise SourceError(f"the demo clip {DEMO_CLIP} is missing from this install; reinstall maskgate")
+    return open_video(str(DEMO_CLIP), config)
+
+
 def _is_picamera(uri: str) -> bool:
     return PICAMERA_PATTERN.match(uri) is not None
 
@@ -107,6 +116,7 @@ def _is_image_file(uri: str) -> bool:
 
 
 SOURCES: dict[str, SourceKind] = {
+    "demo": SourceKind(lambda uri: uri == DEMO_SOURCE, "edge.sources:open_demo"),
     "picamera2": SourceKind(_is_picamera, "edge.sources:open_picamera2", "edge.doctor:check_picamera2"),
     "camera": SourceKind(_is_video_device, "edge.sources:open_capture", "edge.doctor:check_v4l2"),
     "stream": SourceKind(_is_url, "edge.sources:open_capture"),
@@ -114,12 +124,18 @@ SOURCES: dict[str, SourceKind] = {
     "image": SourceKind(_is_image_file, "edge.sources:open_image", stills=True),
     "video": SourceKind(_is_file, "edge.sources:open_video"),
 }
-"""Source kinds in the order they are tried; the first whose matcher takes the string wins."""
+"""Source kinds in the order they are tried; the first whose matcher takes the string wins (a folder named demo
+is `./demo`)."""
 
 
 def is_stills(uri: str) -> bool:
     """Whether a source string selects pictures each judged on its own (image files, folders), without opening it."""
     return SOURCES[describe(uri)].stills
+
+
+def is_live(uri: str) -> bool:
+    """Whether a source string selects a camera or stream (runs until stopped) rather than files, without opening it."""
+    return describe(uri) in ("picamera2", "camera", "stream")
 
 
 def describe(uri: str) -> str:

@@ -144,8 +144,25 @@ def describe(uri: str) -> str:
         if entry.matches(uri):
             return kind
     raise SourceError(
-        f"source {uri!r} is not a camera index, /dev/videoN, picamera2, stream URL, or an existing file or folder"
+        f"source {uri!r}: no such file or folder (and not a camera index, /dev/videoN, picamera2, demo or stream URL)"
     )
+
+
+def no_such_path(what: str, path: Path) -> SourceError:
+    """The one wording of a path that does not exist, for every command that reads pictures."""
+    return SourceError(f"{what} {str(path)!r}: no such file or folder")
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The folder's image files by name; a folder with none is a SourceError naming it."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SourceError(f"folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def none_readable(count: int, what: str) -> SourceError:
+    return SourceError(f"none of the {count} image file(s) of {what} could be read (each is named above)")
 
 
 def open_source(uri: str, config: SourceConfig) -> Source:

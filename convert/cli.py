@@ -84,6 +84,13 @@ def _reference_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_clip(args: argparse.Namespace) -> int:
+    from convert.data.demo_clip import write_demo_clip
+
+    print(write_demo_clip())
+    return 0
+
+
 def _self_test(args: argparse.Namespace) -> int:
     from convert.quantization.self_test import record_classifier
 
@@ -247,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--models-dir", default="", help="where the detectors' model files are (else the usual search)")
     p.set_defaults(run=_reference_images)
+
+    p = commands.add_parser("demo-clip", help="redraw the door clip `maskgate run --source demo` plays")
+    p.set_defaults(run=_demo_clip)
 
     p = commands.add_parser("self-test", help="record a classifier's answers on the reference faces in its card")
     p.add_argument("models", nargs="+", help=".tflite files; their model cards get a self_test block")

@@ -47,6 +47,10 @@ def load_config(args: argparse.Namespace):
         return cfg.load(path, flags)
 
 
+DEMO_RECORD = "maskgate-demo.avi"
+"""Where `maskgate run --source demo` writes its annotated video unless --record says otherwise: Motion JPEG,
+which every OpenCV build writes."""
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 """Each stops the loop with every output switched off; SIGHUP comes with a closed SSH terminal, and SIGUSR1
 would otherwise kill the process with the relay or LEDs left as they were."""
@@ -54,20 +58,27 @@ would otherwise kill the process with the relay or LEDs left as they were."""
 
 def cmd_run(args: argparse.Namespace) -> int:
     with third_party_imports("maskgate run"):
-        from edge.app import build_classifier, build_detector, build_outputs, build_pipeline, build_source
+        from edge.app import build_classifier, build_detector, build_outputs, build_pipeline, build_policy, build_source
         from edge.health.self_test import require_passed, run_self_test
         from edge.health.service import ServiceMonitor
         from edge.health.thermal import ThermalMonitor
-        from edge.sources import is_stills
+        from edge.outputs.summary import PersonSummary
+        from edge.sources import DEMO_SOURCE, is_live, is_stills, none_readable
 
     config = args.loaded_config
+    if config.source.uri == DEMO_SOURCE and not config.output.record:
+        config.output.record = DEMO_RECORD
     monitor = ServiceMonitor.from_environment(config.service)  # systemd: READY, WATCHDOG, STATUS
     monitor.start()
     detector = build_detector(config, stills=is_stills(config.source.uri))
     classifier = build_classifier(config)
     require_passed(run_self_test(detector, config.detector.type, classifier), classifier, config.detector.type)
     source = build_source(config)
-    pipeline = build_pipeline(config, detector, classifier, build_outputs(config), per_frame=source.per_frame_decisions)
+    outputs = build_outputs(config)
+    summary = None if is_live(config.source.uri) else PersonSummary(build_policy(config))
+    pipeline = build_pipeline(
+        config, detector, classifier, [*outputs, summary] if summary else outputs, per_frame=source.per_frame_decisions
+    )
     pipeline.stats.thermal = ThermalMonitor()
     monitor.attach(pipeline.stats, config.source.uri)
     stop = threading.Event()
@@ -89,11 +100,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         source.close()
         pipeline.close()  # outputs off: GPIO alerts switch off here on exit, SIGTERM or an unhandled error
         monitor.stop()
-    log.info("done: %s", json.dumps(stats.summary()))
     if stats.skipped_files and not stats.frames:
-        from edge.sources import SourceError
-
-        raise SourceError(f"none of the {stats.skipped_files} image file(s) of {config.source.uri} could be read")
+        raise none_readable(stats.skipped_files, config.source.uri)
+    log.info("done: %s", json.dumps(stats.summary()))
+    if summary is not None:
+        out = sys.stderr if config.output.events == "-" else sys.stdout  # stdout may be the JSON-lines event log
+        lines = summary.lines()
+        if config.output.record:
+            lines.append(
+                f"annotated {'video' if Path(config.output.record).suffix else 'frames'}: "
+                f"{Path(config.output.record).expanduser().resolve()}"
+            )
+        print("\n".join(lines), file=out, flush=True)
     return 0
 
 
@@ -104,41 +122,61 @@ def cmd_alerts_off(args: argparse.Namespace) -> int:
     return 0
 
 
+SCENE_FACE_SHARE = 0.25
+"""A picture whose only face is narrower than this share of its width is a scene, not a face crop."""
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
+    """Classify face crops; a picture with several faces (or one small face) is a scene: each face is classified
+    from the crop `maskgate run` would take, with a warning. Bad input as `run`: a missing path or a folder with no
+    images is exit 2 before anything runs; an unreadable file is skipped with its reason, all unreadable is exit 2."""
     with third_party_imports("maskgate classify"):
-        from edge.app import build_classifier
-        from edge.sources import IMAGE_SUFFIXES
+        from edge.app import build_classifier, build_detector
+        from edge.sources import image_files, no_such_path, none_readable
         from edge.sources.files import UnreadableImageError, read_image
-        from edge.vision.crop import CropRule, EmptyCropError, crop_face
+        from edge.vision.crop import CropRule, crop_face
 
     config = args.loaded_config
-    classifier = build_classifier(config)
-    whole = CropRule(size=classifier.input_size, margin=0.0)
-    failed = 0
+    files: list[Path] = []
     for name in args.images:
-        path = Path(name)
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
-        for file in files:
-            try:
-                image = read_image(file, config.source.max_image_pixels)
-                height, width = image.shape[:2]
-                if min(height, width) < 2:
-                    raise UnreadableImageError(f"{width}x{height} is too small to classify")
-                probabilities = classifier.classify([crop_face(image, (0, 0, width, height), whole)])[0]
-            except (UnreadableImageError, EmptyCropError) as exc:
-                log.error("cannot classify %s: %s", file, exc)
-                failed += 1
-                continue
+        path = Path(name).expanduser()
+        if path.is_dir():
+            files += image_files(path)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise no_such_path("classify:", path)
+    classifier = build_classifier(config)
+    detector = build_detector(config, stills=True)
+    whole = CropRule(size=classifier.input_size, margin=0.0)
+    skipped = 0
+    for file in files:
+        try:
+            image = read_image(file, config.source.max_image_pixels)
+            height, width = image.shape[:2]
+            if min(height, width) < 2:
+                raise UnreadableImageError(f"{width}x{height} is too small to classify")
+        except UnreadableImageError as exc:
+            log.warning("skipping %s: %s", file, exc)
+            skipped += 1
+            continue
+        faces = detector.detect(image)
+        if len(faces) < 2 and not (faces and faces[0].width < SCENE_FACE_SHARE * width):
+            rows = [{"file": str(file)}]
+            crops = [crop_face(image, (0, 0, width, height), whole)]
+        else:
+            log.warning("%s is a scene with %d face(s), not a face crop: classifying each face", file, len(faces))
+            rows = [{"file": str(file), "face": i, "box": [round(v) for v in f.box]} for i, f in enumerate(faces)]
+            crops = [crop_face(image, face.box, classifier.card.crop) for face in faces]
+        for row, probabilities in zip(rows, classifier.classify(crops), strict=True):
             best = int(probabilities.argmax())
-            print(
-                json.dumps(
-                    {"file": str(file), "label": classifier.labels[best], "score": round(float(probabilities[best]), 4)}
-                ),
-                flush=True,
-            )
-    if failed:
-        log.error("%d file(s) could not be classified", failed)
-    return 1 if failed else 0
+            row |= {"label": classifier.labels[best], "score": round(float(probabilities[best]), 4)}
+            print(json.dumps(row), flush=True)
+    if skipped == len(files):
+        raise none_readable(skipped, " ".join(args.images))
+    if skipped:
+        log.warning("%d of %d file(s) could not be read and were skipped", skipped, len(files))
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:

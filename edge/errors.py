@@ -2,7 +2,7 @@
 
     exit 0  success
     exit 1  a bug: any exception but a SetupError, with its traceback; systemd restarts the service.
-            Also `doctor`, `models` and `classify` when they ran and found problems.
+            Also `doctor` and `models` when they ran and found problems.
     exit 2  a SetupError: something the operator fixes (config, model files, camera, display, permissions,
             missing files or packages). One log line names the thing and the fix; the systemd unit does not
             restart (RestartPreventExitStatus=2). argparse's usage errors exit 2 too.

@@ -3,7 +3,9 @@
     python examples/classify_photos.py PHOTO_OR_FOLDER [--config maskgate.toml]
 
 Model files are found as `maskgate run` finds them (`maskgate models` lists them). Prints one line per
-decision: frame (file name), label, score and face box.
+decision: frame (file name), label, score and face box. The detector is built for stills as `maskgate run` builds
+it for an image or folder source, so the scores are `run`'s. (`maskgate classify` scores differ on purpose: it
+takes a face crop whole, without the detector's box and margin.)
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def main() -> None:
     source = open_source(args.photos, settings.source)
     # A folder is a set of unrelated photos: each file gets its own decision, no vote across files.
     tracker = app.build_tracker(settings, per_frame=source.per_frame_decisions)
-    pipeline = Pipeline(app.build_detector(settings), app.build_classifier(settings), tracker)
+    detector = app.build_detector(settings, stills=source.per_frame_decisions)
+    pipeline = Pipeline(detector, app.build_classifier(settings), tracker)
     try:
         for frame in source:
             _, decisions = pipeline.process(frame)

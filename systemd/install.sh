@@ -185,7 +185,9 @@ install_code() {
   # --system-site-packages: picamera2 and libcamera come from apt and cannot be installed with pip.
   run python3 -m venv --system-site-packages "$VENV"
   # The pi extra installs lgpio from pip only where a wheel exists (Python < 3.13); elsewhere apt's python3-lgpio.
-  run "$VENV/bin/pip" install --quiet --upgrade "${SOURCE_DIR}[pi]"
+  # mqtt, metrics and web (small, pure Python): every setting maskgate-boot.toml offers works at first boot, which
+  # on a flashed image has no network to fetch them (maskgate-image runs this at build time).
+  run "$VENV/bin/pip" install --quiet --upgrade "${SOURCE_DIR}[pi,mqtt,metrics,web]"
   # The official detector, downloaded and checked against the sha256 pinned in edge/modelfiles/fetch.py, unless a YuNet
   # file is there already; offline, the copy inside the package is used.
   local present

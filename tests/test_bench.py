@@ -186,7 +186,7 @@ def test_a_run_in_which_every_frame_fails_is_a_clear_error(facemask: Path) -> No
 def test_missing_frames_folder_is_a_clear_error(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     missing = tmp_path / "no-such-frames"
     assert main(["bench", "--frames-dir", str(missing), "--frames", "1"]) == 2
-    assert f"--frames-dir {missing} is not a folder" in capfd.readouterr().err
+    assert f"bench --frames-dir '{missing}': no such file or folder" in capfd.readouterr().err
 
 
 def test_the_seeds_baseline_reports_like_maskgate_bench(tmp_path: Path, facemask: Path, bench_report: dict) -> None:

@@ -67,7 +67,7 @@ def test_classify_prints_one_json_line_per_image(default_classifier, facemask_di
 def test_classify_reports_unreadable_images_and_fails(default_classifier, tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
-    assert main(["classify", str(bad)]) == 1
+    assert main(["classify", str(bad)]) == 2  # as `run` on it: nothing readable is a setup problem
     assert capsys.readouterr().out == ""
 
 

@@ -26,8 +26,11 @@ def test_defaults_are_valid_and_a_file_overrides_them(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[detector]\ntipe = 'yunet'\n", r"detector\.tipe: unknown key; allowed keys in \[detector\]: type, model"),
-        ("[detektor]\n", r"detektor: unknown section; allowed sections: source, detector"),
+        (
+            "[detector]\ntipe = 'yunet'\n",
+            r"detector\.tipe: unknown key; did you mean detector\.type\? allowed keys in \[detector\]: type, model",
+        ),
+        ("[detektor]\n", r"detektor: unknown section; did you mean detector\? allowed sections: source, detector"),
         ("[detector]\ntype = 'haar'\n", r"detector\.type: 'haar' is not allowed; allowed values: 'yunet', 'res10'"),
         (
             "[detector]\nscore_threshold = 1.5\n",
@@ -52,6 +55,21 @@ def test_broken_toml_and_missing_file_name_the_file(tmp_path):
         cfg.load(write(tmp_path, "[detector\n"))
     with pytest.raises(ConfigError, match=r"config file not found: .*nope.toml"):
         cfg.load(tmp_path / "nope.toml")
+
+
+def test_config_check_names_a_broken_file_once(tmp_path, capsys):
+    from edge.cli import main
+
+    path = write(tmp_path, "[detector\n")
+    assert main(["config", "--check", str(path)]) == 2
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"{path}: file: not valid TOML: ") and first.count(str(path)) == 1
+
+
+def test_a_key_far_from_every_allowed_one_gets_no_guess(tmp_path):
+    with pytest.raises(ConfigError, match=r"tracker\.zzz: unknown key; allowed keys") as caught:
+        cfg.load(write(tmp_path, "[tracker]\nzzz = 1\n"))
+    assert "did you mean" not in str(caught.value)
 
 
 def test_cli_overrides_are_validated_like_the_file():
@@ -124,7 +142,7 @@ def test_config_check_prints_every_problem_and_exits_2(tmp_path, capsys):
     assert main(["config", "--check", str(good)]) == 0
     assert capsys.readouterr().out == f"{good}: OK\n"
     assert main(["config", "--check", str(tmp_path / "absent.toml")]) == 2
-    assert "config file not found" in capsys.readouterr().out
+    assert f"{tmp_path / 'absent.toml'}: file: not found" in capsys.readouterr().out
 
 
 def test_the_shipped_config_passes_the_check(capsys):

@@ -72,7 +72,9 @@ def test_dry_run_installs_the_files_into_the_root_and_prints_the_rest(tmp_path: 
     apt = next(c for c in run if "apt-get install" in c)
     assert "python3-picamera2" in apt and "python3-venv" in apt
     assert "python3 -m venv --system-site-packages /opt/maskgate/venv" in run
-    assert any(c.startswith("/opt/maskgate/venv/bin/pip install") and c.endswith(f"{REPO}[pi]") for c in run)
+    assert any(
+        c.startswith("/opt/maskgate/venv/bin/pip install") and c.endswith(f"{REPO}[pi,mqtt,metrics,web]") for c in run
+    )
     assert "/opt/maskgate/venv/bin/maskgate models fetch --dest /var/lib/maskgate/models" in run
     assert "systemd-sysusers /etc/sysusers.d/maskgate.conf" in run
     assert "chown -R root:root /var/lib/maskgate/models" in run, "the service cannot swap its models"

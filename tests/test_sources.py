@@ -29,7 +29,7 @@ def test_source_strings_select_the_right_kind(tmp_path):
     assert describe(str(tmp_path)) == "folder"
     assert describe(str(tmp_path / "a.jpg")) == "image"
     assert describe(str(tmp_path / "clip.mp4")) == "video"
-    with pytest.raises(SourceError, match=r"'missing.mp4' is not a camera index"):
+    with pytest.raises(SourceError, match=r"'missing.mp4': no such file or folder"):
         describe("missing.mp4")
 
 

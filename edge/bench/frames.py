@@ -17,6 +17,7 @@ Frames are kept JPEG-encoded. `FrameFeed` delivers them in one of three ways (DE
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import threading
 import time
@@ -28,8 +29,10 @@ import cv2
 import numpy as np
 
 from edge.errors import SetupError
-from edge.sources import IMAGE_SUFFIXES
+from edge.sources import DEMO_CLIP, IMAGE_SUFFIXES, image_files, none_readable
 from edge.vision.types import Frame
+
+log = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 640, 480
 SCENE_FRAMES = 10
@@ -263,20 +266,40 @@ def build(faces_dir: Path, seed: int = 0, scenes: tuple[int, ...] = SCENE_FACES)
 
 
 def from_folder(folder: Path) -> FrameSet:
-    """A frame set from any folder of images (sorted by name), letterboxed to 640x480: for boards without ../shared."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FrameSetError(f"frames folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    """A frame set from any folder of images (sorted by name), letterboxed to 640x480: for boards without ../shared.
+    An unreadable file is skipped with its reason, as `maskgate run` skips it; none readable is a SourceError."""
+    files = image_files(folder)
     encoded = []
     for path in files:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise FrameSetError(f"frames folder {folder}: {path.name} is not a readable image")
+            log.warning("skipping %s: not a readable image", path)
+            continue
         if image.shape[:2] == (HEIGHT, WIDTH) and path.suffix.lower() in (".jpg", ".jpeg"):
             encoded.append(path.read_bytes())
         else:
             encoded.append(encode(letterbox(image)))
+    if not encoded:
+        raise none_readable(len(files), str(folder))
     frame_set = FrameSet(encoded, [], {"kind": "folder", "folder": str(folder), "frames": len(encoded)})
+    frame_set.description["sha256"] = frame_set.digest
+    return frame_set
+
+
+def from_demo_clip(path: Path = DEMO_CLIP) -> FrameSet:
+    """The packaged demo clip's frames (drawn people walking up to a door, 640x480): the frame set when neither
+    ../shared nor a folder is at hand. Few faces, all drawn: its figures compare machines, not real doors."""
+    capture = cv2.VideoCapture(str(path))
+    encoded = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        encoded.append(encode(letterbox(image)))
+    capture.release()
+    if not encoded:
+        raise FrameSetError(f"the demo clip {path} is missing or unreadable; reinstall maskgate")
+    frame_set = FrameSet(encoded, [], {"kind": "demo clip", "file": path.name, "frames": len(encoded)})
     frame_set.description["sha256"] = frame_set.digest
     return frame_set
 

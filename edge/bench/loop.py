@@ -344,21 +344,33 @@ def run(
 
 
 def load_frame_set(args: argparse.Namespace) -> FrameSet:
+    """--frames-dir, else frames built from --faces-dir or ../shared/data/facemask ($MASKGATE_SHARED), else the
+    packaged demo clip. A path given that does not exist is a SourceError naming it, as in `run` and `classify`."""
     from edge.bench import frames as bench_frames
     from edge.bench.shared_dir import shared_path
+    from edge.sources import no_such_path
 
     if args.frames_dir:
         folder = Path(args.frames_dir).expanduser()
         if not folder.is_dir():
-            raise bench_frames.FrameSetError(f"--frames-dir {folder} is not a folder")
+            raise (
+                no_such_path("bench --frames-dir", folder)
+                if not folder.exists()
+                else bench_frames.FrameSetError(f"bench --frames-dir {str(folder)!r} is not a folder")
+            )
         return bench_frames.from_folder(folder)
-    faces_dir = Path(args.faces_dir).expanduser() if args.faces_dir else shared_path("data/facemask")
-    if faces_dir is None or not faces_dir.is_dir():
-        raise bench_frames.FrameSetError(
-            f"no face photos to build the frame set from ({faces_dir or '../shared/data/facemask not found'}): pass "
-            "--faces-dir with with_mask/ and without_mask/ folders, or --frames-dir with frames saved by "
-            "`maskgate bench --save-frames DIR` on a machine that has ../shared"
+    if args.faces_dir:
+        faces_dir = Path(args.faces_dir).expanduser()
+        if not faces_dir.is_dir():
+            raise no_such_path("bench --faces-dir", faces_dir)
+        return bench_frames.build(faces_dir, seed=args.seed)
+    faces_dir = shared_path("data/facemask")
+    if faces_dir is None:
+        log.warning(
+            "no face photos in ../shared/data/facemask (set MASKGATE_SHARED, or pass --faces-dir or --frames-dir): "
+            "timing the packaged demo clip, whose drawn faces make figures to compare machines, not doors"
         )
+        return bench_frames.from_demo_clip()
     return bench_frames.build(faces_dir, seed=args.seed)
 
 

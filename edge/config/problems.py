@@ -34,6 +34,14 @@ class ConfigError(SetupError, ValueError):
         return cls(f"{where}: {text}" if where else text, problems)
 
 
+class ConfigFileError(ConfigError):
+    """The file itself cannot be read as TOML; `reason` says why without repeating its path."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def readable_problem(key: str, path: Path) -> Problem | None:
     """A problem when the file `key` names is missing, not a file, or unreadable by this user."""
     try:

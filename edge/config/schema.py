@@ -8,15 +8,16 @@ import of pydantic alone costs more than the rest of start-up.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from edge.config.problems import ConfigError, Problem
+from edge.config.problems import ConfigError, ConfigFileError, Problem
 from edge.registry import DETECTORS, SCREEN_BACKENDS, TFLITE_RUNTIMES
 
 DOWNSCALES = ("linear", "area")
@@ -374,13 +375,25 @@ def _check_value(key: str, kind: Any, value: Any, bounds: dict[str, Any]) -> Any
     return value
 
 
+def did_you_mean(name: str, allowed: Iterable[str], prefix: str = "") -> str:
+    """ " did you mean X?" for the closest allowed name to a typo, or nothing."""
+    close = difflib.get_close_matches(name, list(allowed), n=1)
+    return f" did you mean {prefix}{close[0]}?" if close else ""
+
+
 def _set_checked(config: Config, key: str, value: Any, problems: list[Problem]) -> None:
     """Set section.key to `value` if it passes its type and range; else add the problem and keep the default."""
     section_name, name = key.split(".")
     section = getattr(config, section_name)
     fields = {f.name: f for f in dataclasses.fields(section)}
     if name not in fields:
-        problems.append(Problem(key, f"unknown key; allowed keys in [{section_name}]: {', '.join(fields)}"))
+        problems.append(
+            Problem(
+                key,
+                f"unknown key;{did_you_mean(name, fields, section_name + '.')} allowed keys in "
+                f"[{section_name}]: {', '.join(fields)}",
+            )
+        )
         return
     hints = typing.get_type_hints(type(section))
     try:
@@ -396,7 +409,9 @@ def parse(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -
     sections = typing.get_type_hints(Config)
     for name, values in data.items():
         if name not in sections:
-            problems.append(Problem(name, f"unknown section; allowed sections: {', '.join(sections)}"))
+            problems.append(
+                Problem(name, f"unknown section;{did_you_mean(name, sections)} allowed sections: {', '.join(sections)}")
+            )
         elif not isinstance(values, dict):
             problems.append(Problem(name, f"[{name}] must be a table, got {type(values).__name__}"))
         else:
@@ -422,9 +437,9 @@ def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Confi
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
+            raise ConfigFileError(f"config file not found: {path}", "not found") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+            raise ConfigFileError(f"config file {path} is not valid TOML: {exc}", f"not valid TOML: {exc}") from None
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     config, problems = parse(data, given)
     if problems:
@@ -437,7 +452,7 @@ def check_file(path: Path) -> list[Problem]:
     try:
         load(path)
     except ConfigError as exc:
-        return exc.problems or [Problem(str(path), str(exc))]
+        return exc.problems or [Problem("file", exc.reason if isinstance(exc, ConfigFileError) else str(exc))]
     return []
 
 

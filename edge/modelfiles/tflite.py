@@ -8,6 +8,11 @@ imported by name only when the first two are missing, so the runtime never needs
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,30 @@ def interpreter_class(backend: str = "auto") -> tuple[str, type]:
     )
 
 
+XNNPACK_NOTICE = "Created TensorFlow Lite XNNPACK delegate for CPU."
+"""Printed by the runtime's C++ logger, which neither TF_CPP_MIN_LOG_LEVEL nor any Python call turns off."""
+
+
+@contextmanager
+def native_stderr_without(notice: str) -> Iterator[None]:
+    """Hold back what native code writes to file descriptor 2 inside, then write it out again without the lines
+    containing `notice`; anything else the runtime says (a warning, an error) still reaches stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().splitlines(keepends=True) if notice.encode() not in line]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 def load_interpreter(path: Path, num_threads: int = 1, backend: str = "auto") -> Any:
     """An allocated interpreter for the model file; a missing, corrupt or truncated file names the file."""
     path = Path(path)
@@ -38,8 +67,9 @@ def load_interpreter(path: Path, num_threads: int = 1, backend: str = "auto") ->
         raise ModelLoadError(f"model file not found: {path}")
     name, cls = interpreter_class(backend)
     try:
-        interpreter = cls(model_path=str(path), num_threads=num_threads)
-        interpreter.allocate_tensors()
+        with native_stderr_without(XNNPACK_NOTICE):
+            interpreter = cls(model_path=str(path), num_threads=num_threads)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelLoadError(
             f"cannot load TFLite model {path} (corrupt, truncated or not a .tflite file?): {exc}"

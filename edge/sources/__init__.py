@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 URL_PATTERN = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
 PICAMERA_PATTERN = re.compile(r"^(picamera2?|picam|csi)(:(\d+))?$", re.IGNORECASE)
+DEMO_SOURCE = "demo"
+DEMO_CLIP = Path(__file__).parent.parent / "models" / "demo" / "door.avi"
+"""A short drawn clip of people walking up to a door (convert/data/demo_clip.py), shipped in the package."""
 
 
 class SourceError(SetupError, ValueError):
@@ -86,6 +89,12 @@ def open_video(uri: str, config: SourceConfig) -> Source:
     return VideoFileSource(Path(uri).expanduser())
 
 
+def open_demo(uri: str, config: SourceConfig) -> Source:
+    if not DEMO_CLIP.is_file():
+        raise SourceError(f"the demo clip {DEMO_CLIP} is missing from this install; reinstall maskgate")
+    return open_video(str(DEMO_CLIP), config)
+
+
 def _is_picamera(uri: str) -> bool:
     return PICAMERA_PATTERN.match(uri) is not None
 
@@ -111,6 +120,7 @@ def _is_image_file(uri: str) -> bool:
 
 
 SOURCES: dict[str, SourceKind] = {
+    "demo": SourceKind(lambda uri: uri == DEMO_SOURCE, "edge.sources:open_demo"),
     "picamera2": SourceKind(_is_picamera, "edge.sources:open_picamera2", "edge.health.doctor:check_picamera2"),
     "camera": SourceKind(_is_video_device, "edge.sources:open_capture", "edge.health.doctor:check_v4l2"),
     "stream": SourceKind(_is_url, "edge.sources:open_capture"),
@@ -118,12 +128,18 @@ SOURCES: dict[str, SourceKind] = {
     "image": SourceKind(_is_image_file, "edge.sources:open_image", stills=True),
     "video": SourceKind(_is_file, "edge.sources:open_video"),
 }
-"""Source kinds in the order they are tried; the first whose matcher takes the string wins."""
+"""Source kinds in the order they are tried; the first whose matcher takes the string wins (a folder named demo
+is `./demo`)."""
 
 
 def is_stills(uri: str) -> bool:
     """Whether a source string selects pictures each judged on its own (image files, folders), without opening it."""
     return SOURCES[describe(uri)].stills
+
+
+def is_live(uri: str) -> bool:
+    """Whether a source string selects a camera or stream (runs until stopped) rather than files, without opening it."""
+    return describe(uri) in ("picamera2", "camera", "stream")
 
 
 def describe(uri: str) -> str:
@@ -132,8 +148,25 @@ def describe(uri: str) -> str:
         if entry.matches(uri):
             return kind
     raise SourceError(
-        f"source {uri!r} is not a camera index, /dev/videoN, picamera2, stream URL, or an existing file or folder"
+        f"source {uri!r}: no such file or folder (and not a camera index, /dev/videoN, picamera2, demo or stream URL)"
     )
+
+
+def no_such_path(what: str, path: Path) -> SourceError:
+    """The one wording of a path that does not exist, for every command that reads pictures."""
+    return SourceError(f"{what} {str(path)!r}: no such file or folder")
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The folder's image files by name; a folder with none is a SourceError naming it."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SourceError(f"folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def none_readable(count: int, what: str) -> SourceError:
+    return SourceError(f"none of the {count} image file(s) of {what} could be read (each is named above)")
 
 
 def open_source(uri: str, config: SourceConfig) -> Source:

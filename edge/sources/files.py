@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.sources import IMAGE_SUFFIXES, SourceError
+from edge.sources import SourceError, image_files
 from edge.vision.types import Frame
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ def image_size(path: Path) -> tuple[int, int]:
     """
     import imagesize
 
+    if not path.is_file():
+        raise UnreadableImageError("no such file" if not path.exists() else "not a file")
     try:
         width, height = imagesize.get(path)
     except OSError as exc:
@@ -78,10 +80,7 @@ class ImageFilesSource:
 
     @classmethod
     def from_folder(cls, folder: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFilesSource:
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise SourceError(f"folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return cls(files, max_pixels)
+        return cls(image_files(folder), max_pixels)
 
     def __iter__(self) -> Iterator[Frame]:
         from edge.sources.progress import with_progress

@@ -82,6 +82,7 @@ def test_door_page_in_chromium_with_login(model_env: Path, tmp_path: Path) -> No
     config.write_text(
         f'[source]\nuri = "{video}"\n[output]\nevents = "{tmp_path / "events.jsonl"}"\n'
         f'[web]\nenabled = true\nport = {port}\npassword_file = "{password_file}"\nmax_fps = 4\n'
+        "[zone]\nmin_face = 0\n"  # the car park's people stay far from the camera (docs/door.md)
     )
     log = tmp_path / "maskgate.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

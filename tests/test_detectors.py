@@ -336,3 +336,14 @@ def test_yunet_second_look_shares_the_first_looks_onnxruntime_session(model_env)
     assert detector.engine == "onnxruntime"
     assert detector._second.session is detector._first.session
     assert (detector._first.score_threshold, detector._second.score_threshold) == (0.5, 0.8)
+
+
+def test_a_face_box_nested_in_a_better_one_is_the_same_head_and_is_dropped():
+    from edge.detectors.common import clip_faces
+
+    head = Face((100.0, 100.0, 260.0, 280.0), 0.9)
+    inner = Face((140.0, 150.0, 220.0, 240.0), 0.7)  # all of it inside the head's box: IoU 0.25, under the NMS's 0.3
+    holder = Face((80.0, 80.0, 300.0, 320.0), 0.6)  # holds the head's box
+    neighbour = Face((240.0, 100.0, 400.0, 280.0), 0.8)  # overlaps the head by an eighth of its area: another person
+    kept = clip_faces([inner, head, holder, neighbour], 640, 480, 20, 10)
+    assert kept == [head, neighbour]

@@ -44,8 +44,13 @@ def look_framed(
     return faces
 
 
+NESTED_SHARE = 0.7
+"""Two boxes, one with at least this share of its area inside the other, are one head seen twice."""
+
+
 def clip_faces(faces: list[Face], width: int, height: int, min_size: float, max_faces: int) -> list[Face]:
-    """Clip boxes to the frame, drop those smaller than min_size, keep the max_faces best by score."""
+    """Clip boxes to the frame, drop those smaller than min_size and those nested in a better face, keep the
+    max_faces best by score."""
     kept = []
     for face in faces:
         x1, y1, x2, y2 = face.box
@@ -53,7 +58,26 @@ def clip_faces(faces: list[Face], width: int, height: int, min_size: float, max_
         if box[2] - box[0] >= min_size and box[3] - box[1] >= min_size:
             kept.append(Face(box, face.score, face.landmarks))
     kept.sort(key=lambda f: f.score, reverse=True)
-    return kept[:max_faces]
+    return drop_nested(kept)[:max_faces]
+
+
+def drop_nested(faces: list[Face]) -> list[Face]:
+    """Faces (best score first) without those nested with a better one (mostly inside it, or holding it):
+    non-maximum suppression by IoU misses a face box inside a larger box around the same head (their IoU is
+    small), and each would start its own track and decision."""
+    kept: list[Face] = []
+    for face in faces:
+        if all(_nested_share(face.box, better.box) < NESTED_SHARE for better in kept):
+            kept.append(face)
+    return kept
+
+
+def _nested_share(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The share of the smaller box's area that lies inside the other box."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return max(width, 0.0) * max(height, 0.0) / max(smaller, 1e-9)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float) -> list[int]:

@@ -132,7 +132,14 @@ def _evaluate_approach(args: argparse.Namespace) -> int:
     video = (
         shared_path("data/video/parking-lot.mp4") if args.video is None else Path(args.video) if args.video else None
     )
-    evaluate_approach(Path(args.scenes), Path(args.out), config, args.limit, args.queue, video, args.seed)
+    photos = (
+        shared_path("data/crops-wild")
+        if args.photo_queue is None
+        else Path(args.photo_queue)
+        if args.photo_queue
+        else None
+    )
+    evaluate_approach(Path(args.scenes), Path(args.out), config, args.limit, args.queue, video, args.seed, photos)
     return 0
 
 
@@ -313,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--video",
         default=None,
         help="an unannotated video through the loop, '' = none (default: ../shared parking-lot)",
+    )
+    p.add_argument(
+        "--photo-queue",
+        default=None,
+        help="class folders (with_mask, without_mask) of face photos queued at one spot, '' = none "
+        "(default: ../shared crops-wild)",
     )
     p.set_defaults(run=_evaluate_approach)
 

@@ -17,7 +17,14 @@ from conftest import need_shared
 
 from convert.cli import main as convert_main
 from convert.evaluation import walkup
-from convert.evaluation.approach_eval import DoorLoop, clip_frames, judge_scene, match_box, queue_pool, queue_report
+from convert.evaluation.approach_eval import (
+    DoorLoop,
+    clip_frames,
+    judge_scene,
+    match_box,
+    queue_pool,
+    queue_report,
+)
 from convert.evaluation.door_eval import load_config, load_images, read_scenes
 from edge.vision.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, NO_MASK
 
@@ -205,3 +212,20 @@ def test_an_empty_frame_after_a_walkup_is_the_fill_colour_through_jpeg():
     scene[:, :50] = 255
     frames = list(walkup.walkup_clip(scene, [], approach=2, empty=1))
     assert abs(int(frames[-1].image.mean()) - int(cv2.mean(scene)[0])) <= 2
+
+
+def test_a_masked_face_photo_stepping_into_the_spot_of_another_gets_its_own_decision():
+    """The issue's queue: tight face photos before one door background, the second masked person two frames after
+    the first. The surroundings' colours are the same for both; the face's own colours tell them apart."""
+    photos = need_shared("data/crops-wild/with_mask")
+    first, second = (
+        walkup.photo_person(cv2.imread(str(photos / name)), MASK, name)
+        for name in ("train_027527_1.jpg", "train_019445_1.jpg")
+    )
+    visits = [
+        walkup.QueueVisit(first, 2, 24, walkup.QUEUE_STEP_IN_WIDTH),
+        walkup.QueueVisit(second, 2 + 24 + 2, 18, walkup.QUEUE_STEP_IN_WIDTH),
+    ]
+    report = queue_report(visits, np.random.default_rng(0), DoorLoop(load_config()))
+    assert report["tracks_serving_several_people"] == 0
+    assert [p["decisions"] for p in report["persons"]] == [[MASK], [MASK]]

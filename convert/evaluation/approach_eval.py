@@ -16,7 +16,7 @@ import logging
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +40,7 @@ from convert.evaluation.door_eval import (
 )
 from edge.outputs import Output
 from edge.sources.progress import with_progress
+from edge.vision.labels import MASK, NO_MASK
 from edge.vision.tracker import iou_matrix
 from edge.vision.types import Box, Decision, Frame, TrackedFace
 
@@ -347,7 +348,58 @@ def judge_queue(pool: dict[str, list[walkup.Person]], people: int, seed: int, lo
     return queue_report(walkup.plan_queue(pool, people, rng), rng, loop) | {"seed": seed}
 
 
-def queue_report(visits: Sequence[walkup.QueueVisit], rng: np.random.Generator, loop: DoorLoop) -> dict[str, object]:
+PHOTO_FOLDERS = {"with_mask": MASK, "without_mask": NO_MASK}
+"""Class folders of a face-photo collection (crops-wild: `without_mask` is "not properly masked") -> label."""
+PHOTO_MIN_SIDE = 64
+"""Smaller photos are left out: pasted at a 110-130 px face they would be blurred far beyond a camera's."""
+
+
+def photo_pool(folder: Path, faces_in: Callable[[np.ndarray], int] | None = None) -> dict[str, list[walkup.Person]]:
+    """Tight face photos of another collection (not the dev scenes), by label, in file-name order; with
+    `faces_in`, photos in which it counts two or more faces (two people in one photo) are left out."""
+    from edge.sources.files import UnreadableImageError, read_image
+
+    pool: dict[str, list[walkup.Person]] = {}
+    for name, label in PHOTO_FOLDERS.items():
+        people = []
+        for path in sorted((folder / name).glob("*.jpg")):
+            try:
+                photo = read_image(path)
+            except UnreadableImageError as exc:
+                log.warning("photo queue: skipping %s: %s", path, exc)
+                continue
+            if min(photo.shape[:2]) < PHOTO_MIN_SIDE or (faces_in is not None and faces_in(photo) > 1):
+                continue
+            people.append(walkup.photo_person(photo, label, f"{name}/{path.name}"))
+        pool[label] = people
+    return pool
+
+
+def judge_photo_queue(folder: Path, people: int, seed: int, loop: DoorLoop) -> dict[str, object]:
+    """People of a face-photo collection stepping one after another into the same spot of one door, gaps of
+    2-15 frames: everyone stands before the same background, so only the face tells them apart."""
+
+    def faces_in(photo: np.ndarray) -> int:
+        return len(loop.detector.detect(walkup.on_door_grey(photo)))
+
+    rng = np.random.default_rng(seed)
+    visits = walkup.plan_queue(
+        photo_pool(folder, faces_in),
+        people,
+        rng,
+        pattern=walkup.PHOTO_QUEUE_PATTERN,
+        gaps=walkup.PHOTO_QUEUE_GAPS,
+        step_in_share=1.0,
+    )
+    return queue_report(visits, rng, loop, walkup.PHOTO_QUEUE_GAPS) | {"seed": seed, "photos": str(folder)}
+
+
+def queue_report(
+    visits: Sequence[walkup.QueueVisit],
+    rng: np.random.Generator,
+    loop: DoorLoop,
+    gaps: Sequence[int] = walkup.QUEUE_GAPS,
+) -> dict[str, object]:
     """The queue of these visits (its door drawn with `rng`) through the loop: who got which decisions."""
     boxes: list[tuple[Box | None, ...]] = []
     recording = loop.run(clip_frames(walkup.queue_clip(visits, rng, empty_frames(loop.config)), boxes))
@@ -360,10 +412,12 @@ def queue_report(visits: Sequence[walkup.QueueVisit], rng: np.random.Generator, 
         else:
             decided[person].append((decision.track, decision.label))
     served: dict[int, set[int]] = defaultdict(set)
+    found: set[int] = set()
     for seen in recording.seen:
         person, _ = match_box(seen.box, boxes[seen.frame])
         if person is not None:
             served[seen.track].add(person)
+            found.add(person)
     policy = loop.policy
     rows = []
     for number, (visit, decisions) in enumerate(zip(visits, decided, strict=True)):
@@ -378,6 +432,7 @@ def queue_report(visits: Sequence[walkup.QueueVisit], rng: np.random.Generator, 
                 "frames": [visit.first, visit.last],
                 "entry": "steps in" if visit.steps_in else "walks up",
                 "gap_before": visit.first - visits[number - 1].last - 1 if number else None,
+                "found": number in found,
                 "decisions": [label for _, label in decisions],
                 "tracks": sorted({track for track, _ in decisions}),
                 "right": first is not None and policy.state(first) is policy.state(visit.person.label),
@@ -402,11 +457,13 @@ def queue_report(visits: Sequence[walkup.QueueVisit], rng: np.random.Generator, 
     return {
         "people": n,
         "frames": len(boxes),
-        "gaps_frames": walkup.QUEUE_GAPS,
+        "gaps_frames": list(gaps),
+        "not_found": rate(sum(not r["found"] for r in rows), n),
         "exactly_one": rate(sum(len(r["decisions"]) == 1 for r in rows), n),
         "exactly_one_right": rate(sum(len(r["decisions"]) == 1 and r["right"] for r in rows), n),
         "first_right": rate(sum(bool(r["right"]) for r in rows), n),
         "none": rate(sum(not r["decisions"] for r in rows), n),
+        "none_though_found": rate(sum(not r["decisions"] and bool(r["found"]) for r in rows), n),
         "two_or_more": rate(sum(len(r["decisions"]) > 1 for r in rows), n),
         "tracks_serving_several_people": sum(len(people) > 1 for people in served.values()),
         "decisions_on_no_person": len(unmatched),
@@ -486,6 +543,7 @@ def evaluate_approach(
     queue_people: int = QUEUE_PEOPLE,
     video: Path | None = None,
     seed: int = SEED,
+    photo_queue: Path | None = None,
 ) -> dict:
     scene_set = read_scenes(scenes_dir)
     if limit:
@@ -514,6 +572,8 @@ def evaluate_approach(
     if queue_people:
         pool = queue_pool(load_images(read_scenes(scenes_dir)))
         report["queue"] = judge_queue(pool, queue_people, seed, loop)
+        if photo_queue is not None:
+            report["photo_queue"] = judge_photo_queue(photo_queue, queue_people, seed, loop)
     if video is not None:
         report["video"] = judge_video(video, loop)
     seconds = time.perf_counter() - begin
@@ -604,51 +664,24 @@ def approach_markdown(report: dict) -> str:
     ]
     if "queue" in report:
         q = report["queue"]
-        lines += [
+        lines += queue_markdown(
+            q,
             "## Queue: people stepping one after another into the same spot",
-            "",
             f"{q['people']} people (dev face crops ≥ 80 px with no other annotated face, pasted at one spot of a "
             "synthetic door, each growing to a 130 px face over 18-26 frames from 52 px (walks up) or 110 px "
             f"(steps in), then gone), gaps of {min(q['gaps_frames'])}-{max(q['gaps_frames'])} frames, seed "
             f"{q['seed']}, {q['frames']} frames.",
-            "",
-            *table(
-                [
-                    "exactly one decision",
-                    "exactly one, right",
-                    "first right",
-                    "none",
-                    "two or more",
-                    "tracks serving several people",
-                    "decisions on nobody",
-                ],
-                [
-                    [
-                        pct(q["exactly_one"]),
-                        pct(q["exactly_one_right"]),
-                        pct(q["first_right"]),
-                        pct(q["none"]),
-                        pct(q["two_or_more"]),
-                        q["tracks_serving_several_people"],
-                        q["decisions_on_no_person"],
-                    ]
-                ],
-            ),
-            "",
-            *table(
-                ["who after whom", "people", "exactly one decision, right"],
-                [[k, v["people"], v["exactly_one_right"]] for k, v in q["transitions"].items()],
-            ),
-            "",
-            *table(
-                ["how they enter", "people", "exactly one decision, right", "none", "two or more"],
-                [
-                    [k, v["people"], v["exactly_one_right"], v["none"], v["two_or_more"]]
-                    for k, v in q["entries"].items()
-                ],
-            ),
-            "",
-        ]
+        )
+    if "photo_queue" in report:
+        q = report["photo_queue"]
+        lines += queue_markdown(
+            q,
+            "## Photo queue: face photos of another collection stepping into the same spot",
+            f"{q['people']} people (tight face photos of `{q['photos']}`, at least {PHOTO_MIN_SIDE} px, pasted at "
+            "one spot of a synthetic door before the same background, each stepping in at a 110 px face and "
+            f"growing to 130 px over 18-26 frames, then gone), gaps of {min(q['gaps_frames'])}-"
+            f"{max(q['gaps_frames'])} frames, seed {q['seed']}, {q['frames']} frames.",
+        )
     if "video" in report:
         v = report["video"]
         lines += [
@@ -684,3 +717,49 @@ def approach_markdown(report: dict) -> str:
         "elsewhere); alarms are those the policy does not let in.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def queue_markdown(q: dict, heading: str, description: str) -> list[str]:
+    return [
+        heading,
+        "",
+        description,
+        "",
+        *table(
+            [
+                "exactly one decision",
+                "exactly one, right",
+                "first right",
+                "none",
+                "none, though found",
+                "never found by the detector",
+                "two or more",
+                "tracks serving several people",
+                "decisions on nobody",
+            ],
+            [
+                [
+                    pct(q["exactly_one"]),
+                    pct(q["exactly_one_right"]),
+                    pct(q["first_right"]),
+                    pct(q["none"]),
+                    pct(q["none_though_found"]),
+                    pct(q["not_found"]),
+                    pct(q["two_or_more"]),
+                    q["tracks_serving_several_people"],
+                    q["decisions_on_no_person"],
+                ]
+            ],
+        ),
+        "",
+        *table(
+            ["who after whom", "people", "exactly one decision, right"],
+            [[k, v["people"], v["exactly_one_right"]] for k, v in q["transitions"].items()],
+        ),
+        "",
+        *table(
+            ["how they enter", "people", "exactly one decision, right", "none", "two or more"],
+            [[k, v["people"], v["exactly_one_right"], v["none"], v["two_or_more"]] for k, v in q["entries"].items()],
+        ),
+        "",
+    ]

@@ -170,6 +170,32 @@ def person_crop(image: np.ndarray, box: Box, label: str, source: str) -> Person:
     return Person(label, image[cy1:cy2, cx1:cx2].copy(), (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1), source)
 
 
+PHOTO_FACE_SHARE = 0.8
+"""A tight face photo's face box: its middle 80% (the crops are cut around the face with a small margin)."""
+
+
+def photo_person(photo: np.ndarray, label: str, source: str) -> Person:
+    """A tight face photo as a queue person: the face is the photo's middle, with no surroundings of its own,
+    so at a fixed door everyone stands before the same background."""
+    height, width = photo.shape[:2]
+    margin_x, margin_y = width * (1 - PHOTO_FACE_SHARE) / 2, height * (1 - PHOTO_FACE_SHARE) / 2
+    return Person(label, photo, (margin_x, margin_y, width - margin_x, height - margin_y), source)
+
+
+def on_door_grey(photo: np.ndarray, face_width: float = QUEUE_STEP_IN_WIDTH) -> np.ndarray:
+    """The photo scaled so its face is `face_width` wide, in the middle of a grey 640x480 frame: how the photo
+    queue shows it to the detector."""
+    scale = face_width / (photo.shape[1] * PHOTO_FACE_SHARE)
+    scaled = cv2.resize(
+        photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    frame = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+    height, width = min(scaled.shape[0], HEIGHT), min(scaled.shape[1], WIDTH)
+    top, left = (HEIGHT - height) // 2, (WIDTH - width) // 2
+    frame[top : top + height, left : left + width] = scaled[:height, :width]
+    return frame
+
+
 @dataclass(frozen=True)
 class QueueVisit:
     person: Person
@@ -188,24 +214,36 @@ class QueueVisit:
         return self.first + self.frames - 1
 
 
+PHOTO_QUEUE_PATTERN = (MASK, MASK, MASK, NO_MASK, MASK, NO_MASK, NO_MASK, MASK, MASK, MASK)
+"""The photo queue's label order (its collection has no worn-wrong class): masked after masked most of all."""
+PHOTO_QUEUE_GAPS = (2, 3, 5, 8, 12, 15)
+"""Frames between one face photo leaving and the next stepping in (0.13-1 s at 15 FPS)."""
+
+
 def plan_queue(
-    pool: dict[str, list[Person]], people: int, rng: np.random.Generator, lead_in: int = 5
+    pool: dict[str, list[Person]],
+    people: int,
+    rng: np.random.Generator,
+    lead_in: int = 5,
+    pattern: Sequence[str] = QUEUE_PATTERN,
+    gaps: Sequence[int] = QUEUE_GAPS,
+    step_in_share: float = 0.5,
 ) -> list[QueueVisit]:
-    """`people` visits in QUEUE_PATTERN's label order, each a different person of that label while the pool
-    lasts, with seeded approach lengths and gaps."""
+    """`people` visits in `pattern`'s label order, each a different person of that label while the pool
+    lasts, with seeded approach lengths and gaps; `step_in_share` of them step in close, the others walk up."""
     order = {label: [int(i) for i in rng.permutation(len(pool[label]))] for label in pool}
     used = dict.fromkeys(pool, 0)
     visits, frame = [], lead_in
     for number in range(people):
-        label = QUEUE_PATTERN[number % len(QUEUE_PATTERN)]
+        label = pattern[number % len(pattern)]
         if not pool.get(label):
             raise ValueError(f"the queue needs {label} faces and there are none")
         person = pool[label][order[label][used[label] % len(pool[label])]]
         used[label] += 1
         frames = int(rng.integers(QUEUE_APPROACH[0], QUEUE_APPROACH[1] + 1))
-        entry = QUEUE_STEP_IN_WIDTH if rng.random() < 0.5 else QUEUE_FACE_WIDTH[0]
+        entry = QUEUE_STEP_IN_WIDTH if rng.random() < step_in_share else QUEUE_FACE_WIDTH[0]
         visits.append(QueueVisit(person, frame, frames, entry))
-        frame += frames + int(rng.choice(QUEUE_GAPS))
+        frame += frames + int(rng.choice(gaps))
     return visits
 
 

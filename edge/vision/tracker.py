@@ -3,13 +3,16 @@
 A track whose decision is made and whose latest label agrees with it needs the classifier only every
 `recheck_every` frames; a face that is new, undecided or in doubt is classified in every frame.
 
-One decision per person: when the frame is given, each face carries an appearance signature (a hue-saturation
-histogram of the face and its surroundings) and continues a track only if it looks like that track's person.
+One decision per person: when the frame is given, each face carries an appearance signature (hue-saturation
+histograms of the face with its surroundings, and of the inner face alone) and continues a track only if it
+looks like that track's person by both.
 Across an empty spot (the track was missed for a frame or more: one person left, maybe another stepped in) it
 must look alike by `return_face_min`; while seen frame after frame, by the looser `same_face_min`, so a head
 that turns keeps its track. Measured with YuNet boxes on 63 real faces of ../shared (histogram intersection,
 1 = same): the same face shifted, scaled, mirrored, squashed to 0.7 width or 15% darker/brighter scored 0.71 at
-the lowest (5th percentile 0.85); two different people 0.41 median, 0.75 at the 95th percentile.
+the lowest (5th percentile 0.85); two different people 0.41 median, 0.75 at the 95th percentile (for the
+surroundings' histogram; the inner face's was added for queues of people before one background, measured by
+`maskgate-convert evaluate-approach`'s photo queue).
 """
 
 from __future__ import annotations

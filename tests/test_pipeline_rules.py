@@ -158,3 +158,33 @@ def test_a_face_not_due_for_a_label_leaves_the_labels_of_the_others_in_place() -
     assert classifier.seen == 2
     assert [(face.track, face.label) for face in tracked] == [(1, MASK), (2, NO_MASK)]
     assert [(d.track, d.label) for d in decisions] == [(2, NO_MASK)]
+
+
+def test_a_failing_output_is_counted_and_logged_by_name_and_the_others_still_get_every_frame(caplog) -> None:
+    class Output:
+        wants_frames = True
+
+        def __init__(self, name: str, failing: set[int] = frozenset()) -> None:
+            self.name, self.failing, self.frames, self.decisions = name, failing, 0, 0
+
+        def on_decision(self, decision) -> None:
+            self.decisions += 1
+
+        def on_frame(self, frame, tracked, stats) -> None:
+            self.frames += 1
+            if self.frames in self.failing:
+                raise RuntimeError(f"simulated fault in frame {self.frames}")
+
+        def close(self) -> None:
+            pass
+
+    broken, fine = Output("broken", failing={2, 3, 4}), Output("fine")
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker(), [broken, fine])
+    with caplog.at_level("WARNING", logger="edge.health.fault_log"):
+        stats = pipeline.run(frames(6))
+    assert (broken.frames, fine.frames, broken.decisions, fine.decisions) == (6, 6, 1, 1)
+    assert dict(stats.output_failures) == {"broken": 3}
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("output broken on_frame failed: simulated fault in frame 2")
+    assert messages[-1].startswith("output broken on_frame works again after 3 failures")
+    assert not any("fine" in message for message in messages)

@@ -4,6 +4,7 @@ error streak that ends the loop counts failures in a row only."""
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -172,6 +173,7 @@ def test_a_failing_output_is_counted_and_logged_by_name_and_the_others_still_get
 
         def on_frame(self, frame, tracked, stats) -> None:
             self.frames += 1
+            assert (frame.id, stats) == (str(self.frames - 1), pipeline.stats), "each frame with the loop's stats"
             if self.frames in self.failing:
                 raise RuntimeError(f"simulated fault in frame {self.frames}")
 
@@ -188,3 +190,16 @@ def test_a_failing_output_is_counted_and_logged_by_name_and_the_others_still_get
     assert messages[0].startswith("output broken on_frame failed: simulated fault in frame 2")
     assert messages[-1].startswith("output broken on_frame works again after 3 failures")
     assert not any("fine" in message for message in messages)
+
+
+def test_the_loop_stops_after_max_frames_or_when_told_and_reports_its_source_counters() -> None:
+    class Source(list):
+        reconnects, dropped, skipped = 2, 7, 1  # what a camera source counts (edge.sources)
+
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker())
+    stats = pipeline.run(Source(frames(10)), max_frames=3)
+    assert stats.frames == 3
+    assert (stats.camera_reconnects, stats.camera_dropped_frames, stats.skipped_files) == (2, 7, 1)
+    stop = threading.Event()
+    stop.set()
+    assert Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker()).run(frames(5), stop).frames == 0

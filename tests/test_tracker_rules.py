@@ -170,3 +170,17 @@ def test_the_signature_sees_the_face_widened_by_a_quarter_and_down_to_the_collar
     for edge, colour in strips.items():
         assert share(colour) > 0.02, f"the {edge} edge of the region is missing"
     assert abs(float(signature.sum()) - 1.0) < 1e-6
+
+
+def test_a_face_with_no_picture_left_to_see_has_a_neutral_signature() -> None:
+    from edge.vision.tracker import SIGNATURE_BINS, appearance, likeness
+
+    image = person(RED_PERSON)
+    bins = SIGNATURE_BINS[0] * SIGNATURE_BINS[1]
+    for box in ((700.0, 10.0, 760.0, 70.0), (10.0, 500.0, 70.0, 560.0), (100.0, 100.0, 101.0, 101.0)):
+        neutral = appearance(image, box)  # off the frame to the right, below it, a 1 px box
+        assert neutral.dtype == np.float32 and neutral.shape == (bins,)
+        assert np.allclose(neutral, 1 / bins), box
+    # a 2x2 box widens to a region of 2 px at least: a real signature, not the neutral one
+    assert not np.allclose(appearance(image, (300.0, 100.0, 302.0, 102.0)), 1 / bins)
+    assert likeness(appearance(image, SPOT), appearance(image, SPOT)) > 0.999

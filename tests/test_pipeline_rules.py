@@ -4,6 +4,7 @@ error streak that ends the loop counts failures in a row only."""
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -158,3 +159,47 @@ def test_a_face_not_due_for_a_label_leaves_the_labels_of_the_others_in_place() -
     assert classifier.seen == 2
     assert [(face.track, face.label) for face in tracked] == [(1, MASK), (2, NO_MASK)]
     assert [(d.track, d.label) for d in decisions] == [(2, NO_MASK)]
+
+
+def test_a_failing_output_is_counted_and_logged_by_name_and_the_others_still_get_every_frame(caplog) -> None:
+    class Output:
+        wants_frames = True
+
+        def __init__(self, name: str, failing: set[int] = frozenset()) -> None:
+            self.name, self.failing, self.frames, self.decisions = name, failing, 0, 0
+
+        def on_decision(self, decision) -> None:
+            self.decisions += 1
+
+        def on_frame(self, frame, tracked, stats) -> None:
+            self.frames += 1
+            assert (frame.id, stats) == (str(self.frames - 1), pipeline.stats), "each frame with the loop's stats"
+            if self.frames in self.failing:
+                raise RuntimeError(f"simulated fault in frame {self.frames}")
+
+        def close(self) -> None:
+            pass
+
+    broken, fine = Output("broken", failing={2, 3, 4}), Output("fine")
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker(), [broken, fine])
+    with caplog.at_level("WARNING", logger="edge.health.fault_log"):
+        stats = pipeline.run(frames(6))
+    assert (broken.frames, fine.frames, broken.decisions, fine.decisions) == (6, 6, 1, 1)
+    assert dict(stats.output_failures) == {"broken": 3}
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("output broken on_frame failed: simulated fault in frame 2")
+    assert messages[-1].startswith("output broken on_frame works again after 3 failures")
+    assert not any("fine" in message for message in messages)
+
+
+def test_the_loop_stops_after_max_frames_or_when_told_and_reports_its_source_counters() -> None:
+    class Source(list):
+        reconnects, dropped, skipped = 2, 7, 1  # what a camera source counts (edge.sources)
+
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker())
+    stats = pipeline.run(Source(frames(10)), max_frames=3)
+    assert stats.frames == 3
+    assert (stats.camera_reconnects, stats.camera_dropped_frames, stats.skipped_files) == (2, 7, 1)
+    stop = threading.Event()
+    stop.set()
+    assert Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker()).run(frames(5), stop).frames == 0

@@ -3,6 +3,7 @@ IoU threshold, the appearance check with the frame's image, and how long a misse
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from edge.config import TrackerConfig
@@ -146,3 +147,40 @@ def test_a_new_person_in_the_spot_gets_a_vote_of_their_own() -> None:
     assert door.tracker.needs_label(matched[0])
     tracked, decisions = door.tracker.update("x", 9.0, faces, [NO_MASK], [0.9], matched)
     assert (tracked[0].track, tracked[0].decision, decisions) == (2, None, [])
+
+
+def test_the_signature_sees_the_face_widened_by_a_quarter_and_down_to_the_collar_and_nothing_else() -> None:
+    """A 100x100 face at (100, 100): the signature's region is x 75..225, y 75..250. A 6 px strip of its own colour
+    lines each edge of that region inside; everything outside is green, which must not count at all."""
+    from edge.vision.tracker import SIGNATURE_BINS, appearance
+
+    green, grey = (40, 180, 40), (128, 128, 128)
+    image = np.full((400, 400, 3), green, np.uint8)
+    image[75:250, 75:225] = grey
+    strips = {"left": (200, 30, 30), "right": (30, 30, 200), "top": (30, 200, 200), "bottom": (200, 30, 200)}
+    image[75:250, 75:81], image[75:250, 219:225] = strips["left"], strips["right"]
+    image[75:81, 81:219], image[244:250, 81:219] = strips["top"], strips["bottom"]
+    signature = appearance(image, (100.0, 100.0, 200.0, 200.0)).reshape(SIGNATURE_BINS)
+
+    def share(bgr: tuple[int, int, int]) -> float:
+        hue, saturation, _ = (int(v) for v in cv2.cvtColor(np.uint8([[bgr]]), cv2.COLOR_BGR2HSV)[0, 0])
+        return float(signature[hue * SIGNATURE_BINS[0] // 180, saturation * SIGNATURE_BINS[1] // 256])
+
+    assert share(green) == 0.0, "colours outside the region leaked into the signature"
+    for edge, colour in strips.items():
+        assert share(colour) > 0.02, f"the {edge} edge of the region is missing"
+    assert abs(float(signature.sum()) - 1.0) < 1e-6
+
+
+def test_a_face_with_no_picture_left_to_see_has_a_neutral_signature() -> None:
+    from edge.vision.tracker import SIGNATURE_BINS, appearance, likeness
+
+    image = person(RED_PERSON)
+    bins = SIGNATURE_BINS[0] * SIGNATURE_BINS[1]
+    for box in ((700.0, 10.0, 760.0, 70.0), (10.0, 500.0, 70.0, 560.0), (100.0, 100.0, 101.0, 101.0)):
+        neutral = appearance(image, box)  # off the frame to the right, below it, a 1 px box
+        assert neutral.dtype == np.float32 and neutral.shape == (bins,)
+        assert np.allclose(neutral, 1 / bins), box
+    # a 2x2 box widens to a region of 2 px at least: a real signature, not the neutral one
+    assert not np.allclose(appearance(image, (300.0, 100.0, 302.0, 102.0)), 1 / bins)
+    assert likeness(appearance(image, SPOT), appearance(image, SPOT)) > 0.999

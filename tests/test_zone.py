@@ -73,3 +73,27 @@ def test_a_far_face_is_tracked_grey_never_classified_then_decided_once_it_comes_
     decisions = [d for _, ds in near for d in ds]
     assert len(decisions) == 1 and decisions[0].label == "no_mask" and decisions[0].previous is None
     assert classifier.crops >= 3
+
+
+def test_every_zone_setting_reaches_the_door_zone():
+    config = from_dict({"zone": {"min_face": 60, "left": 0.1, "top": 0.2, "right": 0.7, "bottom": 0.9}}).zone
+    assert DoorZone.from_config(config) == DoorZone(min_face=60, left=0.1, top=0.2, right=0.7, bottom=0.9)
+    assert DoorZone.from_config(config).region(1000, 500) == (100, 100, 700, 450)
+
+
+def test_a_face_on_the_edge_of_the_region_or_exactly_min_face_wide_is_at_the_door():
+    zone = DoorZone(min_face=40, left=0.25, top=0.25, right=0.75, bottom=0.75)  # 400x400 frame: 100..300
+    for cx, cy in ((100, 200), (300, 200), (200, 100), (200, 300)):
+        assert zone.place(Face((cx - 20, cy - 20, cx + 20, cy + 20), 0.9), 400, 400) is Place.DOOR, (cx, cy)
+    for cx, cy in ((99, 200), (301, 200), (200, 99), (200, 301)):
+        assert zone.place(Face((cx - 20, cy - 20, cx + 20, cy + 20), 0.9), 400, 400) is Place.OUTSIDE, (cx, cy)
+    assert zone.place(Face((180, 180, 219, 219), 0.9), 400, 400) is Place.FAR, "39 px wide"
+
+
+def test_outside_the_region_wins_over_too_small_and_the_whole_frame_keeps_every_box():
+    zone = DoorZone(min_face=100, left=0.5)
+    assert zone.place(Face((0, 0, 20, 20), 0.9), 400, 400) is Place.OUTSIDE
+    assert DoorZone(min_face=10).whole_frame and not zone.whole_frame
+    # a box that runs off the frame still counts when the zone is the whole frame (a face half out of the picture)
+    assert DoorZone().place(Face((-50, -50, 30, 30), 0.9), 400, 400) is Place.DOOR
+    assert DoorZone(top=0.1).place(Face((-50, -50, 30, 30), 0.9), 400, 400) is Place.OUTSIDE

@@ -150,8 +150,9 @@ def test_a_new_person_in_the_spot_gets_a_vote_of_their_own() -> None:
 
 
 def test_the_signature_sees_the_face_widened_by_a_quarter_and_down_to_the_collar_and_nothing_else() -> None:
-    """A 100x100 face at (100, 100): the signature's region is x 75..225, y 75..250. A 6 px strip of its own colour
-    lines each edge of that region inside; everything outside is green, which must not count at all."""
+    """A 100x100 face at (100, 100): the signature's first region is x 75..225, y 75..250. A 6 px strip of its own
+    colour lines each edge of that region inside; everything outside is green, which must not count at all. The
+    second region, the inner face (x 110..190, y 105..195), sees the grey face alone."""
     from edge.vision.tracker import SIGNATURE_BINS, appearance
 
     green, grey = (40, 180, 40), (128, 128, 128)
@@ -160,16 +161,18 @@ def test_the_signature_sees_the_face_widened_by_a_quarter_and_down_to_the_collar
     strips = {"left": (200, 30, 30), "right": (30, 30, 200), "top": (30, 200, 200), "bottom": (200, 30, 200)}
     image[75:250, 75:81], image[75:250, 219:225] = strips["left"], strips["right"]
     image[75:81, 81:219], image[244:250, 81:219] = strips["top"], strips["bottom"]
-    signature = appearance(image, (100.0, 100.0, 200.0, 200.0)).reshape(SIGNATURE_BINS)
+    context, inner = appearance(image, (100.0, 100.0, 200.0, 200.0)).reshape(2, *SIGNATURE_BINS)
 
-    def share(bgr: tuple[int, int, int]) -> float:
+    def share(signature: np.ndarray, bgr: tuple[int, int, int]) -> float:
         hue, saturation, _ = (int(v) for v in cv2.cvtColor(np.uint8([[bgr]]), cv2.COLOR_BGR2HSV)[0, 0])
         return float(signature[hue * SIGNATURE_BINS[0] // 180, saturation * SIGNATURE_BINS[1] // 256])
 
-    assert share(green) == 0.0, "colours outside the region leaked into the signature"
+    assert share(context, green) == 0.0, "colours outside the region leaked into the signature"
     for edge, colour in strips.items():
-        assert share(colour) > 0.02, f"the {edge} edge of the region is missing"
-    assert abs(float(signature.sum()) - 1.0) < 1e-6
+        assert share(context, colour) > 0.02, f"the {edge} edge of the region is missing"
+        assert share(inner, colour) == 0.0, f"the inner face sees the {edge} strip outside the face"
+    assert share(inner, grey) == 1.0
+    assert abs(float(context.sum()) - 1.0) < 1e-6
 
 
 def test_a_face_with_no_picture_left_to_see_has_a_neutral_signature() -> None:
@@ -179,8 +182,8 @@ def test_a_face_with_no_picture_left_to_see_has_a_neutral_signature() -> None:
     bins = SIGNATURE_BINS[0] * SIGNATURE_BINS[1]
     for box in ((700.0, 10.0, 760.0, 70.0), (10.0, 500.0, 70.0, 560.0), (100.0, 100.0, 101.0, 101.0)):
         neutral = appearance(image, box)  # off the frame to the right, below it, a 1 px box
-        assert neutral.dtype == np.float32 and neutral.shape == (bins,)
+        assert neutral.dtype == np.float32 and neutral.shape == (2, bins)
         assert np.allclose(neutral, 1 / bins), box
     # a 2x2 box widens to a region of 2 px at least: a real signature, not the neutral one
-    assert not np.allclose(appearance(image, (300.0, 100.0, 302.0, 102.0)), 1 / bins)
+    assert not np.allclose(appearance(image, (300.0, 100.0, 302.0, 102.0))[0], 1 / bins)
     assert likeness(appearance(image, SPOT), appearance(image, SPOT)) > 0.999

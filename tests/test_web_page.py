@@ -434,3 +434,39 @@ def test_a_login_with_origin_null_is_refused_and_the_page_stays_locked(locked: P
     assert status == 403 and "set-cookie" not in headers
     assert client.request("GET", "/state.json")[0] == 401
     assert client.login(PASSWORD, origin=f"http://127.0.0.1:{locked.port}")[0] == 303
+
+
+def test_a_stalled_loop_reads_0_fps_and_stalled_while_its_last_picture_ages(
+    page: DoorPage, open_server: PageServer, clock: FakeClock
+) -> None:
+    """The window of frame times keeps the rate from before a stall: the page must say 0 FPS and stalled."""
+    import time
+
+    client = Client(open_server)
+    stats = LoopStats()
+    for _ in range(30):
+        stats.frame_done(1 / 15, 1)
+    _take(page, clock, 1, stats)
+    status, headers, _ = client.request("GET", "/frame.jpg")
+    assert status == 200 and headers["x-picture-seq"] == "1" and float(headers["x-picture-age"]) < 5
+    live = json.loads(client.request("GET", "/state.json")[2])
+    assert live["fps"] == pytest.approx(15, abs=0.1) and live["camera"]["stalled_s"] is None
+
+    stats.last_frame_at = time.monotonic() - 20  # as if the camera gave nothing for 20 s
+    stalled = json.loads(client.request("GET", "/state.json")[2])
+    assert stalled["fps"] == 0.0
+    assert stalled["camera"]["stalled_s"] >= 20 and stalled["camera"]["last_frame_age_s"] >= 20
+    assert stats.fps == pytest.approx(15, abs=0.1), "the run's summary keeps the window's rate"
+    assert stalled["picture"]["seq"] == 1 and stalled["max_fps"] == 2
+
+
+def test_stalled_means_longer_than_five_recent_frames_or_two_seconds() -> None:
+    stats = LoopStats()
+    assert stats.stalled_for(100.0) is None  # no frame yet is starting, not stalling
+    stats.frame_done(1.0, 0)  # a slow Pi: a second a frame
+    done = stats.last_frame_at
+    assert stats.stalled_for(done + 4.9) is None and stats.live_fps(done + 4.9) == 1.0
+    assert stats.stalled_for(done + 5.1) == pytest.approx(5.1) and stats.live_fps(done + 5.1) == 0.0
+    fast = LoopStats()
+    fast.frame_done(0.01, 0)
+    assert fast.stalled_for(fast.last_frame_at + 1.9) is None and fast.stalled_for(fast.last_frame_at + 2.1)

@@ -1,7 +1,6 @@
 // The door page: polls the picture at the server's pace and the state once a second. Read-only.
 "use strict";
 const $ = (id) => document.getElementById(id);
-let lastSeq = null;
 let loading = false;
 
 function row(table, name, value) {
@@ -15,23 +14,94 @@ function fill(table, rows) {
   for (const [name, value] of rows) row(table, name, value);
 }
 
-function refreshPicture() {
+const ANSWER_WITHIN_MS = 3000;
+/* A state older than this (no answer, an error, a timeout) means maskgate is not answering. */
+let state = null;
+let stateAt = 0;
+let pictureAt = 0;
+let pictureAge = 0;
+let pictureUrl = null;
+let failure = "";
+
+async function get(path) {
+  // a stopped process refuses at once, a frozen one accepts and never answers: both must fail, and soon
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), ANSWER_WITHIN_MS);
+  try {
+    const answer = await fetch(path, { cache: "no-store", signal: abort.signal });
+    if (answer.status === 401) { location.href = "/login"; throw new Error("logged out"); }
+    return answer;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function refreshPicture() {
   if (loading) return;
   loading = true;
-  const img = new Image();
-  img.onload = () => { $("frame").src = img.src; loading = false; };
-  img.onerror = () => { loading = false; };
-  img.src = "/frame.jpg?aim=" + ($("aim").checked ? 1 : 0) + "&t=" + Date.now();
+  try {
+    const answer = await get("/frame.jpg?aim=" + ($("aim").checked ? 1 : 0));
+    if (!answer.ok) { failure = "no picture (" + answer.status + ")"; return; }
+    const blob = await answer.blob();
+    pictureAge = parseFloat(answer.headers.get("X-Picture-Age") || "0");
+    pictureAt = Date.now();
+    const url = URL.createObjectURL(blob);
+    $("frame").src = url;
+    if (pictureUrl) URL.revokeObjectURL(pictureUrl);
+    pictureUrl = url;
+  } catch (error) {
+    failure = "picture: " + error.message;
+  } finally {
+    loading = false;
+    showLiveness();
+  }
+}
+
+function liveness() {
+  /* [class, words]: the door is live only when maskgate answered lately, the camera gives frames and the
+     picture shown is recent. */
+  const now = Date.now();
+  if (!state || now - stateAt > ANSWER_WITHIN_MS) {
+    const since = stateAt ? Math.round((now - stateAt) / 1000) + " s" : "yet";
+    return ["dead", "maskgate not answering " + (stateAt ? "for " + since : since)];
+  }
+  const camera = state.camera;
+  if (camera.last_frame_age_s === null) return ["stalled", "starting: no frame from the camera yet"];
+  if (camera.stalled_s !== null) {
+    return ["stalled", "camera stalled " + Math.round(camera.stalled_s + (now - stateAt) / 1000) + " s"];
+  }
+  const shown = pictureAt ? pictureAge + (now - pictureAt) / 1000 : Infinity;
+  const staleAfter = 2 + 2 / state.max_fps;
+  if (shown > staleAfter) return ["stalled", pictureAt ? "picture " + Math.round(shown) + " s old" : "no picture yet"];
+  return ["live", "live · " + state.fps.toFixed(1) + " FPS"];
+}
+
+function showLiveness() {
+  const [kind, words] = liveness();
+  const badge = $("live");
+  badge.textContent = words;
+  badge.className = "badge " + kind;
+  badge.title = kind === "live" ? "" : failure;
+  document.body.dataset.live = kind;
 }
 
 async function refreshState() {
-  const answer = await fetch("/state.json", { cache: "no-store" });
-  if (answer.status === 401) { location.href = "/login"; return; }
-  const s = await answer.json();
+  let s;
+  try {
+    const answer = await get("/state.json");
+    if (!answer.ok) throw new Error("state " + answer.status);
+    s = await answer.json();
+  } catch (error) {
+    failure = error.message;
+    showLiveness();
+    return;
+  }
+  state = s;
+  stateAt = Date.now();
+  failure = "";
+  showLiveness();
   $("logout").hidden = !s.login;
-  const door = $("door");
-  door.textContent = s.door.text;
-  door.className = "door " + (s.door.state || "");
+  $("frame").alt = "the door camera: " + s.door.text;
   const list = $("decisions");
   list.replaceChildren();
   for (const d of s.decisions) {
@@ -64,11 +134,10 @@ async function refreshState() {
   note.textContent = "Faces under " + s.aim.min_face_size + " px wide are not found; under " +
     s.aim.small_face_size + " px they are classified less well (marked 'too small'). " +
     "Aim so that faces at the door are at least as wide as the white square.";
-  if (s.picture && s.picture.seq !== lastSeq) { lastSeq = s.picture.seq; }
 }
 
 async function refreshDoctor() {
-  const answer = await fetch("/doctor.json", { cache: "no-store" });
+  const answer = await get("/doctor.json");
   if (!answer.ok) return;
   const list = $("doctor");
   list.replaceChildren();
@@ -80,10 +149,10 @@ async function refreshDoctor() {
   }
 }
 
-function tick() { refreshState().catch(() => {}); }
 $("aim").addEventListener("change", refreshPicture);
 refreshPicture();
-tick();
+refreshState();
 refreshDoctor().catch(() => {});
 setInterval(refreshPicture, 500);
-setInterval(tick, 1000);
+setInterval(refreshState, 1000);
+setInterval(showLiveness, 500);

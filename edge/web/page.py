@@ -43,6 +43,8 @@ class Picture:
     image: np.ndarray
     faces: list[TrackedFace]
     fps: float
+    taken_at: float
+    """time.monotonic() when the frame loop handed it over: its age tells the page whether it is still live."""
 
 
 class DoorPage(Output):
@@ -75,9 +77,10 @@ class DoorPage(Output):
         if not self.gate.due():
             return
         fps = stats.fps if stats.frame_seconds else 0.0
+        image, taken_at = frame.image.copy(), time.monotonic()
         with self._lock:
             self._seq += 1
-            self._picture = Picture(self._seq, frame.id, frame.timestamp, frame.image.copy(), list(faces), fps)
+            self._picture = Picture(self._seq, frame.id, frame.timestamp, image, list(faces), fps, taken_at)
             self.pictures_taken += 1
 
     def on_decision(self, decision: Decision) -> None:
@@ -93,8 +96,9 @@ class DoorPage(Output):
             self.server.close()
 
     # HTTP thread side
-    def jpeg(self, aim: bool) -> bytes | None:
-        """The newest picture drawn and encoded, cached until a newer one arrives; None before the first."""
+    def jpeg(self, aim: bool) -> tuple[bytes, int, float] | None:
+        """The newest picture drawn and encoded (cached until a newer one arrives), its number and its age in
+        seconds; None before the first."""
         import cv2
 
         from edge.web.view import render_view
@@ -105,8 +109,9 @@ class DoorPage(Output):
             cached = self._encoded.get(aim)
         if picture is None:
             return None
+        age = round(time.monotonic() - picture.taken_at, 2)
         if cached and cached[0] == picture.seq:
-            return cached[1]
+            return cached[1], picture.seq, age
         image = render_view(picture.image, picture.faces, self.view, picture.fps, aim=aim)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
@@ -114,7 +119,7 @@ class DoorPage(Output):
         encoded = data.tobytes()
         with self._lock:
             self._encoded[aim] = (picture.seq, encoded)
-        return encoded
+        return encoded, picture.seq, age
 
     def state(self) -> dict[str, Any]:
         """Everything the page lists, as JSON-ready data."""
@@ -140,10 +145,11 @@ class DoorPage(Output):
                 "frame_errors": stats.frame_errors if stats else 0,
                 "skipped_frames": stats.skipped_frames if stats else 0,
             },
-            "fps": round(_read(lambda: stats.fps, 0.0), 2) if stats else 0.0,
+            "fps": round(_read(lambda: stats.live_fps(now), 0.0), 2) if stats else 0.0,
             "stage_ms": _stage_ms(stats) if stats else {},
             "camera": {
                 "last_frame_age_s": round(now - last, 2) if last is not None else None,
+                "stalled_s": _rounded(_read(lambda: stats.stalled_for(now), None)) if stats else None,
                 "reconnects": stats.camera_reconnects if stats else 0,
                 "dropped_frames": stats.camera_dropped_frames if stats else 0,
             },
@@ -153,7 +159,12 @@ class DoorPage(Output):
                 "skipped_frames": stats.gate_skipped_frames if stats else 0,
             },
             "models": self.models,
-            "picture": {"seq": picture.seq, "frame": picture.frame} if picture else None,
+            "picture": (
+                {"seq": picture.seq, "frame": picture.frame, "age_s": round(now - picture.taken_at, 2)}
+                if picture
+                else None
+            ),
+            "max_fps": self.gate.max_fps,
             "aim": {"min_face_size": self.view.min_face_size, "small_face_size": self.view.small_face_size},
         }
 
@@ -166,6 +177,10 @@ def _read(get: Any, default: Any) -> Any:
         except RuntimeError:
             continue
     return default
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 def _stage_ms(stats: LoopStats) -> dict[str, float]:

@@ -38,7 +38,7 @@ SECURITY_HEADERS = [
     ("X-Frame-Options", "DENY"),
     (
         "Content-Security-Policy",
-        "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "default-src 'none'; img-src 'self' blob:; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
     ("X-Content-Type-Options", "nosniff"),
@@ -109,10 +109,12 @@ class DoorPageApp:
             return _bytes(*self._assets["/"])
         if path == "/frame.jpg":
             aim = parse_qs(environ.get("QUERY_STRING", "")).get("aim", ["0"])[0] == "1"
-            data = self.page.jpeg(aim)
-            if data is None:
+            picture = self.page.jpeg(aim)
+            if picture is None:
                 return _text(HTTPStatus.SERVICE_UNAVAILABLE, "no picture yet", [("Retry-After", "1")])
-            return _bytes(data, "image/jpeg")
+            data, seq, age = picture
+            status, headers, body = _bytes(data, "image/jpeg")
+            return status, [*headers, ("X-Picture-Seq", str(seq)), ("X-Picture-Age", f"{age:.2f}")], body
         if path == "/state.json":
             return _json(self.page.state() | {"login": self.password_hash is not None})
         if path == "/doctor.json":

@@ -40,13 +40,15 @@ async function refreshPicture() {
   if (loading) return;
   loading = true;
   try {
-    const answer = await get("/frame.jpg?aim=" + ($("aim").checked ? 1 : 0));
+    const aim = $("aim").checked ? "1" : "0";
+    const answer = await get("/frame.jpg?aim=" + aim);
     if (!answer.ok) { failure = "no picture (" + answer.status + ")"; return; }
     const blob = await answer.blob();
     pictureAge = parseFloat(answer.headers.get("X-Picture-Age") || "0");
     pictureAt = Date.now();
     const url = URL.createObjectURL(blob);
     $("frame").src = url;
+    $("frame").dataset.aim = aim;
     if (pictureUrl) URL.revokeObjectURL(pictureUrl);
     pictureUrl = url;
   } catch (error) {
@@ -107,12 +109,18 @@ async function refreshState() {
   for (const d of s.decisions) {
     const li = document.createElement("li");
     li.className = "decision " + d.state;
-    li.textContent = new Date(d.time * 1000).toLocaleTimeString() + "  " + d.label +
-      (d.previous ? " (corrected from " + d.previous + ")" : "") +
-      " (" + d.score.toFixed(2) + ", track " + d.track + ")";
+    li.textContent = say(d.label) + (d.previous ? " (corrected: first read as " + say(d.previous) + ")" : "") + " ";
+    const when = document.createElement("span");
+    when.className = "when";
+    when.textContent = whenText(d.time);
+    when.title = "score " + d.score.toFixed(2) + ", track " + d.track;
+    li.append(when);
     list.append(li);
   }
   if (!s.decisions.length) list.innerHTML = '<li class="empty">none yet</li>';
+  fill($("days"), s.days.map((d) => [dayText(d.day), countsText(d.counts)]));
+  if (!s.days.length) fill($("days"), [["today", "nobody yet"]]);
+  $("uptime").textContent = "maskgate " + s.version + ", running for " + duration(s.uptime_s);
   const counts = Object.entries(s.counts.decisions).map(([k, v]) => ["decided " + k, v]);
   fill($("loop"), [["FPS", s.fps], ["frames", s.counts.frames], ["faces", s.counts.faces],
     ["frame errors", s.counts.frame_errors], ...counts, ["up", s.uptime_s + " s"]]);
@@ -129,11 +137,46 @@ async function refreshState() {
     ["fast first", s.models.fast_first],
     ["labels", s.models.labels.join(", ")],
   ]);
-  const note = $("aimnote");
-  note.hidden = !$("aim").checked;
-  note.textContent = "Faces under " + s.aim.min_face_size + " px wide are not found; under " +
-    s.aim.small_face_size + " px they are classified less well (marked 'too small'). " +
-    "Aim so that faces at the door are at least as wide as the white square.";
+  $("minface").textContent = s.aim.min_face_size;
+  $("decideface").textContent = s.aim.small_face_size;
+}
+
+const WORDS = { mask: "mask", no_mask: "no mask", mask_incorrect: "mask below the nose", unsure: "unsure" };
+function say(label) { return WORDS[label] || label.replace(/_/g, " "); }
+
+function duration(seconds) {
+  if (seconds < 90) return Math.round(seconds) + " s";
+  if (seconds < 5400) return Math.round(seconds / 60) + " min";
+  if (seconds < 172800) return Math.floor(seconds / 3600) + " h " + Math.round((seconds % 3600) / 60) + " min";
+  return Math.round(seconds / 86400) + " days";
+}
+
+function whenText(time) {
+  const at = new Date(time * 1000);
+  const ago = Math.max(0, (Date.now() - at) / 1000);
+  const day = at.toDateString() === new Date().toDateString() ? "today" : at.toLocaleDateString();
+  return day + " " + at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) +
+    " (" + (ago < 60 ? "just now" : duration(ago) + " ago") + ")";
+}
+
+function dayText(day) {
+  const today = new Date();
+  const iso = (d) => d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" +
+    String(d.getDate()).padStart(2, "0");
+  if (day === iso(today)) return "today";
+  today.setDate(today.getDate() - 1);
+  return day === iso(today) ? "yesterday" : new Date(day + "T12:00").toLocaleDateString();
+}
+
+function countsText(counts) {
+  return Object.entries(counts).map(([label, n]) => n + " " + say(label)).join(", ");
+}
+
+function aimFromUrl() { return new URLSearchParams(location.search).get("aim") === "1"; }
+
+function setAim(on) {
+  $("aim").checked = on;
+  $("aimnote").hidden = !on;
 }
 
 async function refreshDoctor() {
@@ -149,7 +192,15 @@ async function refreshDoctor() {
   }
 }
 
-$("aim").addEventListener("change", refreshPicture);
+setAim(aimFromUrl());
+$("aim").addEventListener("change", () => {
+  // kept in the address, so a reload or a bookmark keeps aim mode
+  const url = new URL(location.href);
+  if ($("aim").checked) url.searchParams.set("aim", "1"); else url.searchParams.delete("aim");
+  history.replaceState(null, "", url);
+  setAim($("aim").checked);
+  refreshPicture();
+});
 refreshPicture();
 refreshState();
 refreshDoctor().catch(() => {});

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 75
+DAYS = 7
+"""Days of decision counts the page lists (today first); older days are forgotten."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class DoorPage(Output):
         self._seq = 0
         self._encoded: dict[bool, tuple[int, bytes]] = {}
         self._decisions: deque[dict[str, Any]] = deque(maxlen=decisions) if decisions else deque(maxlen=0)
+        self._days: dict[str, dict[str, int]] = {}
         self._stats: LoopStats | None = None
         self._started = time.time()
         self.pictures_taken = 0
@@ -88,8 +91,13 @@ class DoorPage(Output):
         entry |= {"score": round(decision.score, 3), "state": self.policy.state(decision.label).value}
         if decision.previous is not None:
             entry["previous"] = decision.previous
+        day = time.strftime("%Y-%m-%d", time.localtime(decision.time))
         with self._lock:
             self._decisions.appendleft(entry)
+            counts = self._days.setdefault(day, {})
+            counts[decision.label] = counts.get(decision.label, 0) + 1
+            for old in sorted(self._days)[:-DAYS]:
+                del self._days[old]
 
     def close(self) -> None:
         if self.server is not None:
@@ -126,6 +134,7 @@ class DoorPage(Output):
         stats = self._stats
         with self._lock:
             decisions, picture = list(self._decisions), self._picture
+            days = [{"day": day, "counts": dict(self._days[day])} for day in sorted(self._days, reverse=True)]
         now = time.monotonic()
         last = stats.last_frame_at if stats else None
         latest_label = self.policy.worst_label(f.decision for f in picture.faces) if picture else None
@@ -138,6 +147,7 @@ class DoorPage(Output):
                 "text": self.view.texts.for_faces(latest_label, picture.faces if picture else []),
             },
             "decisions": decisions,
+            "days": days,
             "counts": {
                 "decisions": stats.decisions.snapshot() if stats else {},
                 "frames": stats.frames if stats else 0,

@@ -22,7 +22,7 @@ need_module("waitress", "pip install -e '.[web]'")
 
 PASSWORD = "front-door-2026"
 SHOTS = Path(os.environ.get("MASKGATE_PAGE_SHOTS", "")) if os.environ.get("MASKGATE_PAGE_SHOTS") else None
-"""Where the screenshots go to be looked at (desktop and phone; live, stalled, stopped, aim, login); tmp_path if unset."""
+"""Where the screenshots go (desktop and phone; live, stalled, stopped, aim, login); tmp_path when unset."""
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
 DESKTOP = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
 STAND_IN_CAMERA = """

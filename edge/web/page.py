@@ -238,7 +238,7 @@ def model_summary(config: Config) -> dict[str, Any]:
 
 def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage:
     """The page and its HTTP thread, listening before the frame loop starts."""
-    from edge.config.web_settings import read_hash
+    from edge.config.web_settings import allowed_hosts, read_hash
     from edge.outputs.screen.render import banner_texts
     from edge.vision.zone import DoorZone
     from edge.web.auth import LoginRateLimit, SessionStore
@@ -263,5 +263,7 @@ def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage
         password_hash=read_hash(web),
         sessions=SessionStore(lifetime_s=web.session_minutes * 60.0),
         logins=LoginRateLimit(),
+        trusted_proxy=web.trusted_proxy.strip(),
+        allowed_hosts=allowed_hosts(web),
     )
     return page

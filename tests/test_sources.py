@@ -153,3 +153,49 @@ def test_opencv_capture_reads_a_stream_like_source(tmp_path):
         camera.close()
     with pytest.raises(SourceError, match="cannot open camera"):
         OpenCVCamera(str(tmp_path / "nothing.avi"), SourceConfig())
+
+
+def test_a_stalled_camera_is_logged_once_then_reminded_and_its_return_is_logged(caplog, monkeypatch):
+    """A camera stuck in its read (a frozen driver) gives the loop nothing: one warning, a reminder later, and
+    a line when frames flow again; the log names the camera and how long it gave nothing."""
+    import edge.sources.live as live
+
+    monkeypatch.setattr(live, "STALL_WARNING_S", 1.5)
+    monkeypatch.setattr(live, "STALL_REMINDER_S", 2.0)
+    release = threading.Event()
+
+    class FrozenCamera:
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def read(self):
+            self.reads += 1
+            if self.reads > 1:
+                release.wait(60)
+                release.clear()
+            return np.zeros((2, 2, 3), np.uint8)
+
+        def close(self):
+            release.set()
+
+    caplog.set_level("WARNING", logger="edge.sources.live")
+    source = LatestFrameSource(FrozenCamera, "frozen", reconnect_max_delay=30.0)
+    got: list = []
+    iterator = iter(source)
+    got.append(next(iterator))
+    consumer = threading.Thread(target=lambda: got.append(next(iterator)), daemon=True)
+    consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "still gives no frames" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stalls = [r.getMessage() for r in caplog.records if "gives no frames" in r.getMessage()]
+        assert stalls[0].startswith("camera frozen gives no frames: none for "), stalls
+        assert stalls[1].startswith("camera frozen still gives no frames"), stalls
+        assert len(got) == 1
+        release.set()
+        consumer.join(10)
+        assert len(got) == 2
+        assert "camera frozen delivers frames again after" in caplog.text
+    finally:
+        source.close()

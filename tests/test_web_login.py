@@ -10,7 +10,7 @@ import pytest
 
 from edge.config.password import hash_password
 from edge.web.auth import LoginRateLimit, SessionStore
-from edge.web.server import COOKIE, DoorPageApp
+from edge.web.server import COOKIE, LOCAL_HOSTS, DoorPageApp
 
 PASSWORD = "open-the-door-42"
 HOST = "door.local:8080"
@@ -22,8 +22,15 @@ def password_hash() -> str:
 
 
 def app(password_hash: str | None, attempts: int = 5) -> DoorPageApp:
-    # The login never reads the door page (the picture and state), so there is none.
-    return DoorPageApp(None, password_hash, SessionStore(), LoginRateLimit(attempts=attempts))  # type: ignore[arg-type]
+    # The login never reads the door page (the picture and state), so there is none. Without a password the Host
+    # must be allowed (DNS rebinding): the door's name is, as web.allowed_hosts would say.
+    return DoorPageApp(
+        None,  # type: ignore[arg-type]
+        password_hash,
+        SessionStore(),
+        LoginRateLimit(attempts=attempts),
+        allowed_hosts=(*LOCAL_HOSTS, HOST.split(":")[0]),
+    )
 
 
 def call(

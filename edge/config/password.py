@@ -43,7 +43,8 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
 def _parse(stored: str) -> tuple[int, int, int, bytes, bytes]:
     parts = stored.split("$")
     if len(parts) != 6 or parts[0] != HASH_SCHEME:
-        raise PasswordHashError(f"password hash {stored[:12]!r}... is not scrypt$n$r$p$salt$digest")
+        # never quote the line: it may be the password itself, written there by mistake
+        raise PasswordHashError("the first line is not a password hash (scrypt$n$r$p$salt$digest)")
     try:
         n, r, p = (int(value) for value in parts[1:4])
         salt, expected = _unb64(parts[4]), _unb64(parts[5])

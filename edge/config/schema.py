@@ -317,6 +317,16 @@ class WebConfig:
     max_fps: float = meta(2.0, 0.1, 15.0, "most pictures a second taken for the page, and only while it is open")
     width: int = meta(640, 160, 1920, "width of the page's picture in pixels (smaller frames are not enlarged)")
     decisions: int = meta(20, 0, 500, "recent decisions kept in memory and listed on the page; 0 = none")
+    trusted_proxy: str = meta(
+        "",
+        doc="IP address of the reverse proxy (e.g. 127.0.0.1) whose X-Forwarded-For/-Proto/-Host are believed; "
+        "empty = none: each client is the address it connects from",
+    )
+    allowed_hosts: str = meta(
+        "",
+        doc="comma-separated host names the page answers to besides localhost, 127.0.0.1, [::1] and web.address "
+        "(against DNS rebinding; checked when there is no password)",
+    )
 
 
 @dataclass

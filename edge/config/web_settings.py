@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,23 @@ def is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def allowed_hosts(config: WebConfig) -> tuple[str, ...]:
+    """Host names (lower case, IPv6 in brackets) the page answers to without a password: this machine's
+    names, the listen address and web.allowed_hosts."""
+    address = config.address.strip().lower()
+    names = ["localhost", "127.0.0.1", "[::1]", f"[{address}]" if ":" in address else address]
+    names += [name.strip().lower() for name in config.allowed_hosts.split(",") if name.strip()]
+    return tuple(dict.fromkeys(names))
+
+
+def writable_problem(key: str, path: Path) -> Problem | None:
+    """A password hash others may replace with one of their own: group- or world-writable."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return Problem(key, f"{path} may be rewritten by others (mode {mode:04o}); fix: chmod go-w {path}")
+    return None
 
 
 def read_hash(config: WebConfig) -> str | None:
@@ -70,9 +88,18 @@ def problems(config: WebConfig) -> Iterator[Problem]:
         yield Problem("web.enabled", f"is true but waitress is not installed; fix: {INSTALL_FIX}")
     if not config.address.strip():
         yield Problem("web.address", "must not be empty (127.0.0.1 keeps the page on this machine)")
+    if config.trusted_proxy.strip():
+        try:
+            ipaddress.ip_address(config.trusted_proxy.strip())
+        except ValueError:
+            yield Problem("web.trusted_proxy", f"{config.trusted_proxy!r} is not an IP address (e.g. 127.0.0.1)")
     if config.password_file:
         path = Path(config.password_file).expanduser()
-        if problem := readable_problem("web.password_file", path) or secret_problem("web.password_file", path):
+        if problem := (
+            readable_problem("web.password_file", path)
+            or secret_problem("web.password_file", path)
+            or writable_problem("web.password_file", path)
+        ):
             yield problem
             return
         try:

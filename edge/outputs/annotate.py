@@ -42,11 +42,12 @@ def annotate(
         text = face_text(face)
         (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
         top = max(0, y1 - height - baseline - 4)
-        cv2.rectangle(out, (x1, top), (x1 + width + 4, top + height + baseline + 4), colour, cv2.FILLED)
+        left = max(0, min(x1, out.shape[1] - width - 4))  # a face at the right edge keeps its whole label
+        cv2.rectangle(out, (left, top), (left + width + 4, top + height + baseline + 4), colour, cv2.FILLED)
         cv2.putText(
             out,
             text,
-            (x1 + 2, top + height + 2),
+            (left + 2, top + height + 2),
             cv2.FONT_HERSHEY_SIMPLEX,
             scale,
             (255, 255, 255),

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 FAILED_READS_BEFORE_REOPEN = 10
 CLOSE_WAIT = 0.3
+STALL_WARNING_S = 5.0
+"""No frame from the camera for this long is logged as a warning (once), then reminded every STALL_REMINDER_S."""
+STALL_REMINDER_S = 60.0
 
 TO_BGR: dict[tuple[str, ...], int | None] = {
     ("B", "G", "R"): None,
@@ -175,12 +178,28 @@ class LatestFrameSource:
             log.debug("closing camera %s: %s", self.name, exc)
 
     def __iter__(self) -> Iterator[Frame]:
+        waiting_since: float | None = None
+        warned_at: float | None = None
         while not self._stop.is_set():
             with self._condition:
                 self._condition.wait_for(lambda: self._latest is not None or self._stop.is_set(), timeout=1.0)
                 frame, self._latest = self._latest, None
             if frame is not None:
+                if warned_at is not None and waiting_since is not None:
+                    stalled = time.monotonic() - waiting_since
+                    log.warning("camera %s delivers frames again after %.0f s", self.name, stalled)
+                waiting_since = warned_at = None
                 yield frame
+                continue
+            # only here, with no frame after a second's wait, does the clock get read: a flowing camera pays nothing
+            now = time.monotonic()
+            if waiting_since is None:
+                waiting_since = now - 1.0
+            stalled = now - waiting_since
+            if stalled >= STALL_WARNING_S and (warned_at is None or now - warned_at >= STALL_REMINDER_S):
+                again = "still " if warned_at is not None else ""
+                log.warning("camera %s %sgives no frames: none for %.0f s", self.name, again, stalled)
+                warned_at = now
 
     def close(self) -> None:
         """Returns within CLOSE_WAIT seconds: a grab thread stuck in a stalled camera's read is left to the

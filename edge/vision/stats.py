@@ -13,6 +13,9 @@ import numpy as np
 STAGES = ("source", "gate", "detect", "track", "crop", "classify", "decide", "outputs")
 WINDOW = 2000
 """Recent samples kept per stage for percentiles."""
+STALLED_AFTER_S = 2.0
+"""No frame done for this long (or five of the recent frames' mean time, when that is longer): the loop is
+stalled, waiting on a camera that gives nothing or stuck in a stage."""
 
 
 class DecisionCounts:
@@ -102,6 +105,21 @@ class LoopStats:
         """Frames per second over the recent window of processed frames."""
         total = sum(self.frame_seconds)
         return len(self.frame_seconds) / total if total > 0 else 0.0
+
+    def stalled_for(self, now: float | None = None) -> float | None:
+        """Seconds since the last frame was done when that is long enough to call the loop stalled, else None
+        (also before the first frame: starting is not stalling)."""
+        if self.last_frame_at is None:
+            return None
+        idle = (time.monotonic() if now is None else now) - self.last_frame_at
+        window = self.frame_seconds
+        mean = sum(window) / len(window) if window else 0.0
+        return idle if idle > max(STALLED_AFTER_S, 5 * mean) else None
+
+    def live_fps(self, now: float | None = None) -> float:
+        """`fps`, but 0 while stalled: the window keeps the rate of the frames before the stall, which a viewer
+        must not read as a live camera."""
+        return 0.0 if self.stalled_for(now) is not None else self.fps
 
     def percentiles(self, stage: str, points: tuple[float, ...] = (50, 95, 99)) -> dict[str, float]:
         samples = self.stage_seconds[stage]

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 75
+DAYS = 7
+"""Days of decision counts the page lists (today first); older days are forgotten."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Picture:
     image: np.ndarray
     faces: list[TrackedFace]
     fps: float
+    taken_at: float
+    """time.monotonic() when the frame loop handed it over: its age tells the page whether it is still live."""
 
 
 class DoorPage(Output):
@@ -64,6 +68,7 @@ class DoorPage(Output):
         self._seq = 0
         self._encoded: dict[bool, tuple[int, bytes]] = {}
         self._decisions: deque[dict[str, Any]] = deque(maxlen=decisions) if decisions else deque(maxlen=0)
+        self._days: dict[str, dict[str, int]] = {}
         self._stats: LoopStats | None = None
         self._started = time.time()
         self.pictures_taken = 0
@@ -75,9 +80,10 @@ class DoorPage(Output):
         if not self.gate.due():
             return
         fps = stats.fps if stats.frame_seconds else 0.0
+        image, taken_at = frame.image.copy(), time.monotonic()
         with self._lock:
             self._seq += 1
-            self._picture = Picture(self._seq, frame.id, frame.timestamp, frame.image.copy(), list(faces), fps)
+            self._picture = Picture(self._seq, frame.id, frame.timestamp, image, list(faces), fps, taken_at)
             self.pictures_taken += 1
 
     def on_decision(self, decision: Decision) -> None:
@@ -85,16 +91,22 @@ class DoorPage(Output):
         entry |= {"score": round(decision.score, 3), "state": self.policy.state(decision.label).value}
         if decision.previous is not None:
             entry["previous"] = decision.previous
+        day = time.strftime("%Y-%m-%d", time.localtime(decision.time))
         with self._lock:
             self._decisions.appendleft(entry)
+            counts = self._days.setdefault(day, {})
+            counts[decision.label] = counts.get(decision.label, 0) + 1
+            for old in sorted(self._days)[:-DAYS]:
+                del self._days[old]
 
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
 
     # HTTP thread side
-    def jpeg(self, aim: bool) -> bytes | None:
-        """The newest picture drawn and encoded, cached until a newer one arrives; None before the first."""
+    def jpeg(self, aim: bool) -> tuple[bytes, int, float] | None:
+        """The newest picture drawn and encoded (cached until a newer one arrives), its number and its age in
+        seconds; None before the first."""
         import cv2
 
         from edge.web.view import render_view
@@ -105,8 +117,9 @@ class DoorPage(Output):
             cached = self._encoded.get(aim)
         if picture is None:
             return None
+        age = round(time.monotonic() - picture.taken_at, 2)
         if cached and cached[0] == picture.seq:
-            return cached[1]
+            return cached[1], picture.seq, age
         image = render_view(picture.image, picture.faces, self.view, picture.fps, aim=aim)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
@@ -114,13 +127,14 @@ class DoorPage(Output):
         encoded = data.tobytes()
         with self._lock:
             self._encoded[aim] = (picture.seq, encoded)
-        return encoded
+        return encoded, picture.seq, age
 
     def state(self) -> dict[str, Any]:
         """Everything the page lists, as JSON-ready data."""
         stats = self._stats
         with self._lock:
             decisions, picture = list(self._decisions), self._picture
+            days = [{"day": day, "counts": dict(self._days[day])} for day in sorted(self._days, reverse=True)]
         now = time.monotonic()
         last = stats.last_frame_at if stats else None
         latest_label = self.policy.worst_label(f.decision for f in picture.faces) if picture else None
@@ -133,6 +147,7 @@ class DoorPage(Output):
                 "text": self.view.texts.for_faces(latest_label, picture.faces if picture else []),
             },
             "decisions": decisions,
+            "days": days,
             "counts": {
                 "decisions": stats.decisions.snapshot() if stats else {},
                 "frames": stats.frames if stats else 0,
@@ -140,10 +155,11 @@ class DoorPage(Output):
                 "frame_errors": stats.frame_errors if stats else 0,
                 "skipped_frames": stats.skipped_frames if stats else 0,
             },
-            "fps": round(_read(lambda: stats.fps, 0.0), 2) if stats else 0.0,
+            "fps": round(_read(lambda: stats.live_fps(now), 0.0), 2) if stats else 0.0,
             "stage_ms": _stage_ms(stats) if stats else {},
             "camera": {
                 "last_frame_age_s": round(now - last, 2) if last is not None else None,
+                "stalled_s": _rounded(_read(lambda: stats.stalled_for(now), None)) if stats else None,
                 "reconnects": stats.camera_reconnects if stats else 0,
                 "dropped_frames": stats.camera_dropped_frames if stats else 0,
             },
@@ -153,7 +169,12 @@ class DoorPage(Output):
                 "skipped_frames": stats.gate_skipped_frames if stats else 0,
             },
             "models": self.models,
-            "picture": {"seq": picture.seq, "frame": picture.frame} if picture else None,
+            "picture": (
+                {"seq": picture.seq, "frame": picture.frame, "age_s": round(now - picture.taken_at, 2)}
+                if picture
+                else None
+            ),
+            "max_fps": self.gate.max_fps,
             "aim": {"min_face_size": self.view.min_face_size, "small_face_size": self.view.small_face_size},
         }
 
@@ -166,6 +187,10 @@ def _read(get: Any, default: Any) -> Any:
         except RuntimeError:
             continue
     return default
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 def _stage_ms(stats: LoopStats) -> dict[str, float]:
@@ -213,7 +238,7 @@ def model_summary(config: Config) -> dict[str, Any]:
 
 def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage:
     """The page and its HTTP thread, listening before the frame loop starts."""
-    from edge.config.web_settings import read_hash
+    from edge.config.web_settings import allowed_hosts, read_hash
     from edge.outputs.screen.render import banner_texts
     from edge.vision.zone import DoorZone
     from edge.web.auth import LoginRateLimit, SessionStore
@@ -238,5 +263,7 @@ def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage
         password_hash=read_hash(web),
         sessions=SessionStore(lifetime_s=web.session_minutes * 60.0),
         logins=LoginRateLimit(),
+        trusted_proxy=web.trusted_proxy.strip(),
+        allowed_hosts=allowed_hosts(web),
     )
     return page

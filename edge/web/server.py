@@ -38,7 +38,7 @@ SECURITY_HEADERS = [
     ("X-Frame-Options", "DENY"),
     (
         "Content-Security-Policy",
-        "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "default-src 'none'; img-src 'self' blob:; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
     ("X-Content-Type-Options", "nosniff"),
@@ -49,6 +49,14 @@ SECURITY_HEADERS = [
 ]
 """On every answer: no framing (clickjacking), no type sniffing, nothing cached or leaked in a Referer."""
 PUBLIC = ("/login", "/page.js", "/page.css")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+CONNECTION_LIMIT = 256
+"""Open connections at most; idle ones are cheap (a socket each, no thread), so a crowd of them cannot shut out
+a real viewer the way waitress's default channels could."""
+IDLE_TIMEOUT_S = 10
+"""An idle connection is closed after this (the page polls every half second, so a real one never idles)."""
+CLEANUP_INTERVAL_S = 2
+"""How often idle connections are looked for: an idle one lives at most IDLE_TIMEOUT_S + this."""
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -67,8 +75,10 @@ class DoorPageApp:
         sessions: SessionStore,
         logins: LoginRateLimit,
         doctor: Callable[[], list[dict[str, Any]]] | None = None,
+        allowed_hosts: tuple[str, ...] = LOCAL_HOSTS,
     ) -> None:
         self.page, self.password_hash, self.sessions, self.logins = page, password_hash, sessions, logins
+        self.allowed_hosts = frozenset(allowed_hosts)
         self.all_logins = LoginRateLimit(attempts=ALL_LOGINS_PER_MINUTE, window_s=60.0, clock=logins.clock)
         self._doctor = doctor or doctor_checks
         self._doctor_result: list[dict[str, Any]] | None = None
@@ -93,6 +103,9 @@ class DoorPageApp:
 
     def route(self, environ: dict[str, Any]) -> tuple[HTTPStatus, list[tuple[str, str]], bytes]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
+        if self.password_hash is None and not self.host_allowed(environ):
+            # without a login, the Host is what tells this page from a rebound name in someone else's site
+            return _text(HTTPStatus.MISDIRECTED_REQUEST, "this host name is not one of web.allowed_hosts")
         if path == "/login":
             return self.login(environ) if method == "POST" else self.login_form(environ)
         if path == "/logout" and method == "POST":
@@ -109,15 +122,25 @@ class DoorPageApp:
             return _bytes(*self._assets["/"])
         if path == "/frame.jpg":
             aim = parse_qs(environ.get("QUERY_STRING", "")).get("aim", ["0"])[0] == "1"
-            data = self.page.jpeg(aim)
-            if data is None:
+            picture = self.page.jpeg(aim)
+            if picture is None:
                 return _text(HTTPStatus.SERVICE_UNAVAILABLE, "no picture yet", [("Retry-After", "1")])
-            return _bytes(data, "image/jpeg")
+            data, seq, age = picture
+            status, headers, body = _bytes(data, "image/jpeg")
+            return status, [*headers, ("X-Picture-Seq", str(seq)), ("X-Picture-Age", f"{age:.2f}")], body
         if path == "/state.json":
             return _json(self.page.state() | {"login": self.password_hash is not None})
         if path == "/doctor.json":
             return _json(self.doctor())
         return _text(HTTPStatus.NOT_FOUND, "not found")
+
+    def host_allowed(self, environ: dict[str, Any]) -> bool:
+        host = environ.get("HTTP_HOST")
+        if host is None:
+            return True  # HTTP/1.0 without a Host: not a browser, so not a rebinding
+        host = host.strip().lower()
+        name = host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+        return name in self.allowed_hosts
 
     # sessions
     def signed_in(self, environ: dict[str, Any]) -> bool:
@@ -182,7 +205,7 @@ def _cookie(environ: dict[str, Any]) -> str | None:
 
 
 def _https(environ: dict[str, Any]) -> bool:
-    """waitress sets the scheme from X-Forwarded-Proto only when a proxy on this machine sent it."""
+    """waitress sets the scheme from X-Forwarded-Proto only when web.trusted_proxy sent it."""
     return environ.get("wsgi.url_scheme") == "https"
 
 
@@ -220,25 +243,30 @@ def _json(data: Any) -> tuple[HTTPStatus, list[tuple[str, str]], bytes]:
 class PageServer:
     """waitress on a daemon thread; close() stops it and closes every connection from that thread."""
 
-    def __init__(self, app: DoorPageApp, address: str, port: int) -> None:
+    def __init__(self, app: DoorPageApp, address: str, port: int, trusted_proxy: str = "") -> None:
         from waitress.server import create_server
 
         self.app = app
+        # only a configured proxy may say who the client is and that it used TLS; from anyone else (loopback
+        # included) these headers are removed before the app sees them
+        proxy: dict[str, Any] = {"clear_untrusted_proxy_headers": True}
+        if trusted_proxy:
+            proxy |= {
+                "trusted_proxy": trusted_proxy,
+                "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
+            }
         self._server = create_server(
             app,
             host=address,
             port=port,
             threads=2,
-            connection_limit=32,
-            channel_timeout=30,
+            connection_limit=CONNECTION_LIMIT,
+            channel_timeout=IDLE_TIMEOUT_S,
+            cleanup_interval=CLEANUP_INTERVAL_S,
             max_request_header_size=16 * 1024,
             max_request_body_size=MAX_LOGIN_BODY,
             ident="",
-            # a reverse proxy on this machine (docs/door-page.md) may say who the client is and that it used
-            # TLS; from anywhere else these headers are removed before the app sees them
-            trusted_proxy="127.0.0.1",
-            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
-            clear_untrusted_proxy_headers=True,
+            **proxy,
         )
         self.address, self.port = address, int(self._server.getsockname()[1])
         self._stop = threading.Event()
@@ -276,9 +304,12 @@ def serve(
     password_hash: str | None,
     sessions: SessionStore,
     logins: LoginRateLimit,
+    trusted_proxy: str = "",
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS,
 ) -> PageServer:
+    app = DoorPageApp(page, password_hash, sessions, logins, allowed_hosts=allowed_hosts)
     try:
-        server = PageServer(DoorPageApp(page, password_hash, sessions, logins), address, port)
+        server = PageServer(app, address, port, trusted_proxy)
     except OSError as exc:
         raise OSError(f"web.port: cannot serve the door page on {address}:{port}: {exc.strerror or exc}") from exc
     from edge.config.web_settings import is_loopback

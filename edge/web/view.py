@@ -1,6 +1,8 @@
 """The door page's picture: the camera frame with boxes, labels and scores, mirrored as the entrance screen
-is, above the entrance screen's banner (same texts, same colours); in aim mode with the detector's smallest
-face drawn to scale and every face too small to classify well marked. A pure function of frame and faces."""
+is, above the entrance screen's banner (same texts, same colours); in aim mode as the camera sees it (not
+mirrored: a poster reads the right way round while the camera is turned), with the detector's smallest face
+drawn to scale and every face too small to classify well marked, no captions (the page has the legend). A pure
+function of frame and faces."""
 
 from __future__ import annotations
 
@@ -39,15 +41,12 @@ def render_view(
 ) -> np.ndarray:
     """The page's picture (BGR), at most settings.width wide."""
     label = settings.policy.worst_label(face.decision for face in faces)
-    if settings.mirror:
+    if settings.mirror and not aim:
         image, faces = mirrored(image, faces)
     view = annotate(image, faces, fps, settings.policy)
     if aim:
-        x1, y1, x2, y2 = settings.zone.region(view.shape[1], view.shape[0])
-        region = (view.shape[1] - x2, y1, view.shape[1] - x1, y2) if settings.mirror else (x1, y1, x2, y2)
-        draw_aim(
-            view, faces, settings.min_face_size, settings.small_face_size, None if settings.zone.whole_frame else region
-        )
+        region = None if settings.zone.whole_frame else settings.zone.region(view.shape[1], view.shape[0])
+        draw_aim(view, faces, settings.min_face_size, settings.small_face_size, region)
     if view.shape[1] > settings.width:
         scale = settings.width / view.shape[1]
         view = cv2.resize(view, (settings.width, max(1, round(view.shape[0] * scale))), interpolation=cv2.INTER_AREA)
@@ -67,37 +66,17 @@ def draw_aim(
     region: tuple[int, int, int, int] | None = None,
 ) -> None:
     """Two squares to scale in the centre (the smallest face found, the smallest the door decides), a magenta box
-    around each face narrower than the second, and the door zone's region when it is not the whole frame."""
+    around each face narrower than the second, and the door zone's region when it is not the whole frame. No
+    words: captions would sit on the faces' labels; the page's legend says what each colour is."""
     height, width = view.shape[:2]
     thickness = max(1, round(min(width, height) / 300))
-    scale = max(0.4, min(height, width) / 900)
     cx, cy = width // 2, height // 2
-    for size, colour, text, below in (
-        (min_face_size, AIM_COLOUR, f"smallest face found {min_face_size}px", True),
-        (small_face_size, (255, 255, 255), f"door decides from {small_face_size}px", False),
-    ):
+    for size, colour in ((min_face_size, AIM_COLOUR), (small_face_size, (255, 255, 255))):
         half = size // 2
         cv2.rectangle(view, (cx - half, cy - half), (cx + half, cy + half), colour, thickness)
-        y = cy + half + round(16 * scale) + 2 if below else max(12, cy - half - 4)
-        cv2.putText(view, text, (cx - half, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
     for face in faces:
         x1, y1, x2, y2 = (round(v) for v in face.face.box)
         if x2 - x1 < small_face_size:
             cv2.rectangle(view, (x1 - 3, y1 - 3), (x2 + 3, y2 + 3), SMALL_COLOUR, thickness)
-            cv2.putText(
-                view, "too small", (x1, y2 + round(16 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, SMALL_COLOUR, 1
-            )
     if region is not None:
         cv2.rectangle(view, region[:2], region[2:], AIM_COLOUR, thickness)
-        cv2.putText(
-            view,
-            "door zone",
-            (region[0] + 4, region[1] + round(20 * scale)),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            scale,
-            AIM_COLOUR,
-            1,
-        )
-    cv2.putText(
-        view, "AIM", (width - round(70 * scale), round(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, AIM_COLOUR, 2
-    )

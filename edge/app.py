@@ -119,7 +119,7 @@ def classifier_labels(config: Config) -> tuple[str, ...]:
 def build_tracker(config: Config, per_frame: bool = False) -> Tracker:
     from edge.vision.tracker import Tracker
 
-    return Tracker(config.tracker, per_frame)
+    return Tracker(config.tracker, per_frame, build_policy(config))
 
 
 def build_gate(config: Config, per_frame: bool = False) -> ChangeGate | None:

@@ -1,6 +1,7 @@
 import pytest
 
 from edge.config import ConfigError, TrackerConfig, from_dict
+from edge.vision.labels import LabelPolicy
 from edge.vision.tracker import Tracker, iou_matrix
 from edge.vision.types import Face
 
@@ -131,3 +132,14 @@ def test_a_skipped_face_keeps_its_last_label_and_a_new_face_must_be_labelled():
         tracker.update("2", 2.0, [face(400)], [None], [None])
     with pytest.raises(ConfigError, match=r"tracker\.recheck_every: 0 is out of range"):
         from_dict({"tracker": {"recheck_every": 0}})
+
+
+def test_a_label_the_door_treats_alike_corrects_nothing_and_another_state_does():
+    """no_mask read again as mask_incorrect: both keep the door shut, so the person keeps one decision; with the
+    site letting wrong masks in with a warning (policy warn) the same votes are a correction."""
+    labels = ["no_mask"] * 3 + ["mask_incorrect"] * 6
+    config = TrackerConfig(vote_window=5, vote_min=3, change_min=5)
+    _, strict = feed(Tracker(config), [[(face(10), lab)] for lab in labels])
+    assert [(d.label, d.previous) for d in strict] == [("no_mask", None)]
+    _, warn = feed(Tracker(config, policy=LabelPolicy.from_config("warn")), [[(face(10), lab)] for lab in labels])
+    assert [(d.label, d.previous) for d in warn] == [("no_mask", None), ("mask_incorrect", "no_mask")]

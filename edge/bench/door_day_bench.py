@@ -82,7 +82,7 @@ def time_frames(encoded: list[bytes], process: Callable[[int, np.ndarray], list[
 
 def maskgate_loop(config: Config, gated: bool) -> Callable[[list[bytes]], dict[str, Any]]:
     """A runner of MaskGate's loop (as `maskgate run` builds it, without outputs) over encoded frames."""
-    from edge.app import build_classifier, build_detector, build_zone
+    from edge.app import build_classifier, build_detector, build_policy, build_zone
     from edge.pipeline import Pipeline
     from edge.vision.gate import ChangeGate
     from edge.vision.tracker import Tracker
@@ -92,7 +92,13 @@ def maskgate_loop(config: Config, gated: bool) -> Callable[[list[bytes]], dict[s
 
     def run(encoded: list[bytes]) -> dict[str, Any]:
         gate = ChangeGate(config.gate, config.tracker.recheck_every) if gated else None
-        pipeline = Pipeline(detector, classifier, Tracker(config.tracker), gate=gate, zone=build_zone(config))
+        pipeline = Pipeline(
+            detector,
+            classifier,
+            Tracker(config.tracker, policy=build_policy(config)),
+            gate=gate,
+            zone=build_zone(config),
+        )
 
         def process(number: int, image: np.ndarray) -> list[Decided]:
             _, decisions = pipeline.process(Frame(str(number), number / 30, image))

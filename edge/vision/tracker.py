@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge.vision.labels import UNSURE
+from edge.vision.labels import DEFAULT_POLICY, UNSURE, LabelPolicy
 from edge.vision.types import Box, Decision, Face, Place, TrackedFace
 
 if TYPE_CHECKING:
@@ -109,7 +109,9 @@ class Tracker:
     None as the label of the others to `update` (faces away from the door are never labelled).
     """
 
-    def __init__(self, config: TrackerConfig, per_frame: bool = False) -> None:
+    def __init__(self, config: TrackerConfig, per_frame: bool = False, policy: LabelPolicy = DEFAULT_POLICY) -> None:
+        self.policy = policy
+        """A correction is made only to a label the door treats otherwise (another door state)."""
         self.iou_threshold = config.iou_threshold
         self.vote_window, self.vote_min = (1, 1) if per_frame else (config.vote_window, config.vote_min)
         self.max_missed = 0 if per_frame else config.max_missed
@@ -204,13 +206,16 @@ class Tracker:
         return tracked, decisions
 
     def _decide(self, track: Track, frame_id: str, timestamp: float, face: Face) -> Decision | None:
-        """The track's first decision once a label has vote_min votes; a correction once another label has
-        change_min; else None."""
+        """The track's first decision once a label has vote_min votes; a correction once a label of another door
+        state has change_min (a bare face read again as a mask under the nose stays decided: the door does the
+        same for both); else None."""
         result = track.vote()
         if result is None:
             return None
         label, count, score = result
-        if label == track.decision or count < (self.vote_min if track.decision is None else self.change_min):
+        if track.decision is not None and self.policy.state(label) is self.policy.state(track.decision):
+            return None
+        if count < (self.vote_min if track.decision is None else self.change_min):
             return None
         previous, track.decision = track.decision, label
         return Decision(frame_id, timestamp, track.id, face.box, label, score, previous)

@@ -489,3 +489,20 @@ def test_a_classifier_dropped_into_a_model_folder_is_announced_and_must_match_it
     dropped.with_suffix(".json").write_text(json.dumps(card))
     with pytest.raises(ModelCardError, match="has no model_sha256"):
         build_classifier(Config())
+
+
+def test_a_world_writable_model_folder_named_in_the_config_stops_run_with_the_path_and_the_fix(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Before: used with a warning. A folder anyone can write is a place anyone can plant the door's model."""
+    monkeypatch.delenv("MASKGATE_MODEL_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    folder = tmp_path / "models"
+    folder.mkdir()
+    folder.chmod(0o777)
+    config = tmp_path / "maskgate.toml"
+    config.write_text(f'[models]\ndir = "{folder}"\n')
+    assert main(["run", "--config", str(config), "--source", str(tmp_path), "--events", "-"]) == 2
+    err = capsys.readouterr().err
+    assert f"model folder (models.dir in the config) {folder} may be written by everyone" in err
+    assert f"chmod go-w {folder}" in err

@@ -506,3 +506,23 @@ def test_a_world_writable_model_folder_named_in_the_config_stops_run_with_the_pa
     err = capsys.readouterr().err
     assert f"model folder (models.dir in the config) {folder} may be written by everyone" in err
     assert f"chmod go-w {folder}" in err
+
+
+# --- state files ---------------------------------------------------------------------------------------------
+
+
+def test_a_corrupt_mqtt_outbox_does_not_stop_the_door(model_env, facemask_dir: Path, tmp_path: Path, capsys) -> None:
+    """Before: exit 2 (systemd never restarts it), GPIO and screen off for good."""
+    outbox = tmp_path / "state" / "outbox.sqlite3"
+    outbox.parent.mkdir()
+    outbox.write_bytes(b"SQLite format 3\0" + bytes(4096))  # a header and nothing behind it
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    face = sorted((facemask_dir / "without_mask").glob("*.jpg"))[0]
+    (folder / "face.jpg").write_bytes(face.read_bytes())
+    config = tmp_path / "maskgate.toml"
+    config.write_text(f'[mqtt]\nbroker = "mqtt://127.0.0.1:9"\noutbox = "{outbox}"\n')
+    assert main(["run", "--config", str(config), "--source", str(folder), "--events", "-"]) == 0
+    errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "is damaged" in errors[0] and ".corrupt-" in errors[0], errors
+    assert len(list(outbox.parent.glob("outbox.sqlite3.corrupt-*"))) == 1

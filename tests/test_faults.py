@@ -526,3 +526,92 @@ def test_a_corrupt_mqtt_outbox_does_not_stop_the_door(model_env, facemask_dir: P
     errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "is damaged" in errors[0] and ".corrupt-" in errors[0], errors
     assert len(list(outbox.parent.glob("outbox.sqlite3.corrupt-*"))) == 1
+
+
+# --- one bad value or file as the config --------------------------------------------------------------------
+
+
+def config_check(path: Path, capsys) -> tuple[int, str]:
+    code = main(["config", "--check", str(path)])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("output.events", "/tmp/ev\\u0000ents.jsonl"),
+        ("events.snapshot_dir", "/tmp/snap\\u0000shots"),
+        ("mqtt.password_file", "/etc/pass\\u0000word"),
+        ("web.password_file", "/etc/pass\\u0000word"),
+        ("mqtt.device_id", "door\\u001b[2J"),
+        ("screen.idle_text", "line\\nforged log line"),
+    ],
+)
+def test_a_nul_or_control_character_in_any_string_is_a_config_problem_under_its_key(
+    tmp_path: Path, capsys, key: str, value: str
+) -> None:
+    """Before: a NUL passed --check, then `run` died with exit 1 and systemd restarted it every 5 s forever (in a
+    password file's name: a ValueError traceback)."""
+    section, name = key.split(".")
+    config = tmp_path / "maskgate.toml"
+    extra = 'broker = "mqtt://127.0.0.1"\n' if section == "mqtt" else ""
+    config.write_text(f'[{section}]\n{extra}{name} = "{value}"\n')
+    code, out = config_check(config, capsys)
+    assert code == 2 and f"{key}: contains " in out and "Traceback" not in out, out
+    assert main(["run", "--config", str(config), "--source", str(tmp_path)]) == 2
+
+
+def test_an_empty_source_is_an_error_not_the_current_folder(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "maskgate.toml"
+    config.write_text('[source]\nuri = ""\n')
+    code, out = config_check(config, capsys)
+    assert code == 2 and "source.uri: is empty" in out
+
+
+def test_metrics_without_prometheus_client_fails_the_check_not_the_start(tmp_path: Path, capsys, monkeypatch) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "prometheus_client" else find_spec(name, *a)
+    )
+    config = tmp_path / "maskgate.toml"
+    config.write_text("[metrics]\nport = 9108\n")
+    code, out = config_check(config, capsys)
+    assert code == 2 and "metrics.port: is set but prometheus-client is not installed" in out
+
+
+def hostile_configs(tmp_path: Path) -> dict[str, Path]:
+    import os
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# padding\n" * 200_000)
+    nested = tmp_path / "nested.toml"
+    nested.write_text("x = " + "[" * 2048 + "]" * 2048 + "\n")
+    dotted = tmp_path / "dotted.toml"
+    dotted.write_text(".".join(["a"] * 50_000) + " = 1\n")
+    return {"fifo": fifo, "/dev/zero": Path("/dev/zero"), "huge": huge, "nested": nested, "dotted": dotted}
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("fifo", "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        ("huge", "larger than 1000000 bytes"),
+        ("nested", "nests more than 32"),
+        ("dotted", "dotted key of more than 64 parts"),
+    ],
+)
+def test_a_config_that_is_no_file_or_no_config_is_one_problem_not_a_hang(
+    tmp_path: Path, capsys, kind: str, reason: str
+) -> None:
+    """Before: a FIFO hung `config --check` and `run`, /dev/zero read until memory ran out, nested arrays gave a
+    RecursionError traceback, a 100 KB dotted key took 1.9 GB and minutes."""
+    path = hostile_configs(tmp_path)[kind]
+    code, out = config_check(path, capsys)
+    assert code == 2 and reason in out and "Traceback" not in out, out
+    assert main(["run", "--config", str(path), "--source", str(tmp_path)]) == 2

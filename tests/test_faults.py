@@ -615,3 +615,66 @@ def test_a_config_that_is_no_file_or_no_config_is_one_problem_not_a_hang(
     code, out = config_check(path, capsys)
     assert code == 2 and reason in out and "Traceback" not in out, out
     assert main(["run", "--config", str(path), "--source", str(tmp_path)]) == 2
+
+
+# --- memory bounded by the pixel budget ------------------------------------------------------------------------
+
+RSS_BUDGET_MB = 275
+"""Peak resident memory of `maskgate run` over the worst JPEG pictures (a Zero 2 W has 512 MB, the OS takes ~100).
+Measured: 133 MB for a phone-sized face photo, 241 MB for any picture of 1600 px (the second look for stills
+runs YuNet at 1280 px, and onnxruntime's working memory for it is most of that), 251 MB for 25 MP JPEG pictures
+and a 1.5 GB file behind a JPEG header."""
+WHOLE_DECODE_MB = 3 * 25_000_000 / 2**20
+"""What a picture OpenCV cannot decode at a reduced size (PNG, BMP, TIFF, WebP) adds at most: its BGR pixels at
+source.max_image_pixels, for a moment, before it is shrunk."""
+
+
+def peak_rss_mb_of_run(folder: Path, shared_models: Path, tmp_path: Path) -> tuple[float, str]:
+    """`maskgate run` over the folder in a fresh process, which reports its own peak RSS as it ends: a measure of
+    memory, not of time. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and
+    exec, so it would report this test process's size."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from edge.cli import main\n"
+        "code = main(['run', '--source', sys.argv[1], '--events', '-'])\n"
+        "peak = [line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:')][0]\n"
+        "print('peak_rss_kb', peak, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    # A controlled environment: what earlier tests left in os.environ (a pin factory, thread counts) must not
+    # change what is measured.
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "PYTHONPATH", "LANG") if name in os.environ}
+    env |= {"MASKGATE_MODEL_DIR": str(shared_models), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(folder)], capture_output=True, text=True, env=env, timeout=600
+    )
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("peak_rss_kb")]
+    return int(line.split()[1]) / 1024, result.stderr
+
+
+@pytest.mark.parametrize("with_png", [False, True], ids=["jpeg", "jpeg-and-png"])
+def test_the_worst_pictures_stay_within_the_memory_budget(shared_models: Path, tmp_path: Path, with_png: bool) -> None:
+    """Before: a 1.5 GB file behind a valid JPEG header was read whole (1.6 GB RSS; under a limit a MemoryError
+    traceback), and a 25 MP picture with no face took 454 MB (the border retry's canvas)."""
+    folder = tmp_path / "worst"
+    folder.mkdir()
+    header = tmp_path / "header.jpg"
+    cv2.imwrite(str(header), np.full((64, 64, 3), 120, np.uint8))
+    with (folder / "a_huge.jpg").open("wb") as file:  # sparse: 1.5 GB on paper, a few KB on disk
+        file.write(header.read_bytes())
+        file.truncate(1_500_000_000)
+    side = np.linspace(0, 255, 5000, dtype=np.float32)
+    no_face = (side[None, :, None] * 0.5 + side[:, None, None] * 0.5).astype(np.uint8).repeat(3, axis=2)
+    cv2.imwrite(str(folder / "b_25mp_no_face.jpg"), no_face, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if with_png:
+        cv2.imwrite(str(folder / "c_25mp_no_face.png"), no_face)
+    del no_face
+    peak, stderr = peak_rss_mb_of_run(folder, shared_models, tmp_path)
+    assert "a_huge.jpg: the file is 1500 MB" in stderr, stderr[-3000:]
+    assert "Traceback" not in stderr
+    budget = RSS_BUDGET_MB + (WHOLE_DECODE_MB if with_png else 0)
+    assert peak < budget, f"peak RSS {peak:.0f} MB over the budget of {budget:.0f} MB"

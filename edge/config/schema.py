@@ -42,7 +42,8 @@ class SourceConfig:
         25_000_000,
         0,
         10**10,
-        "image files larger than this (width x height, from the header) are skipped; 0 = no limit",
+        "image files larger than this (width x height, from the header), or longer than 4 bytes a pixel of it "
+        "+ 4 MB, are skipped unread; 0 = no limit",
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import re
 import struct
 import time
 import zlib
@@ -678,3 +679,79 @@ def test_the_worst_pictures_stay_within_the_memory_budget(shared_models: Path, t
     assert "Traceback" not in stderr
     budget = RSS_BUDGET_MB + (WHOLE_DECODE_MB if with_png else 0)
     assert peak < budget, f"peak RSS {peak:.0f} MB over the budget of {budget:.0f} MB"
+
+
+# --- snapshots -------------------------------------------------------------------------------------------------
+
+
+def test_a_symlinked_snapshot_folder_is_refused_and_its_target_untouched(
+    model_env, facemask_dir: Path, tmp_path: Path, capsys
+) -> None:
+    """Before: followed; snapshots were written and pruned inside the link's target."""
+    from edge.config import EventsConfig
+    from edge.outputs.snapshots import Snapshots
+
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "20200101T000000.000Z-track1.jpg").write_bytes(b"someone else's")
+    link = tmp_path / "snapshots"
+    link.symlink_to(target)
+    with pytest.raises(OSError, match="is a symbolic link, which snapshots never follow"):
+        Snapshots(link, EventsConfig(snapshot_max_files=1, snapshot_max_days=0))
+    assert [p.name for p in target.iterdir()] == ["20200101T000000.000Z-track1.jpg"]
+    config = tmp_path / "maskgate.toml"
+    config.write_text(f'[events]\nsnapshots = true\nsnapshot_dir = "{link}"\n[output]\nevents = "-"\n')
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    (pictures / "face.jpg").write_bytes(sorted((facemask_dir / "without_mask").glob("*.jpg"))[0].read_bytes())
+    assert main(["run", "--config", str(config), "--source", str(pictures)]) == 2
+    assert f"events.snapshot_dir {link}: is a symbolic link" in capsys.readouterr().err
+
+
+def test_links_among_the_snapshots_are_neither_listed_nor_pruned_through(tmp_path: Path) -> None:
+    from edge.config import EventsConfig
+    from edge.outputs.snapshots import Snapshots
+
+    outside = tmp_path / "precious.jpg"
+    outside.write_bytes(b"keep")
+    folder = tmp_path / "snaps"
+    folder.mkdir()
+    (folder / "20200101T000000.000Z-track1.jpg").symlink_to(outside)
+    snapshots = Snapshots(folder, EventsConfig(snapshot_max_files=1, snapshot_max_days=0))
+    assert snapshots.files() == []
+    assert outside.read_bytes() == b"keep"
+    snapshots.close()
+
+
+def test_a_failing_snapshot_output_logs_once_then_a_count_never_a_false_recovery(tmp_path: Path, caplog) -> None:
+    """Before: two lines per bare face ("failed", then "works again" on the next frame with no snapshot due): 128
+    lines in 45 s on a live stream. The folder is removed under the open output, so every write fails for real
+    (as root, a read-only mode would not stop it)."""
+    import logging
+
+    from edge.config import EventsConfig
+    from edge.outputs.snapshots import Snapshots
+    from edge.pipeline import Pipeline
+    from edge.vision.labels import NO_MASK
+    from edge.vision.types import Decision, Face, Frame, TrackedFace
+
+    folder = tmp_path / "snaps"
+    snapshots = Snapshots(folder, EventsConfig(snapshot_max_days=0, snapshot_min_free_mb=0))
+    folder.rmdir()
+    now = [0.0]
+    pipeline = Pipeline(None, None, None, [snapshots])
+    pipeline.fault_log._clock = lambda: now[0]
+    image = np.full((240, 320, 3), 90, np.uint8)
+    box = (10.0, 20.0, 110.0, 140.0)
+    caplog.set_level(logging.INFO)
+    for number in range(1000):  # a bare face decided every 3rd frame, 10 frames a second: 100 s
+        now[0] = number / 10
+        face = TrackedFace(Face(box, 0.9), number, NO_MASK, 0.9, NO_MASK)
+        decisions = [Decision(str(number), 1.7e9 + number, number, box, NO_MASK, 0.9)] if number % 3 == 0 else []
+        pipeline._emit(Frame(str(number), 1.7e9 + number, image), [face], decisions)
+    lines = [r.getMessage() for r in caplog.records if r.name == "edge.health.fault_log"]
+    assert not [line for line in lines if "works again" in line], lines
+    assert len(lines) == 2, lines
+    assert "output snapshots on_frame failed" in lines[0] and f"cannot write a snapshot into {folder}" in lines[0]
+    assert re.search(r"still failing: 200 more times in 60 s; latest: cannot write a snapshot", lines[1]), lines[1]
+    snapshots.close()

@@ -755,3 +755,54 @@ def test_a_failing_snapshot_output_logs_once_then_a_count_never_a_false_recovery
     assert "output snapshots on_frame failed" in lines[0] and f"cannot write a snapshot into {folder}" in lines[0]
     assert re.search(r"still failing: 200 more times in 60 s; latest: cannot write a snapshot", lines[1]), lines[1]
     snapshots.close()
+
+
+# --- source folders and files ----------------------------------------------------------------------------------
+
+
+def test_links_fifos_and_devices_in_a_folder_are_counted_and_logged_once(
+    model_env, facemask_dir: Path, tmp_path: Path, capsys
+) -> None:
+    """Before: a symlink loop, a FIFO and a link to /dev/zero were skipped without a word or a count."""
+    import os
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    (folder / "z_face.jpg").write_bytes(sorted((facemask_dir / "without_mask").glob("*.jpg"))[0].read_bytes())
+    (folder / "a_loop.jpg").symlink_to(folder / "a_loop.jpg")
+    (folder / "b_zero.jpg").symlink_to("/dev/zero")
+    (folder / "c_elsewhere.jpg").symlink_to(folder / "z_face.jpg")
+    os.mkfifo(folder / "d_pipe.png")
+    assert main(["run", "--source", str(folder), "--events", "-"]) == 0
+    messages = log_messages(capsys.readouterr().err)
+    notes = [m for m in messages if "no regular file" in m]
+    assert notes == [f"folder {folder}: skipping 4 entries that are no regular file (1 FIFO, 3 symbolic links)"]
+    (done,) = [m for m in messages if m.startswith("done: ")]
+    summary = json.loads(done.removeprefix("done: "))
+    assert (summary["frames"], summary["skipped_files"]) == (1, 4)
+
+
+def test_a_video_cut_short_says_so_at_its_end(tmp_path: Path, caplog) -> None:
+    """Before: an AVI cut in half ended quietly at frame 54 of 120."""
+    import logging
+
+    from edge.sources.files import VideoFileSource
+
+    path = tmp_path / "door.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for shade in range(120):
+        writer.write(np.full((120, 160, 3), shade, np.uint8))
+    writer.release()
+    whole = VideoFileSource(path)
+    with caplog.at_level(logging.WARNING, logger="edge.sources.files"):
+        assert sum(1 for _ in whole) == 120
+    whole.close()
+    assert "cut short" not in caplog.text, "a whole file ends without a word"
+    with path.open("r+b") as file:
+        file.truncate(path.stat().st_size // 2)
+    cut = VideoFileSource(path)
+    with caplog.at_level(logging.WARNING, logger="edge.sources.files"):
+        read = sum(1 for _ in cut)
+    cut.close()
+    assert 0 < read < 120
+    assert f"video {path} ended after {read} of the 120 frames its container announces" in caplog.text

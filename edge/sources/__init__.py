@@ -11,6 +11,8 @@ output or anything that builds the loop.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from edge.registry import resolve
 if TYPE_CHECKING:
     from edge.config import SourceConfig
     from edge.vision.types import Frame
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 URL_PATTERN = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
@@ -159,10 +163,43 @@ def no_such_path(what: str, path: Path) -> SourceError:
 
 def image_files(folder: Path) -> list[Path]:
     """The folder's image files by name; a folder with none is a SourceError naming it."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return scan_folder(folder)[0]
+
+
+def scan_folder(folder: Path) -> tuple[list[Path], int]:
+    """The folder's image files by name, and how many entries with a picture's name were skipped because they are
+    no regular file: a symbolic link (to a picture elsewhere, to /dev/zero, or in a loop), a FIFO (whose read
+    would wait forever), a device or a socket. Those are logged once, with their kinds; none is followed."""
+    from collections import Counter
+
+    files, odd = [], Counter()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if Path(entry.name).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if entry.is_file(follow_symlinks=False):
+                files.append(folder / entry.name)
+            elif not entry.is_dir(follow_symlinks=False):
+                odd[_entry_kind(entry)] += 1
+    if odd:
+        kinds = ", ".join(f"{count} {kind}{'s' if count > 1 else ''}" for kind, count in sorted(odd.items()))
+        log.warning("folder %s: skipping %d entries that are no regular file (%s)", folder, odd.total(), kinds)
     if not files:
         raise SourceError(f"folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files
+    return sorted(files), odd.total()
+
+
+def _entry_kind(entry: os.DirEntry) -> str:
+    import stat
+
+    if entry.is_symlink():
+        return "symbolic link"
+    mode = entry.stat(follow_symlinks=False).st_mode
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "socket" if stat.S_ISSOCK(mode) else "special file"
 
 
 def none_readable(count: int, what: str) -> SourceError:

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.sources import SourceError, image_files
+from edge.sources import SourceError, scan_folder
 from edge.vision.types import Frame
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,8 @@ DECODE_MIN_SIDE = 1600
 """A picture whose longer side is at least twice this is decoded at 1/2, 1/4 or 1/8 of its size (JPEG decodes
 that way directly, in a fraction of the memory), keeping its longer side at least this: the border retry's canvas
 (edge.detectors.common.RETRY_MAX_SIDE), more than the detector's second look for stills (1280) sees."""
+VIDEO_FRAME_SLACK = 2
+"""Frames a container's count may be off by (rounded durations) before an early end is called a cut file."""
 REDUCED_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
 
@@ -112,7 +114,10 @@ class ImageFilesSource:
 
     @classmethod
     def from_folder(cls, folder: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFilesSource:
-        return cls(image_files(folder), max_pixels)
+        files, not_regular = scan_folder(folder)
+        source = cls(files, max_pixels)
+        source.skipped = not_regular
+        return source
 
     def __iter__(self) -> Iterator[Frame]:
         from edge.sources.progress import with_progress
@@ -144,12 +149,21 @@ class VideoFileSource:
 
     def __iter__(self) -> Iterator[Frame]:
         index = 0
+        announced = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         while True:
             ok, image = self._capture.read()
             if not ok:
-                return
+                break
             yield Frame(str(index), time.time(), image)
             index += 1
+        self.frames_read = index
+        if announced > index + VIDEO_FRAME_SLACK:
+            log.warning(
+                "video %s ended after %d of the %d frames its container announces: the file is cut short or damaged",
+                self.path,
+                index,
+                announced,
+            )
 
     def close(self) -> None:
         self._capture.release()

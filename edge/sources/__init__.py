@@ -167,9 +167,11 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def scan_folder(folder: Path) -> tuple[list[Path], int]:
-    """The folder's image files by name, and how many entries with a picture's name were skipped because they are
-    no regular file: a symbolic link (to a picture elsewhere, to /dev/zero, or in a loop), a FIFO (whose read
-    would wait forever), a device or a socket. Those are logged once, with their kinds; none is followed."""
+    """The folder's image files by name (a link to a picture counts as one), and how many entries with a picture's
+    name were skipped because they are no picture file: a link that is broken or loops, a FIFO (whose read would
+    wait forever), a device (/dev/zero never ends) or a socket, or a link to one of those. Those are logged once
+    per folder, with their kinds."""
+    import stat
     from collections import Counter
 
     files, odd = [], Counter()
@@ -177,24 +179,26 @@ def scan_folder(folder: Path) -> tuple[list[Path], int]:
         for entry in entries:
             if Path(entry.name).suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            if entry.is_file(follow_symlinks=False):
+            try:
+                mode = entry.stat().st_mode
+            except OSError:
+                odd["broken or looping link"] += 1
+                continue
+            if stat.S_ISREG(mode):
                 files.append(folder / entry.name)
-            elif not entry.is_dir(follow_symlinks=False):
-                odd[_entry_kind(entry)] += 1
+            elif not stat.S_ISDIR(mode):
+                odd[("link to a " if entry.is_symlink() else "") + _special_kind(mode)] += 1
     if odd:
-        kinds = ", ".join(f"{count} {kind}{'s' if count > 1 else ''}" for kind, count in sorted(odd.items()))
-        log.warning("folder %s: skipping %d entries that are no regular file (%s)", folder, odd.total(), kinds)
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(odd.items()))
+        log.warning("folder %s: skipping %d entries that are no picture file (%s)", folder, odd.total(), kinds)
     if not files:
         raise SourceError(f"folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return sorted(files), odd.total()
 
 
-def _entry_kind(entry: os.DirEntry) -> str:
+def _special_kind(mode: int) -> str:
     import stat
 
-    if entry.is_symlink():
-        return "symbolic link"
-    mode = entry.stat(follow_symlinks=False).st_mode
     if stat.S_ISFIFO(mode):
         return "FIFO"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):

@@ -25,15 +25,21 @@ def check_models(config: Config) -> list[Check]:
     from edge.app import build_classifier, build_detector
     from edge.modelfiles import find as model_files
 
-    checks = []
+    c = config
+    checks = [
+        Check("model folder", None, f"{entry.path} ({entry.named_by}) {entry.skipped}")
+        for entry in model_files.search_plan(config.models.dir)
+        if entry.skipped and model_files.writable_by_this_user(entry.path) and entry.path.is_dir()
+    ]
     built = {}
     for name, build in (("face detector", build_detector), ("classifier", build_classifier)):
         try:
             built[name] = part = build(config)
             detail = (
-                f"{config.detector.type} loaded, run by {part.engine}"
+                f"{config.detector.type} loaded, run by {part.engine}; {detector_file(config)}"
                 if name == "face detector"
-                else f"{part.model_path} loaded, sha256 as its card says [{model_files.origin(part.model_path)}]"
+                else f"{part.model_path} loaded, sha256 as its card says [{model_files.origin(part.model_path)}]; "
+                + model_files.why_chosen(part.model_path, "classifier.model", c.classifier.model, c.models.dir)
             )
             if name == "classifier" and part.fast_first:
                 detail += f"; fast first: {part.fast_first} (labels first, keeps the answers it is that sure of)"
@@ -46,6 +52,16 @@ def check_models(config: Config) -> list[Check]:
     if len(built) == 2:
         checks += check_self_test(built["face detector"], config.detector.type, built["classifier"])
     return checks
+
+
+def detector_file(config: Config) -> str:
+    """Which file the detector runs, and why that one."""
+    from edge.detectors import detector_class
+    from edge.modelfiles import find as model_files
+
+    dirs = model_files.model_dirs(config.models.dir)
+    path = detector_class(config.detector.type).find_model_files(config.detector.model, dirs)[-1]
+    return f"{path}: " + model_files.why_chosen(path, "detector.model", config.detector.model, config.models.dir)
 
 
 def run_checks(config: Config, config_checks: list[Check] | None = None) -> list[Check]:

@@ -194,11 +194,19 @@ def cmd_models(args: argparse.Namespace) -> int:
         dest = Path(args.dest) if args.dest else model_files.user_model_dir()
         with os_errors_as(FetchError, f"model directory {dest}", fix="pass --dest a directory this user may write"):
             print(fetch(pinned, dest, url=args.url))
+        if dest.expanduser() not in model_files.model_dirs(config.models.dir):
+            log.warning(
+                "%s is not searched (this user can write it, so it is no place to trust models from); "
+                "set models.dir = %r to use what is in it",
+                dest,
+                str(dest),
+            )
         return 0
     dirs = model_files.model_dirs(config.models.dir)
     print("model directories, in search order:")
-    for directory in [*dirs, model_files.packaged_model_dir()]:
-        print(f"  {directory}{'' if directory.is_dir() else '  (absent)'}")
+    for entry in model_files.search_plan(config.models.dir):
+        state = entry.skipped or ("" if entry.path.is_dir() else "(absent)")
+        print(f"  {entry.path}  [{entry.named_by}]{'  ' + state if state else ''}")
     missing = 0
     for name in DETECTORS:
         in_use = name == config.detector.type

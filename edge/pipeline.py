@@ -135,12 +135,13 @@ class Pipeline:
     def _guarded(self, output: Output, method: str, *args: object) -> None:
         what = f"output {output.name} {method}"
         try:
-            getattr(output, method)(*args)
+            did = getattr(output, method)(*args)
         except Exception as exc:
             self.stats.output_failures[output.name] += 1
             self.fault_log.failed(what, exc)
         else:
-            self.fault_log.worked(what)
+            if did is not False:  # False: nothing was tried (no snapshot due), so nothing is known to work again
+                self.fault_log.worked(what)
 
     def run(
         self, frames: Iterable[Frame], stop: threading.Event | None = None, max_frames: int | None = None

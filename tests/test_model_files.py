@@ -38,7 +38,58 @@ def test_newest_yunet_release_wins_and_float_before_int8(tmp_path):
         touch(tmp_path / "a" / name)
     touch(tmp_path / "b" / "yunet" / "face_detection_yunet_2026may.onnx")
     assert find_yunet("", [tmp_path / "a"]).name == "face_detection_yunet_2023mar.onnx"
-    assert find_yunet("", [tmp_path / "a", tmp_path / "b"]).name == "face_detection_yunet_2026may.onnx"
+    assert find_yunet("", [tmp_path / "b", tmp_path / "a"]).name == "face_detection_yunet_2026may.onnx"
+
+
+def test_the_first_folder_with_a_yunet_wins_so_models_dir_pins_the_detector(tmp_path):
+    """A later release in a folder further down (one planted in the service's home, say) cannot beat the folder
+    models.dir names."""
+    pinned = touch(tmp_path / "pinned" / "face_detection_yunet_2023mar.onnx")
+    touch(tmp_path / "later" / "face_detection_yunet_2099dec.onnx")
+    assert find_yunet("", [tmp_path / "pinned", tmp_path / "later"]) == pinned
+    assert find_yunet("", [tmp_path / "empty", tmp_path / "later"]).name == "face_detection_yunet_2099dec.onnx"
+
+
+def test_implicit_model_folders_this_user_can_write_are_not_searched(tmp_path, monkeypatch, caplog):
+    """The service's home is its own state folder: models planted in its data folder must not decide the door
+    at the next restart. Named in the config, the same folder is used."""
+    import os
+
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)  # not root: what this process can write is its own
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MASKGATE_MODEL_DIR", raising=False)
+    planted = model_files.user_model_dir()
+    touch(planted / "face_detection_yunet_2099dec.onnx")
+    touch(planted / model_files.DEFAULT_CLASSIFIER)
+    dirs = model_dirs()
+    assert planted not in dirs
+    assert "are not used" in caplog.text and str(planted) in caplog.text
+    assert find_yunet("", dirs).parent == model_files.packaged_model_dir()
+    assert find_classifier("", dirs).parent == model_files.packaged_model_dir()
+    skipped = [entry for entry in model_files.search_plan() if entry.path == planted]
+    assert "models.dir" in skipped[0].skipped
+    assert find_yunet("", model_dirs(str(planted))).parent == planted, "named in the config, it is the owner's"
+    assert model_files.why_chosen(find_yunet("", model_dirs(str(planted))), "detector.model", "", str(planted)) == (
+        f"the first model folder that has one: {planted} (models.dir in the config)"
+    )
+
+
+@pytest.mark.parametrize("loose", ["folder", "file"])
+@pytest.mark.parametrize("bits", [0o020, 0o002])
+def test_group_or_world_writable_model_files_and_folders_are_refused(tmp_path, loose, bits):
+    folder = tmp_path / "models"
+    model = touch(folder / model_files.DEFAULT_CLASSIFIER)
+    loose_one = folder if loose == "folder" else model
+    loose_one.chmod(loose_one.stat().st_mode | bits)
+    with pytest.raises(ModelLoadError, match="may be written by") as caught:
+        find_classifier("", [folder])
+    assert str(loose_one) in str(caught.value) and f"chmod go-w {loose_one}" in str(caught.value)
+    with pytest.raises(ModelLoadError, match="may be written by"):
+        find_classifier(str(model), [])
+    yunet = touch(folder / "face_detection_yunet_2023mar.onnx")
+    yunet.chmod(yunet.stat().st_mode | (bits if loose == "file" else 0))
+    with pytest.raises(ModelLoadError, match="may be written by"):
+        find_yunet("", [folder])
 
 
 def test_a_missing_model_lists_the_search_path_and_the_fix(tmp_path, monkeypatch):
@@ -129,3 +180,23 @@ def test_a_yunet_named_as_a_pinned_release_must_be_that_release(yunet_model, tmp
     caplog.set_level(logging.WARNING, logger="edge.modelfiles.find")
     assert YuNetDetector.from_config(DetectorConfig(), [folder]) is not None
     assert f"YuNet model {other} is not a release maskgate pins" in caplog.text
+
+
+def test_doctor_shows_each_models_file_and_why_it_is_the_one(yunet_model, tmp_path, monkeypatch):
+    import shutil
+
+    from edge.checkup import check_models
+    from edge.config import Config, ModelsConfig
+
+    monkeypatch.delenv("MASKGATE_MODEL_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    pinned = tmp_path / "pinned"
+    pinned.mkdir()
+    shutil.copy(yunet_model, pinned / yunet_model.name)
+    checks = {check.name: check for check in check_models(Config(models=ModelsConfig(dir=str(pinned))))}
+    assert checks["face detector"].ok, checks["face detector"].detail
+    assert (
+        f"{pinned / yunet_model.name}: the first model folder that has one: {pinned} (models.dir in the config)"
+        in checks["face detector"].detail
+    )
+    assert "the packaged default: no model folder before it has one" in checks["classifier"].detail

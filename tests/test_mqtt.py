@@ -451,3 +451,33 @@ def test_home_assistant_discovery_has_a_counter_per_label_and_the_door_availabil
     }
     assert {payload["availability_topic"] for payload in messages.values()} == {"maskgate/door1/state"}
     assert messages["homeassistant/binary_sensor/maskgate_door1/bare_face/config"]["state_topic"] == topics["bare_face"]
+
+
+def test_a_plain_client_at_a_tls_listener_logs_one_clear_line_then_retries_quietly(tmp_path: Path, caplog) -> None:
+    """Before: paho's "failed to receive on socket: Connection reset by peer" at ERROR on every retry, forever, and
+    nothing that said why."""
+    caplog.set_level(logging.DEBUG, logger="edge.outputs.mqtt")
+    workdir = tmp_path / "tls"
+    workdir.mkdir()
+    secure = Mosquitto(workdir, tls=make_certificates(tmp_path / "pki")).start()
+    plain_url = secure.url.replace("mqtts://", "mqtt://")
+    publisher = MqttPublisher(
+        MqttConfig(broker=plain_url, device_id="door1", outbox=str(tmp_path / "outbox.sqlite3")),
+        labels=LABELS,
+        reconnect_delays=FAST_RECONNECT,
+        drain_timeout=0.5,
+    )
+    try:
+        publisher.on_decision(decision("kept"))
+        wait_until(lambda: secure.log.read_text().count("wrong version number.") >= 6, what="six attempts")
+    finally:
+        publisher.close()
+        secure.stop()
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "paho" in r.name]
+    assert loud == [], loud[:3]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert (
+        f"{plain_url} took the connection and closed it without answering (a TLS listener? then use mqtts://)"
+        in (errors[0])
+    )

@@ -75,9 +75,43 @@ def test_a_message_survives_a_kill_right_after_put(tmp_path: Path) -> None:
     assert payloads(Outbox(path, max_messages=100)) == [f"e{i}".encode() for i in range(50)]
 
 
-def test_a_file_that_is_not_an_outbox_is_named_in_the_error(tmp_path: Path) -> None:
+def corrupt_outboxes(tmp_path: Path) -> list[Path]:
+    """A file that is not a database, and a real outbox cut in half (as by a dying SD card)."""
+    junk = tmp_path / "junk" / "outbox.sqlite3"
+    junk.parent.mkdir()
+    junk.write_bytes(b"this is not a database" * 100)
+    truncated = tmp_path / "truncated" / "outbox.sqlite3"
+    outbox = Outbox(truncated, max_messages=10_000)
+    for i in range(2000):
+        outbox.put("t", b"x" * 200 + str(i).encode())
+    outbox._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    outbox.close()
+    with truncated.open("r+b") as file:
+        file.truncate(truncated.stat().st_size // 2)
+    return [junk, truncated]
+
+
+def test_a_corrupt_outbox_is_kept_aside_and_a_new_one_made_with_one_error_line(tmp_path: Path, caplog) -> None:
+    """Before: exit 2 for good (systemd does not restart it), and with it the whole door off. The messages in a
+    damaged file cannot be trusted to be whole; the file is kept for inspection, the door goes on."""
+    for path in corrupt_outboxes(tmp_path):
+        damaged = path.read_bytes()
+        caplog.clear()
+        with caplog.at_level("ERROR", logger="edge.outputs.outbox"):
+            outbox = Outbox(path, max_messages=10)
+        (kept,) = path.parent.glob("outbox.sqlite3.corrupt-*")
+        assert kept.read_bytes() == damaged
+        assert [r.levelname for r in caplog.records] == ["ERROR"]
+        assert str(kept) in caplog.text and str(path) in caplog.text
+        assert outbox.depth == 0
+        outbox.put("t", b"after")
+        assert payloads(outbox) == [b"after"]
+        outbox.close()
+
+
+def test_an_outbox_that_cannot_be_opened_is_still_named_in_the_error(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
-    path.write_bytes(b"this is not a database" * 100)
+    path.mkdir()  # not a damaged database: a person must look (exit 2)
     with pytest.raises(OutboxError, match=str(path)):
         Outbox(path, max_messages=10)
 

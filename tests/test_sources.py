@@ -199,3 +199,43 @@ def test_a_stalled_camera_is_logged_once_then_reminded_and_its_return_is_logged(
         assert "camera frozen delivers frames again after" in caplog.text
     finally:
         source.close()
+
+
+def test_a_large_picture_is_decoded_at_a_reduced_size_and_a_huge_file_is_not_read(tmp_path: Path) -> None:
+    from edge.sources.files import UnreadableImageError, max_file_bytes, read_image
+
+    big = tmp_path / "big.jpg"
+    cv2.imwrite(str(big), np.full((3000, 4000, 3), 90, np.uint8))
+    assert read_image(big).shape == (1500, 2000, 3), "4000 px decoded at 1/2, still over DECODE_MIN_SIDE"
+    small = tmp_path / "small.jpg"
+    cv2.imwrite(str(small), np.full((1500, 3000, 3), 90, np.uint8))
+    assert read_image(small).shape == (1500, 3000, 3), "halving would go under DECODE_MIN_SIDE"
+
+    padded = tmp_path / "padded.jpg"
+    with padded.open("wb") as file:
+        file.write(small.read_bytes())
+        file.truncate(max_file_bytes(5_000_000) + 1)
+    with pytest.raises(UnreadableImageError, match=r"the file is 24 MB, more than a picture within"):
+        read_image(padded, max_pixels=5_000_000)
+    assert read_image(padded, max_pixels=0).shape == (1500, 3000, 3), "0 = no limit, as for pixels"
+
+
+def test_the_border_retry_canvas_is_bounded_and_boxes_map_back(tmp_path: Path) -> None:
+    from edge.detectors.common import RETRY_MAX_SIDE, look_framed
+    from edge.vision.types import Face
+
+    seen = []
+
+    def detect(canvas: np.ndarray) -> list[Face]:
+        seen.append(canvas.shape)
+        side = canvas.shape[0]
+        return [Face((side * 0.4, side * 0.4, side * 0.6, side * 0.6), 0.9, ((side * 0.5, side * 0.5),) * 5)]
+
+    image = np.zeros((5000, 5000, 3), np.uint8)
+    (face,) = look_framed(detect, image, 0.25, min_side=416)
+    assert max(seen[0][:2]) <= RETRY_MAX_SIDE
+    assert face.box == pytest.approx((1750, 1750, 3250, 3250), abs=5), "the canvas's middle fifth, in image pixels"
+    assert face.landmarks[0] == pytest.approx((2500, 2500), abs=5)
+    seen.clear()
+    look_framed(detect, np.zeros((100, 100, 3), np.uint8), 0.25, min_side=416)
+    assert seen[0][:2] == (416, 416), "a small crop is still enlarged to min_side"

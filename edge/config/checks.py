@@ -22,6 +22,8 @@ def cross_field_problems(config: Config) -> list[Problem]:
     from edge.config import mqtt_settings, web_settings
 
     return [
+        *_source_problems(config),
+        *_metrics_problems(config),
         *_tracker_problems(config),
         *_pin_problems(config),
         *_snapshot_problems(config),
@@ -29,6 +31,23 @@ def cross_field_problems(config: Config) -> list[Problem]:
         *mqtt_settings.problems(config.mqtt),
         *web_settings.problems(config.web),
     ]
+
+
+def _source_problems(config: Config) -> Iterator[Problem]:
+    if not config.source.uri.strip():
+        yield Problem(
+            "source.uri",
+            "is empty (it would read the current folder); give a camera (0, /dev/video0, picamera2), a file, a folder "
+            "or a stream URL",
+        )
+
+
+def _metrics_problems(config: Config) -> Iterator[Problem]:
+    import importlib.util
+
+    if config.metrics.port and importlib.util.find_spec("prometheus_client") is None:
+        fix = "pip install 'maskgate[metrics]'"
+        yield Problem("metrics.port", f"is set but prometheus-client is not installed; fix: {fix}")
 
 
 def _tracker_problems(config: Config) -> Iterator[Problem]:

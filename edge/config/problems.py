@@ -47,6 +47,8 @@ def readable_problem(key: str, path: Path) -> Problem | None:
     try:
         with path.open("rb"):
             return None
+    except ValueError:  # a NUL in the name: the per-key check reports it, this keeps the rest going
+        return Problem(key, "the file name contains a NUL byte")
     except OSError as exc:
         return Problem(key, f"cannot read {path}: {exc.strerror or exc}")
 

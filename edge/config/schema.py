@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge.config.problems import ConfigError, ConfigFileError, Problem
+from edge.config.reading import read_config_text
 from edge.registry import DETECTORS, SCREEN_BACKENDS, TFLITE_RUNTIMES
 
 DOWNSCALES = ("linear", "area")
@@ -41,7 +42,8 @@ class SourceConfig:
         25_000_000,
         0,
         10**10,
-        "image files larger than this (width x height, from the header) are skipped; 0 = no limit",
+        "image files larger than this (width x height, from the header), or longer than 4 bytes a pixel of it "
+        "+ 4 MB, are skipped unread; 0 = no limit",
     )
 
 
@@ -379,10 +381,23 @@ def _check_value(key: str, kind: Any, value: Any, bounds: dict[str, Any]) -> Any
         raise _invalid(key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
     if kind is float and not math.isfinite(value):
         raise _invalid(key, f"{value!r} is not a number; give a finite value")
+    if kind is str and (bad := control_character(value)):
+        raise _invalid(key, f"contains {bad}, which no setting may; remove it")
     lo, hi = bounds.get("lo"), bounds.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise _invalid(key, f"{value!r} is out of range; allowed: {lo} to {hi}")
     return value
+
+
+def control_character(text: str) -> str:
+    """The first NUL or other control character in `text` (a path with a NUL cannot be opened at all, and a
+    newline or escape in a name or a topic forges log lines and terminal output), described; "" if none."""
+    for position, char in enumerate(text):
+        if char == "\0":
+            return f"a NUL byte at position {position}"
+        if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0:
+            return f"the control character U+{ord(char):04X} at position {position}"
+    return ""
 
 
 def did_you_mean(name: str, allowed: Iterable[str], prefix: str = "") -> str:
@@ -445,10 +460,10 @@ def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Confi
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            data = tomllib.loads(read_config_text(Path(path)))
         except FileNotFoundError:
             raise ConfigFileError(f"config file not found: {path}", "not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigFileError(f"config file {path} is not valid TOML: {exc}", f"not valid TOML: {exc}") from None
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     config, problems = parse(data, given)

@@ -22,7 +22,9 @@ class Output:
     wants_frames = True
     """False lets the pipeline skip on_frame calls (and drawing) for outputs that only log decisions."""
 
-    def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
+    def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> bool | None:
+        """May return False when it did nothing with the frame: the pipeline then does not take it as the output
+        working again after a failure."""
         pass
 
     def on_decision(self, decision: Decision) -> None:

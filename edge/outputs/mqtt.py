@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import ssl
 import sys
 import threading
 import time
@@ -55,10 +56,13 @@ SILENT_BROKER_SECONDS = 15.0
 
 class _NotConnectedNoise(logging.Filter):
     """paho 2.2 logs "Client is not connected" at ERROR each time its loop runs without a socket (every
-    outage, every clean stop); our own lines already say when the broker is away."""
+    outage, every clean stop), and "failed to receive on socket" on every retry against a listener that drops the
+    connection (a TLS port given as mqtt://); our own lines already say when the broker is away, once."""
+
+    NOISE = ("Client is not connected", "failed to receive on socket")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Client is not connected")
+        return not str(record.msg).startswith(self.NOISE)
 
 
 PAHO_LOG = logging.getLogger(f"{__name__}.paho")
@@ -121,6 +125,8 @@ class MqttPublisher(Output):
         self._last_handed = 0
         self._resending = False
         self._problem_logged: str | None = None
+        self._answered = False
+        """Whether the broker sent a CONNACK (any answer) on the current connection."""
         self._was_connected = False
         self._waiting_since: float | None = time.monotonic()
         self.silent_after = SILENT_BROKER_SECONDS
@@ -239,12 +245,30 @@ class MqttPublisher(Output):
                     self.broker,
                     self.outbox.path,
                 )
-            self._connected, self._unreachable = False, True
+            elif not self._answered and self._problem_logged != "dropped":
+                self._problem_logged = "dropped"
+                hint = (
+                    "a TLS listener? then use mqtts://"
+                    if not self.broker.tls
+                    else "not an MQTT broker, or it refuses this client"
+                )
+                log.error(
+                    "MQTT: %s took the connection and closed it without answering (%s); retrying quietly, events are "
+                    "kept in %s",
+                    self.broker,
+                    hint,
+                    self.outbox.path,
+                )
+            # closed without a CONNACK: it answered, by closing, so not silent
+            self._waiting_since = time.monotonic() if self._answered else None
+            self._connected, self._unreachable, self._answered = False, True, False
             self._resending = bool(self._handed)
-            self._waiting_since = time.monotonic()
         elif kind == "unreachable":
             self._unreachable, self._waiting_since = True, None
             text = str(value) if value else "connection failed"
+            handshake = isinstance(value, (ConnectionResetError, ssl.SSLError)) and "CERTIFICATE" not in text
+            if self.broker.tls and handshake:
+                text += " (a plain MQTT listener? then use mqtt://, or the port of the broker's TLS listener)"
             if text != self._problem_logged:
                 self._problem_logged = text
                 log.warning(
@@ -255,6 +279,7 @@ class MqttPublisher(Output):
                 )
 
     def _on_connect(self, reason: object) -> None:
+        self._answered = True
         if getattr(reason, "is_failure", False):
             self._waiting_since = None  # it answered: not silent
             text = str(reason)

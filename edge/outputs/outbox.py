@@ -11,6 +11,11 @@ nothing, but a power cut can lose the last moments, for a tenth of the cost per 
 The queue is bounded: at the bound the oldest rows are dropped and counted (the count is kept in the
 file). Rows up to `sending_upto` (handed to the MQTT client, waiting for their acknowledgement) are never
 dropped, so a dropped message is one that was never sent.
+
+A damaged file (not a database, or one whose pages are torn, e.g. by a dying SD card) is moved aside as
+`<name>.corrupt-<time>` for inspection and a new queue started, with one ERROR line: its messages cannot be
+trusted to be whole, and the door must not stay off for a state file (a folder that cannot be written still
+is an OutboxError: that a person fixes).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -59,17 +66,46 @@ class Outbox:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
-            self._db.executescript(SCHEMA)
-            self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-            row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
+            try:
+                row = self._open(fsync)
+            except sqlite3.DatabaseError as exc:
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                    raise
+                self._db.close()
+                kept = self._move_aside()
+                log.error("MQTT outbox %s is damaged (%s): kept as %s, a new one started", self.path, exc, kept)
+                row = self._open(fsync)
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"cannot open the MQTT outbox {self.path}: {exc}") from exc
         self.dropped = row[0] if row else 0
         if self._depth:
             log.info("outbox %s holds %d message(s) from before; they are sent first", self.path, self._depth)
+
+    def _open(self, fsync: bool) -> tuple[int] | None:
+        """Connect, check the pages and read the counts; the dropped counter's row."""
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        self._db.executescript(SCHEMA)
+        (verdict,) = self._db.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict != "ok":
+            error = sqlite3.DatabaseError(f"quick_check: {verdict}")
+            error.sqlite_errorcode = SQLITE_CORRUPT
+            raise error
+        self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        return self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
+
+    def _move_aside(self) -> Path:
+        """Rename the damaged file and its WAL and shared-memory files, which belong to it, out of the way."""
+        kept = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        n = 1
+        while kept.exists():
+            kept, n = kept.with_name(f"{kept.name.split('~')[0]}~{n}"), n + 1
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                self.path.with_name(self.path.name + suffix).rename(kept.with_name(kept.name + suffix))
+        self.path.rename(kept)
+        return kept
 
     @property
     def depth(self) -> int:

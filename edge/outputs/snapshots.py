@@ -3,16 +3,21 @@ pruned to the newest `max_files` and to `max_days`.
 
 Retention only ever touches files whose names this module writes (SNAPSHOT_NAME, and its hidden `.part` temp
 files), so pointing `events.snapshot_dir` at a folder with other pictures never deletes them; the newest
-snapshot is always kept. A folder that already exists keeps its mode. Files are created with O_NOFOLLOW and
-O_EXCL, so a symlink planted under a snapshot's temp name is never written through.
+snapshot is always kept. A folder that already exists keeps its mode. No symbolic link is followed: the folder is
+opened once with O_NOFOLLOW (a symlinked snapshot_dir is refused) and every write, rename, listing and deletion
+goes through that open folder (dir_fd), so swapping the folder for a link later changes nothing; files are created
+with O_NOFOLLOW and O_EXCL, and a link among the entries is neither listed nor written through.
+
+on_frame returns True only when it wrote a snapshot (edge.pipeline counts that, not an idle frame, as the output
+working again after a failure).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -65,10 +70,14 @@ class Snapshots(Output):
         self._clock = clock
         self._pending: list[Decision] = []
         try:
-            if not self.directory.is_dir():
+            if not self.directory.is_symlink() and not self.directory.is_dir():
                 self.directory.mkdir(parents=True, mode=0o700)
+            self._dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | NO_FOLLOW)
         except OSError as exc:
-            raise OSError(f"events.snapshot_dir {self.directory}: {exc.strerror or exc}") from exc
+            reason = exc.strerror or str(exc)
+            if self.directory.is_symlink():
+                reason = "is a symbolic link, which snapshots never follow; fix: name the folder it points to"
+            raise OSError(f"events.snapshot_dir {self.directory}: {reason}") from exc
         self.prune_parts()
         self.prune()
 
@@ -76,11 +85,12 @@ class Snapshots(Output):
         if self.policy.is_alarm(decision.label):
             self._pending.append(decision)
 
-    def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
+    def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> bool:
+        """True when a snapshot was written; False when none was due (or there was no room for it)."""
         due = [d for d in self._pending if d.frame == frame.id]
         self._pending = []
         if not due:
-            return
+            return False
         ok, jpeg = cv2.imencode(
             SUFFIX, annotate(frame.image, faces, policy=self.policy), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
         )
@@ -88,16 +98,23 @@ class Snapshots(Output):
             raise OSError(f"cannot encode a snapshot of frame {frame.id}")
         if not self._space_left(len(jpeg) * len(due)):
             self.skipped_low_space += len(due)
-            return
-        for decision in due:
-            self._write(self.directory / snapshot_name(decision), jpeg.tobytes())
+            return False
+        try:
+            for decision in due:
+                self._write(snapshot_name(decision), jpeg.tobytes())
+        except OSError as exc:
+            error = OSError(f"cannot write a snapshot into {self.directory}: {exc.strerror or exc}")
+            error.errno = exc.errno
+            raise error from exc
         self.prune()
+        return True
 
     def _space_left(self, needed: int) -> bool:
         """Whether writing `needed` bytes keeps min_free_bytes free; a change either way is logged once."""
         if not self.min_free_bytes:
             return True
-        free = shutil.disk_usage(self.directory).free
+        usage = os.statvfs(self._dir_fd)
+        free = usage.f_bavail * usage.f_frsize
         low = free - needed < self.min_free_bytes
         if low != self._low_space:
             self._low_space = low
@@ -111,11 +128,11 @@ class Snapshots(Output):
                 log.info("snapshots resumed: %d MB free in %s", free // 2**20, self.directory)
         return not low
 
-    def _write(self, path: Path, data: bytes) -> None:
+    def _write(self, name: str, data: bytes) -> None:
         """Written under a hidden name created 0600, then renamed: a snapshot is whole or absent, and a failed
         write leaves no temp file behind."""
-        partial = path.with_name(f".{path.name}.part")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o600)
+        partial = f".{name}.part"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o600, dir_fd=self._dir_fd)
         try:
             try:
                 view = memoryview(data)
@@ -123,21 +140,34 @@ class Snapshots(Output):
                     view = view[os.write(fd, view) :]
             finally:
                 os.close(fd)
-            os.replace(partial, path)
+            os.replace(partial, name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
         except BaseException:
-            partial.unlink(missing_ok=True)
+            self._unlink(partial)
             raise
-        log.info("snapshot %s", path)
+        log.info("snapshot %s", self.directory / name)
+
+    def _unlink(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=self._dir_fd)
+
+    def _entries(self) -> list[os.DirEntry]:
+        with os.scandir(self._dir_fd) as entries:
+            return list(entries)
 
     def files(self) -> list[Path]:
-        """This module's snapshots in the folder, oldest first; any other file is not ours and never listed."""
-        return sorted(p for p in self.directory.iterdir() if SNAPSHOT_NAME.fullmatch(p.name) and p.is_file())
+        """This module's snapshots in the folder, oldest first; any other file (or a link) is not ours and never
+        listed."""
+        return sorted(
+            self.directory / e.name
+            for e in self._entries()
+            if SNAPSHOT_NAME.fullmatch(e.name) and e.is_file(follow_symlinks=False)
+        )
 
     def prune_parts(self) -> None:
         """Temp files of writes cut short by a crash or power loss."""
-        stale = [p for p in self.directory.iterdir() if PART_NAME.fullmatch(p.name)]
-        for path in stale:
-            path.unlink(missing_ok=True)
+        stale = [e.name for e in self._entries() if PART_NAME.fullmatch(e.name)]
+        for name in stale:
+            self._unlink(name)
         if stale:
             log.info("snapshots: removed %d temp files of unfinished writes", len(stale))
 
@@ -147,8 +177,17 @@ class Snapshots(Output):
         doomed = files[: max(0, len(files) + 1 - self.max_files)]
         if self.max_days:
             oldest_kept = self._clock() - self.max_days * 86400
-            doomed += [p for p in files[len(doomed) :] if p.lstat().st_mtime < oldest_kept]
+            doomed += [
+                p
+                for p in files[len(doomed) :]
+                if os.stat(p.name, dir_fd=self._dir_fd, follow_symlinks=False).st_mtime < oldest_kept
+            ]
         for path in doomed:
-            path.unlink(missing_ok=True)
+            self._unlink(path.name)
         if doomed:
             log.info("snapshots: deleted %d past the retention limit", len(doomed))
+
+    def close(self) -> None:
+        if self._dir_fd >= 0:
+            os.close(self._dir_fd)
+            self._dir_fd = -1

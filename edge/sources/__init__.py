@@ -11,6 +11,8 @@ output or anything that builds the loop.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from edge.registry import resolve
 if TYPE_CHECKING:
     from edge.config import SourceConfig
     from edge.vision.types import Frame
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 URL_PATTERN = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp)://", re.IGNORECASE)
@@ -159,10 +163,47 @@ def no_such_path(what: str, path: Path) -> SourceError:
 
 def image_files(folder: Path) -> list[Path]:
     """The folder's image files by name; a folder with none is a SourceError naming it."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return scan_folder(folder)[0]
+
+
+def scan_folder(folder: Path) -> tuple[list[Path], int]:
+    """The folder's image files by name (a link to a picture counts as one), and how many entries with a picture's
+    name were skipped because they are no picture file: a link that is broken or loops, a FIFO (whose read would
+    wait forever), a device (/dev/zero never ends) or a socket, or a link to one of those. Those are logged once
+    per folder, with their kinds."""
+    import stat
+    from collections import Counter
+
+    files, odd = [], Counter()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if Path(entry.name).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                mode = entry.stat().st_mode
+            except OSError:
+                odd["broken or looping link"] += 1
+                continue
+            if stat.S_ISREG(mode):
+                files.append(folder / entry.name)
+            elif not stat.S_ISDIR(mode):
+                odd[("link to a " if entry.is_symlink() else "") + _special_kind(mode)] += 1
+    if odd:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(odd.items()))
+        log.warning("folder %s: skipping %d entries that are no picture file (%s)", folder, odd.total(), kinds)
     if not files:
         raise SourceError(f"folder {folder} has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files
+    return sorted(files), odd.total()
+
+
+def _special_kind(mode: int) -> str:
+    import stat
+
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "socket" if stat.S_ISSOCK(mode) else "special file"
 
 
 def none_readable(count: int, what: str) -> SourceError:

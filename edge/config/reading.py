@@ -26,7 +26,9 @@ def read_config_text(path: Path) -> str:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ConfigFileError(f"config file {path} is not a regular file", "not a regular file")
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            reason = f"{kind}; fix: pass --config a TOML file"
+            raise ConfigFileError(f"config file {path} is {reason}", reason)
         chunks, size = [], 0
         while size <= MAX_CONFIG_BYTES and (chunk := os.read(fd, 65536)):
             chunks.append(chunk)

@@ -134,11 +134,14 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--thumbnails", action="store_true", help="web.thumbnails on: the page arms also keep each decision's face"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     config = Config()
-    config.web.enabled, config.web.port = True, 0
+    config.web.enabled, config.web.port, config.web.thumbnails = True, 0, args.thumbnails
     frames = load_frames(args.frames)
     parts = (build_detector(config), build_classifier(config))
     arms = ("web off", "page closed", "page open")
@@ -168,6 +171,7 @@ def main() -> int:
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "frames_per_run": args.frames,
         "rounds": args.rounds,
+        "thumbnails": args.thumbnails,
         "arms": rows,
         "import_ms_median_of_5": {k: round(v, 1) for k, v in imports.items()},
         "draw_and_encode_ms_median": encode,
@@ -178,7 +182,8 @@ def main() -> int:
     lines = [
         "# Door page cost (benchmarks/web_cost.py)",
         "",
-        f"{report['machine']}; {args.frames} frames of the shared clip per run, {args.rounds} rounds, median.",
+        f"{report['machine']}; {args.frames} frames of the shared clip per run, {args.rounds} rounds, median; "
+        f"web.thumbnails {'on' if args.thumbnails else 'off'}.",
         f"Command: `{report['command']}`",
         "",
         "| arm | FPS | ratio to web off | outputs stage ms/frame | pictures taken per run |",

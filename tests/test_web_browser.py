@@ -220,7 +220,7 @@ def test_door_page_in_chromium_with_login(model_env: Path, tmp_path: Path) -> No
     config = tmp_path / "maskgate.toml"
     config.write_text(
         f'[source]\nuri = "{video}"\n[output]\nevents = "{tmp_path / "events.jsonl"}"\n'
-        f'[web]\nenabled = true\nport = {port}\npassword_file = "{password_file}"\nmax_fps = 4\n'
+        f'[web]\nenabled = true\nport = {port}\npassword_file = "{password_file}"\nmax_fps = 4\nthumbnails = true\n'
         "[zone]\nmin_face = 0\n"  # the car park's people stay far from the camera (docs/door.md)
     )
     log = tmp_path / "maskgate.log"
@@ -232,7 +232,7 @@ def test_door_page_in_chromium_with_login(model_env: Path, tmp_path: Path) -> No
     browser = None
     try:
         _wait_until_listening(port, process, log)
-        for path in ("/frame.jpg", "/frame.jpg?aim=1", "/state.json", "/doctor.json"):
+        for path in ("/frame.jpg", "/frame.jpg?aim=1", "/state.json", "/doctor.json", "/thumb/1.jpg"):
             assert _status(port, path) == 401, path
         assert _status(port, "/") == 303
 
@@ -263,6 +263,12 @@ def test_door_page_in_chromium_with_login(model_env: Path, tmp_path: Path) -> No
         # in plain words, with the day, the time and how long ago
         said = ("mask today", "no mask today", "mask below the nose today")
         assert any(text.startswith(said) and ("ago)" in text or "just now" in text) for text in decisions), decisions
+        # web.thumbnails: each decision beside a small picture of the face, cut from its frame by the real loop
+        sizes = browser.wait_for(
+            "Array.from(document.querySelectorAll('#decisions li.decision img.thumb'))"
+            ".filter(i => i.complete && i.naturalWidth > 0).map(i => [i.naturalWidth, i.naturalHeight])"
+        )
+        assert all(0 < max(size) <= 96 for size in sizes), sizes
         browser.wait_for("document.querySelectorAll('#doctor li').length > 0")
         browser.wait_for("document.querySelectorAll('#stages tr').length > 0")
 

@@ -319,6 +319,11 @@ class WebConfig:
     max_fps: float = meta(2.0, 0.1, 15.0, "most pictures a second taken for the page, and only while it is open")
     width: int = meta(640, 160, 1920, "width of the page's picture in pixels (smaller frames are not enlarged)")
     decisions: int = meta(20, 0, 500, "recent decisions kept in memory and listed on the page; 0 = none")
+    thumbnails: bool = meta(
+        False,
+        doc="keep a small picture of each decided face in memory (never on disk) for the page's decision list; "
+        "personal data: off by default",
+    )
     trusted_proxy: str = meta(
         "",
         doc="IP address of the reverse proxy (e.g. 127.0.0.1) whose X-Forwarded-For/-Proto/-Host are believed; "

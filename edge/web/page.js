@@ -22,6 +22,8 @@ let pictureAt = 0;
 let pictureAge = 0;
 let pictureUrl = null;
 let failure = "";
+const thumbs = new Map();
+/* decision -> its face's <img>, kept while listed: the list is redrawn every second, the picture fetched once. */
 
 async function get(path) {
   // a stopped process refuses at once, a frozen one accepts and never answers: both must fail, and soon
@@ -105,6 +107,7 @@ async function refreshState() {
   $("logout").hidden = !s.login;
   $("frame").alt = "the door camera: " + s.door.text;
   const list = $("decisions");
+  const listed = new Set();
   list.replaceChildren();
   for (const d of s.decisions) {
     const li = document.createElement("li");
@@ -115,8 +118,10 @@ async function refreshState() {
     when.textContent = whenText(d.time);
     when.title = "score " + d.score.toFixed(2) + ", track " + d.track;
     li.append(when);
+    if (d.thumb) li.prepend(thumbnail(d, listed));
     list.append(li);
   }
+  for (const key of thumbs.keys()) if (!listed.has(key)) thumbs.delete(key);
   if (!s.decisions.length) list.innerHTML = '<li class="empty">none yet</li>';
   fill($("days"), s.days.map((d) => [dayText(d.day), countsText(d.counts)]));
   if (!s.days.length) fill($("days"), [["today", "nobody yet"]]);
@@ -139,6 +144,20 @@ async function refreshState() {
   ]);
   $("minface").textContent = s.aim.min_face_size;
   $("decideface").textContent = s.aim.small_face_size;
+}
+
+function thumbnail(d, listed) {
+  // keyed by time too: a restarted maskgate numbers its decisions from 1 again
+  const key = d.thumb + "@" + d.time;
+  listed.add(key);
+  if (!thumbs.has(key)) {
+    const img = document.createElement("img");
+    img.className = "thumb";
+    img.src = d.thumb;
+    img.alt = "face: " + say(d.label);
+    thumbs.set(key, img);
+  }
+  return thumbs.get(key);
 }
 
 const WORDS = { mask: "mask", no_mask: "no mask", mask_incorrect: "mask below the nose", unsure: "unsure" };

@@ -3,7 +3,8 @@ loop's counters) and hands it to the HTTP thread (edge.web.server), which render
 
 The frame loop's cost: one `FrameGate.due()` per frame (a clock read under a lock) while no page is open;
 while one is, a copy of the frame at most web.max_fps times a second. Drawing and JPEG encoding happen
-in the HTTP thread, when a page asks for a picture.
+in the HTTP thread, when a page asks for a picture. With web.thumbnails on, each decision also costs the loop
+one small crop shrunk and encoded as JPEG (kept in memory for the last web.decisions decisions only).
 """
 
 from __future__ import annotations
@@ -61,13 +62,20 @@ class DoorPage(Output):
         decisions: int,
         models: dict[str, Any],
         policy: LabelPolicy = DEFAULT_POLICY,
+        thumbnails: bool = False,
     ) -> None:
         self.view, self.gate, self.policy, self.models = view, gate, policy, models
+        self.thumbnails = thumbnails and decisions > 0
         self._lock = threading.Lock()
         self._picture: Picture | None = None
         self._seq = 0
         self._encoded: dict[bool, tuple[int, bytes]] = {}
-        self._decisions: deque[dict[str, Any]] = deque(maxlen=decisions) if decisions else deque(maxlen=0)
+        self._decisions: deque[tuple[int, dict[str, Any]]] = deque(maxlen=decisions) if decisions else deque(maxlen=0)
+        self._numbered = 0
+        self._thumbs: dict[int, bytes] = {}
+        """Decision number -> its face as JPEG, for the decisions still listed only."""
+        self._unframed: list[tuple[int, Decision]] = []
+        """Decisions waiting for their frame: the loop hands a frame's decisions over before the frame itself."""
         self._days: dict[str, dict[str, int]] = {}
         self._stats: LoopStats | None = None
         self._started = time.time()
@@ -77,6 +85,8 @@ class DoorPage(Output):
     # frame loop side: as little as possible
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
         self._stats = stats
+        if self._unframed:
+            self._keep_thumbnails(frame)
         if not self.gate.due():
             return
         fps = stats.fps if stats.frame_seconds else 0.0
@@ -93,11 +103,28 @@ class DoorPage(Output):
             entry["previous"] = decision.previous
         day = time.strftime("%Y-%m-%d", time.localtime(decision.time))
         with self._lock:
-            self._decisions.appendleft(entry)
+            self._numbered += 1
+            number = self._numbered
+            self._decisions.appendleft((number, entry))
             counts = self._days.setdefault(day, {})
             counts[decision.label] = counts.get(decision.label, 0) + 1
             for old in sorted(self._days)[:-DAYS]:
                 del self._days[old]
+        if self.thumbnails:
+            self._unframed.append((number, decision))
+
+    def _keep_thumbnails(self, frame: Frame) -> None:
+        """The faces of the decisions made on this frame, cut from it; a decision whose frame this is not (its
+        frame never reached the page) goes without."""
+        from edge.web.view import face_thumbnail
+
+        unframed, self._unframed = self._unframed, []
+        thumbs = {n: face_thumbnail(frame.image, d.box) for n, d in unframed if d.frame == frame.id}
+        with self._lock:
+            self._thumbs.update({n: jpeg for n, jpeg in thumbs.items() if jpeg is not None})
+            oldest_listed = self._numbered - (self._decisions.maxlen or 0)
+            for n in [n for n in self._thumbs if n <= oldest_listed]:
+                del self._thumbs[n]
 
     def close(self) -> None:
         if self.server is not None:
@@ -129,11 +156,19 @@ class DoorPage(Output):
             self._encoded[aim] = (picture.seq, encoded)
         return encoded, picture.seq, age
 
+    def thumbnail(self, number: int) -> bytes | None:
+        """The face of decision `number` as JPEG; None when thumbnails are off or it is no longer listed."""
+        with self._lock:
+            return self._thumbs.get(number)
+
     def state(self) -> dict[str, Any]:
         """Everything the page lists, as JSON-ready data."""
         stats = self._stats
         with self._lock:
-            decisions, picture = list(self._decisions), self._picture
+            decisions = [
+                entry | {"thumb": f"/thumb/{n}.jpg"} if n in self._thumbs else entry for n, entry in self._decisions
+            ]
+            picture = self._picture
             days = [{"day": day, "counts": dict(self._days[day])} for day in sorted(self._days, reverse=True)]
         now = time.monotonic()
         last = stats.last_frame_at if stats else None
@@ -255,7 +290,9 @@ def build_page(config: Config, policy: LabelPolicy = DEFAULT_POLICY) -> DoorPage
         policy=policy,
         zone=DoorZone.from_config(config.zone),
     )
-    page = DoorPage(view, FrameGate(max_fps=web.max_fps), web.decisions, model_summary(config), policy)
+    page = DoorPage(
+        view, FrameGate(max_fps=web.max_fps), web.decisions, model_summary(config), policy, thumbnails=web.thumbnails
+    )
     page.server = serve(
         page,
         web.address,

@@ -1,9 +1,10 @@
 """The door page's HTTP side: a small read-only WSGI app served by waitress on a thread of its own.
 
 Routes: `/` the page, `/page.js` and `/page.css` its code, `/frame.jpg` the newest picture (`?aim=1` for
-aim mode), `/state.json` decisions, counters and states, `/doctor.json` the doctor's checks of this
-process, `/login` and `/logout`. With a password every route but the login form, `page.js`, `page.css`
-needs a session cookie. Nothing is ever written through HTTP: GET shows, POST only logs in and out.
+aim mode), `/thumb/<n>.jpg` the face of decision n (web.thumbnails; from memory), `/state.json` decisions,
+counters and states, `/doctor.json` the doctor's checks of this process, `/login` and `/logout`. With a
+password every route but the login form, `page.js`, `page.css` needs a session cookie. Nothing is ever
+written through HTTP: GET shows, POST only logs in and out.
 
 waitress parses HTTP (a production server, pure Python, no dependencies); this module only routes.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -50,6 +52,7 @@ SECURITY_HEADERS = [
 """On every answer: no framing (clickjacking), no type sniffing, nothing cached or leaked in a Referer."""
 PUBLIC = ("/login", "/page.js", "/page.css")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+THUMBNAIL_PATH = re.compile(r"/thumb/([0-9]{1,12})\.jpg")
 CONNECTION_LIMIT = 256
 """Open connections at most; idle ones are cheap (a socket each, no thread), so a crowd of them cannot shut out
 a real viewer the way waitress's default channels could."""
@@ -128,6 +131,9 @@ class DoorPageApp:
             data, seq, age = picture
             status, headers, body = _bytes(data, "image/jpeg")
             return status, [*headers, ("X-Picture-Seq", str(seq)), ("X-Picture-Age", f"{age:.2f}")], body
+        if thumb := THUMBNAIL_PATH.fullmatch(path):
+            face = self.page.thumbnail(int(thumb.group(1)))
+            return _bytes(face, "image/jpeg") if face is not None else _text(HTTPStatus.NOT_FOUND, "not found")
         if path == "/state.json":
             return _json(self.page.state() | {"login": self.password_hash is not None})
         if path == "/doctor.json":

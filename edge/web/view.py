@@ -14,7 +14,7 @@ import numpy as np
 from edge.outputs.annotate import annotate
 from edge.outputs.screen.render import BANNER_COLOURS, BannerTexts, draw_banner, mirrored
 from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
-from edge.vision.types import TrackedFace
+from edge.vision.types import Box, TrackedFace
 from edge.vision.zone import WHOLE_FRAME, DoorZone
 
 BANNER_FRACTION = 0.16
@@ -80,3 +80,27 @@ def draw_aim(
             cv2.rectangle(view, (x1 - 3, y1 - 3), (x2 + 3, y2 + 3), SMALL_COLOUR, thickness)
     if region is not None:
         cv2.rectangle(view, region[:2], region[2:], AIM_COLOUR, thickness)
+
+
+THUMBNAIL_SIZE = 96
+"""Longest side of a decision's face picture on the page, in pixels: enough to recognise a mask, little to keep."""
+THUMBNAIL_QUALITY = 80
+
+
+def face_thumbnail(image: np.ndarray, box: Box, size: int = THUMBNAIL_SIZE) -> bytes | None:
+    """The face inside `box` (frame pixels, as the camera sees it: not mirrored), shrunk to at most `size` pixels on
+    its long side, as JPEG; None when the box lies outside the frame."""
+    height, width = image.shape[:2]
+    x1, y1 = max(0, round(box[0])), max(0, round(box[1]))
+    x2, y2 = min(width, round(box[2])), min(height, round(box[3]))
+    if x2 <= x1 or y2 <= y1:
+        return None
+    face = image[y1:y2, x1:x2]
+    scale = size / max(face.shape[:2])
+    if scale < 1:
+        shrunk = (max(1, round(face.shape[1] * scale)), max(1, round(face.shape[0] * scale)))
+        face = cv2.resize(face, shrunk, interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a face thumbnail as JPEG")
+    return data.tobytes()

@@ -99,6 +99,15 @@ def _status(port: int, path: str) -> int:
         connection.close()
 
 
+def _start_maskgate(config: Path, log: Path, **environ: str) -> subprocess.Popen:
+    """`maskgate run --config CONFIG` in its own process, its output into `log`."""
+    env = os.environ | {"PYTHONUNBUFFERED": "1"} | environ
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(config)], env=env, stdout=out, stderr=out
+        )
+
+
 def _wait_until_listening(port: int, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -144,12 +153,9 @@ def test_a_stalled_camera_and_a_stopped_maskgate_show_as_such_within_5_s(model_e
     )
     log = tmp_path / "maskgate.log"
     path = os.pathsep.join(p for p in (str(stand_in), os.environ.get("PYTHONPATH", "")) if p)
-    env = os.environ | {"PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-    env |= {"MASKGATE_TEST_VIDEO": str(video), "MASKGATE_TEST_STALL": str(stall)}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "edge", "run", "--config", str(config)], env=env, stdout=out, stderr=out
-        )
+    process = _start_maskgate(
+        config, log, PYTHONPATH=path, MASKGATE_TEST_VIDEO=str(video), MASKGATE_TEST_STALL=str(stall)
+    )
     browser = None
     try:
         _wait_until_listening(port, process, log)
@@ -224,11 +230,7 @@ def test_door_page_in_chromium_with_login(model_env: Path, tmp_path: Path) -> No
         "[zone]\nmin_face = 0\n"  # the car park's people stay far from the camera (docs/door.md)
     )
     log = tmp_path / "maskgate.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "edge", "run", "--config", str(config)], env=env, stdout=out, stderr=out
-        )
+    process = _start_maskgate(config, log)
     browser = None
     try:
         _wait_until_listening(port, process, log)

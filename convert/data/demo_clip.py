@@ -15,8 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert.data.reference_faces import Reference, draw_face
-from convert.data.synthetic_masks import paste_cover, paste_mask
+from convert.data.reference_faces import Reference, drawn_face
 from edge.sources import DEMO_CLIP
 
 log = logging.getLogger(__name__)
@@ -58,12 +57,7 @@ def corridor() -> np.ndarray:
 
 def person(reference: Reference) -> tuple[np.ndarray, np.ndarray]:
     """The drawn head and shoulders (square BGR) and an alpha mask that leaves the drawing's own wall out."""
-    face, landmarks = draw_face(reference.skin)
-    rng = np.random.default_rng(reference.seed)
-    if reference.cover == "cover":
-        face = paste_cover(face, landmarks, rng)
-    elif reference.cover != "bare":
-        face = paste_mask(face, landmarks, rng, reference.cover, reference.style)
+    face, _ = drawn_face(reference)
     size = face.shape[0]
     alpha = np.zeros((size, size), np.float32)
     cv2.ellipse(alpha, (size // 2, round(size * 0.49)), (round(size * 0.3), round(size * 0.38)), 0, 0, 360, 1.0, -1)

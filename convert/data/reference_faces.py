@@ -91,13 +91,19 @@ def draw_face(skin: tuple[int, int, int], size: int = DRAW_SIZE, seed: int = 0) 
     return image, landmarks
 
 
-def reference_crop(reference: Reference, size: int = CROP_SIZE) -> np.ndarray:
+def drawn_face(reference: Reference) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's drawn face with its cover or mask (square BGR) and the face's five landmarks."""
     face, landmarks = draw_face(reference.skin)
     rng = np.random.default_rng(reference.seed)
     if reference.cover == "cover":
         face = paste_cover(face, landmarks, rng)
     elif reference.cover != "bare":
         face = paste_mask(face, landmarks, rng, reference.cover, reference.style)
+    return face, landmarks
+
+
+def reference_crop(reference: Reference, size: int = CROP_SIZE) -> np.ndarray:
+    face, _ = drawn_face(reference)
     return cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
 
 

@@ -196,7 +196,7 @@ def _window(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Ou
 def _entrance_screen(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:
     from edge.outputs.screen import EntranceScreen
 
-    return EntranceScreen(config.screen, policy=policy)
+    return EntranceScreen(config.screen, policy=policy, zone=build_zone(config))
 
 
 def _snapshots(config: Config, policy: LabelPolicy, built: dict[str, Output]) -> Output:

@@ -227,3 +227,20 @@ def test_real_image_through_the_real_pipeline(
         rows, _ = white_rows_and_cols(banner(screen))
         assert rows[-1] - rows[0] >= 0.07 * H
         assert cv2.imwrite(str(tmp_path / (Path(name).stem + ".png")), screen)
+
+
+def test_the_screen_outlines_the_door_zone_on_the_side_the_viewer_sees_it():
+    from edge.outputs.annotate import AWAY
+    from edge.vision.zone import DoorZone
+
+    def away_columns(screen: np.ndarray) -> np.ndarray:
+        picture = screen[: round(H * (1 - BANNER_FRACTION)) - 1]  # the banner's anti-aliased text has greys too
+        return np.flatnonzero(np.all(picture == AWAY, axis=2).any(axis=0))
+
+    image = np.full((480, 640, 3), (90, 20, 20), np.uint8)
+    assert away_columns(render_screen(image, [], W, H, mirror=False)).size == 0, "the whole frame draws no outline"
+    left_half = DoorZone(right=0.5)
+    plain = away_columns(render_screen(image, [], W, H, mirror=False, zone=left_half))
+    mirrored = away_columns(render_screen(image, [], W, H, mirror=True, zone=left_half))
+    assert plain.size and plain.max() < W * 0.55, "the region is the camera's left half"
+    assert mirrored.size and mirrored.min() > W * 0.45, "mirrored like the picture: the viewer's right half"

@@ -15,6 +15,7 @@ from edge.outputs.screen.render import banner_texts, render_screen
 from edge.registry import SCREEN_BACKENDS, load
 from edge.vision.labels import DEFAULT_POLICY, LabelPolicy
 from edge.vision.types import Frame, TrackedFace
+from edge.vision.zone import WHOLE_FRAME, DoorZone
 
 if TYPE_CHECKING:
     from edge.vision.stats import LoopStats
@@ -32,9 +33,15 @@ class Sink(Protocol):
 class EntranceScreen(Output):
     name = "screen"
 
-    def __init__(self, config: ScreenConfig, sink: Sink | None = None, policy: LabelPolicy = DEFAULT_POLICY) -> None:
+    def __init__(
+        self,
+        config: ScreenConfig,
+        sink: Sink | None = None,
+        policy: LabelPolicy = DEFAULT_POLICY,
+        zone: DoorZone = WHOLE_FRAME,
+    ) -> None:
         self.texts = banner_texts(config)
-        self.policy = policy
+        self.policy, self.zone = policy, zone
         self.mirror = config.mirror
         if sink is None:
             sink = load(SCREEN_BACKENDS, config.backend, "screen.backend").from_config(config)
@@ -42,7 +49,10 @@ class EntranceScreen(Output):
         self.width, self.height = config.width or sink.width, config.height or sink.height
 
     def on_frame(self, frame: Frame, faces: list[TrackedFace], stats: LoopStats) -> None:
-        self.sink.show(render_screen(frame.image, faces, self.width, self.height, self.texts, self.mirror, self.policy))
+        screen = render_screen(
+            frame.image, faces, self.width, self.height, self.texts, self.mirror, self.policy, self.zone
+        )
+        self.sink.show(screen)
 
     def close(self) -> None:
         self.sink.close()

@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 
 from edge.config import ScreenConfig
-from edge.outputs.annotate import colour_for
+from edge.outputs.annotate import AWAY, colour_for
 from edge.vision.labels import DEFAULT_POLICY, MASK, MASK_INCORRECT, DoorState, LabelPolicy
 from edge.vision.types import Place, TrackedFace
+from edge.vision.zone import WHOLE_FRAME, DoorZone
 
 BANNER_COLOURS = {
     DoorState.OK: (0, 140, 0),
@@ -135,19 +136,26 @@ def render_screen(
     texts: BannerTexts | None = None,
     mirror: bool = True,
     policy: LabelPolicy = DEFAULT_POLICY,
+    zone: DoorZone = WHOLE_FRAME,
 ) -> np.ndarray:
-    """The whole screen (height x width BGR): camera image with boxes, a status banner, a status-coloured rim.
-    `texts`: the banner texts, by default [screen]'s."""
+    """The whole screen (height x width BGR): camera image with boxes, a status banner, a status-coloured rim,
+    and the door zone's region outlined when it is not the whole frame. `texts`: the banner texts, by default
+    [screen]'s."""
     texts = texts or banner_texts(ScreenConfig())
     label = policy.worst_label(face.decision for face in faces)
     colour = BANNER_COLOURS[None if label is None else policy.state(label)]
+    x1, y1, x2, y2 = zone.region(image.shape[1], image.shape[0])
     if mirror:
+        x1, x2 = image.shape[1] - x2, image.shape[1] - x1
         image, faces = mirrored(image, faces)
     banner_top = height - round(height * BANNER_FRACTION)
     border = max(2, round(min(width, height) * BORDER_FRACTION))
     canvas = np.empty((height, width, 3), np.uint8)
     canvas[:] = colour
     view, scale, offset = fit_into(image, width - 2 * border, banner_top - border)
+    if not zone.whole_frame:
+        corners = [round(v * scale + offset[i % 2]) for i, v in enumerate((x1, y1, x2, y2))]
+        cv2.rectangle(view, tuple(corners[:2]), tuple(corners[2:]), AWAY, max(2, round(view.shape[0] / 220)))
     draw_faces(view, faces, scale, offset, policy)
     canvas[border:banner_top, border : width - border] = view
     draw_banner(canvas, banner_top, texts.for_faces(label, faces), colour)

@@ -5,13 +5,14 @@ error streak that ends the loop counts failures in a row only."""
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from edge.config import GateConfig, TrackerConfig
-from edge.pipeline import Pipeline, TooManyErrorsError
+from edge.pipeline import BadFrameError, Pipeline, TooManyErrorsError, as_bgr
 from edge.vision.crop import DEFAULT_RULE
 from edge.vision.gate import ChangeGate
 from edge.vision.labels import MASK, NO_MASK
@@ -203,3 +204,59 @@ def test_the_loop_stops_after_max_frames_or_when_told_and_reports_its_source_cou
     stop = threading.Event()
     stop.set()
     assert Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker()).run(frames(5), stop).frames == 0
+
+
+class ReturningOutput:
+    """on_frame raises on frame 2, then returns what `answers` holds for frames 3 and on (a snapshot output
+    answers False when no snapshot was due: nothing was tried, so nothing is known to work again)."""
+
+    name, wants_frames = "snapshots", True
+
+    def __init__(self, answers: list[object]) -> None:
+        self.answers, self.frames = answers, 0
+
+    def on_decision(self, decision) -> None:
+        pass
+
+    def on_frame(self, frame, tracked, stats) -> object:
+        self.frames += 1
+        if self.frames == 2:
+            raise OSError("simulated disk full")
+        return self.answers[self.frames - 3] if self.frames >= 3 else None
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("answers", "works_again"), [([False, False], False), ([False, True], True), ([None], True)])
+def test_an_output_that_tried_nothing_is_not_said_to_work_again(caplog, answers: list, works_again: bool) -> None:
+    output = ReturningOutput(answers)
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker(), [output])
+    with caplog.at_level("WARNING", logger="edge.health.fault_log"):
+        pipeline.run(frames(2 + len(answers)))
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("output snapshots on_frame failed: simulated disk full")
+    assert any("works again" in message for message in messages) is works_again, messages
+
+
+def test_each_frame_s_time_is_measured_from_its_start() -> None:
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker())
+    before = time.perf_counter()
+    stats = pipeline.run(frames(3))
+    elapsed = time.perf_counter() - before
+    assert len(stats.frame_seconds) == 3
+    assert all(0.0 < seconds <= elapsed for seconds in stats.frame_seconds), (list(stats.frame_seconds), elapsed)
+    assert sum(stats.frame_seconds) <= elapsed
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        ([[0, 0], [0, 0]], "frame is a list, not an image array"),
+        (np.zeros((4, 4, 3), np.float32), "frame dtype float32 is not uint8"),
+        (np.zeros((4, 4, 5), np.uint8), r"frame shape \(4, 4, 5\) is not HxWx3"),
+    ],
+)
+def test_a_frame_that_is_no_image_is_refused_with_what_it_is(image: object, message: str) -> None:
+    with pytest.raises(BadFrameError, match=message):
+        as_bgr(image)

@@ -187,3 +187,89 @@ def test_a_face_with_no_picture_left_to_see_has_a_neutral_signature() -> None:
     # a 2x2 box widens to a region of 2 px at least: a real signature, not the neutral one
     assert not np.allclose(appearance(image, (300.0, 100.0, 302.0, 102.0))[0], 1 / bins)
     assert likeness(appearance(image, SPOT), appearance(image, SPOT)) > 0.999
+
+
+def hsv_share(signature: np.ndarray, bgr: tuple[int, int, int]) -> float:
+    from edge.vision.tracker import SIGNATURE_BINS
+
+    hue, saturation, _ = (int(v) for v in cv2.cvtColor(np.uint8([[bgr]]), cv2.COLOR_BGR2HSV)[0, 0])
+    return float(
+        signature.reshape(SIGNATURE_BINS)[hue * SIGNATURE_BINS[0] // 180, saturation * SIGNATURE_BINS[1] // 256]
+    )
+
+
+def test_the_inner_face_ends_exactly_a_tenth_and_a_twentieth_inside_the_box() -> None:
+    """A 100x100 face at (100, 100): the inner region is x 110..189, y 105..194. The one pixel line around it
+    is red; the inner face must be grey alone."""
+    from edge.vision.tracker import appearance
+
+    grey = (128, 128, 128)
+    image = np.full((400, 400, 3), (30, 30, 200), np.uint8)
+    image[105:195, 110:190] = grey
+    inner = appearance(image, (100.0, 100.0, 200.0, 200.0))[1]
+    assert hsv_share(inner, grey) == 1.0
+
+
+def test_the_frame_s_first_column_and_row_are_part_of_the_signature() -> None:
+    """A face in the top left corner: its surroundings start at pixel 0; a red first column or row counts."""
+    from edge.vision.tracker import appearance
+
+    red = (30, 30, 200)
+    for line in (np.s_[:, :1], np.s_[:1, :]):
+        image = np.full((200, 200, 3), 128, np.uint8)
+        image[line] = red
+        context = appearance(image, (0.0, 0.0, 64.0, 64.0))[0]
+        assert hsv_share(context, (128, 128, 128)) < 1.0, line  # the red line, averaged with grey, shows
+
+
+def test_an_inner_face_of_two_rows_has_a_real_signature() -> None:
+    """A face at the bottom edge with two rows of it in the frame: its colours, not the neutral signature."""
+    from edge.vision.tracker import appearance
+
+    red = (30, 30, 200)
+    image = np.full((100, 100, 3), red, np.uint8)
+    inner = appearance(image, (10.0, 98.0, 30.0, 117.0))[1]  # inner face: x 12..27, y 98..99
+    assert hsv_share(inner, red) == 1.0
+
+
+def test_a_fine_pattern_has_the_signature_of_its_mean_colour() -> None:
+    """Each region is averaged down to 32x32 (not sampled): stripes of one red and two blue pixel columns over
+    a 96 px inner face read as their mixed colour, as a camera's fine texture would."""
+    from edge.vision.tracker import appearance
+
+    box = (0.0, 0.0, 120.0, 106.0)  # inner face: x 12..107 (96 px), y 5..100 (96 px)
+    red, blue = np.array([30, 30, 200]), np.array([200, 60, 20])
+    image = np.zeros((120, 140, 3), np.uint8)
+    for x in range(140):
+        image[:, x] = red if (x - 12) % 3 == 0 else blue
+    mixed = np.full_like(image, ((red + 2 * blue) / 3).round().astype(np.uint8))
+    assert np.allclose(appearance(image, box)[1], appearance(mixed, box)[1], atol=0.05)
+
+
+def test_overlap_of_boxes() -> None:
+    from edge.vision.tracker import iou_matrix
+
+    square = (0.0, 0.0, 10.0, 10.0)
+    apart = [(20.0, 20.0, 30.0, 30.0), (20.0, 0.0, 30.0, 10.0), (0.0, 20.0, 10.0, 30.0)]
+    touching = [(10.0, 0.0, 20.0, 10.0), (0.0, 10.0, 10.0, 20.0), (10.0, 10.0, 20.0, 20.0)]
+    assert iou_matrix([square], apart + touching).tolist() == [[0.0] * 6]
+    assert iou_matrix([square], [(5.0, 0.0, 15.0, 10.0)]).tolist() == [[50 / 150]]
+    tiny = (0.0, 0.0, 0.5, 0.5)
+    assert iou_matrix([tiny], [tiny]).tolist() == [[1.0]], "the same box overlaps itself fully, whatever its size"
+
+
+def test_likeness_is_the_lower_of_the_surroundings_and_the_face() -> None:
+    from edge.vision.tracker import likeness
+
+    same_place = np.array([[0.5, 0.5], [1.0, 0.0]])
+    other_face = np.array([[0.5, 0.5], [0.0, 1.0]])
+    assert likeness(same_place, other_face) == 0.0
+    assert likeness(same_place, same_place) == 1.0
+
+
+def test_a_decision_s_score_is_the_mean_score_of_its_label_s_votes() -> None:
+    tracker = Tracker(TrackerConfig(vote_window=5, vote_min=2))
+    scores = [0.9, 0.2, 0.7]
+    for frame, (label, score) in enumerate(zip([MASK, NO_MASK, MASK], scores, strict=True)):
+        _, decisions = tracker.update(str(frame), float(frame), [Face(SPOT, 0.9)], [label], [score])
+    assert [(d.label, round(d.score, 6)) for d in decisions] == [(MASK, 0.8)]

@@ -18,7 +18,7 @@ if [ $# -eq 0 ]; then
   login="edge.web.server.xǁDoorPageAppǁ"
   set -- "edge.vision.gate.*" "edge.outputs.alerts.*" "edge.vision.labels.*" "edge.outputs.outbox.*" \
     "edge.web.auth.*" "edge.pipeline.*" "edge.vision.tracker.*" "edge.vision.zone.*" \
-    "${login}login*" "${login}logout*" "${login}signed_in*" \
+    "${login}login*" "${login}logout*" "${login}signed_in*" "${login}host_allowed*" \
     "edge.web.server.x__same_origin*" "edge.web.server.x__form*" "edge.web.server.x__cookie*" "edge.web.server.x__https*"
 fi
 mkdir -p mutants

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from edge.config import TrackerConfig
 from edge.vision.labels import MASK, NO_MASK
 from edge.vision.tracker import Tracker
-from edge.vision.types import Box, Face
+from edge.vision.types import Box, Face, Place
 
 HEIGHT, WIDTH = 480, 640
 SPOT: Box = (200.0, 100.0, 300.0, 220.0)
@@ -273,3 +274,86 @@ def test_a_decision_s_score_is_the_mean_score_of_its_label_s_votes() -> None:
     for frame, (label, score) in enumerate(zip([MASK, NO_MASK, MASK], scores, strict=True)):
         _, decisions = tracker.update(str(frame), float(frame), [Face(SPOT, 0.9)], [label], [score])
     assert [(d.label, round(d.score, 6)) for d in decisions] == [(MASK, 0.8)]
+
+
+def split_person(red_share: float) -> np.ndarray:
+    """A person at SPOT whose surroundings and face are red on the left `red_share` and blue on the right."""
+    image = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+    x1, y1, x2, y2 = (round(v) for v in SPOT)
+    left, right = x1 - 40, x2 + 40
+    image[y1 - 40 : y2 + 80, left:right] = RED_PERSON
+    image[y1 - 40 : y2 + 80, round(left + (right - left) * red_share) : right] = BLUE_PERSON
+    return image
+
+
+def test_someone_who_only_partly_looks_like_the_person_who_left_is_a_new_person() -> None:
+    """The track's running signature stays a histogram (it sums to 1): half red, then a third red in the
+    empty spot (likeness 0.53, under return_face_min 0.7) is somebody else."""
+    door = Door(return_face_min=0.7, same_face_min=0.5, max_missed=5)
+    assert door.step([SPOT], split_person(0.5)) == [1]
+    assert door.step([SPOT], split_person(0.5)) == [1]
+    assert door.step([], split_person(0.5)) == []
+    assert door.step([SPOT], split_person(0.3)) == [2]
+
+
+def test_one_odd_frame_does_not_replace_what_the_person_looks_like() -> None:
+    """Half red for three frames, one frame a third red (still the same face by same_face_min), one empty frame,
+    then half red again: the running signature is still mostly the person's, so the track continues."""
+    door = Door(return_face_min=0.7, same_face_min=0.4, max_missed=5)
+    for _ in range(3):
+        assert door.step([SPOT], split_person(0.5)) == [1]
+    assert door.step([SPOT], split_person(0.3)) == [1]
+    assert door.step([], split_person(0.5)) == []
+    assert door.step([SPOT], split_person(0.5)) == [1]
+
+
+def test_frames_with_and_without_the_image_mix() -> None:
+    """A track started without the image is matched by overlap when the image comes, and the other way round."""
+    door = Door()
+    assert door.step([SPOT]) == [1]
+    assert door.step([SPOT], person(RED_PERSON)) == [1]
+    assert door.step([SPOT]) == [1]
+    assert door.step([SPOT], person(RED_PERSON)) == [1]
+
+
+def test_a_track_without_a_signature_does_not_stop_the_check_of_the_others() -> None:
+    """Track 1 was seen only without the image (no signature); track 2 with it. Someone else in track 2's
+    spot is still a new person."""
+    other: Box = (400.0, 100.0, 500.0, 220.0)
+    door = Door(max_missed=5)
+    assert door.step([SPOT]) == [1]
+    assert door.step([other], person(RED_PERSON, other)) == [2]
+    assert door.step([other], person(BLUE_PERSON, other)) == [3]
+
+
+def test_an_overlap_exactly_at_the_iou_threshold_continues_the_track() -> None:
+    door = Door(iou_threshold=0.5)
+    half: Box = (SPOT[0], SPOT[1], SPOT[2], (SPOT[1] + SPOT[3]) / 2)
+    assert door.step([SPOT]) == [1]
+    assert door.step([half]) == [1], "IoU 0.5: the threshold is the minimum overlap"
+
+
+def test_a_conflict_does_not_end_the_matching_of_the_other_pairs() -> None:
+    """Best pairs first: (track 1, a) 1.0, then (track 1, b) a conflict, then (track 2, c) must still pair."""
+    other: Box = (400.0, 100.0, 500.0, 220.0)
+    door = Door(iou_threshold=0.3)
+    assert door.step([SPOT, other]) == [1, 2]
+    assert door.step([SPOT, shifted(SPOT, 10), shifted(other, 40)]) == [1, 3, 2]
+
+
+def test_faces_labels_and_scores_must_be_as_many() -> None:
+    tracker = Tracker(TrackerConfig())
+    with pytest.raises(ValueError):
+        tracker.update("1", 1.0, [Face(SPOT, 0.9), Face((400.0, 100.0, 500.0, 220.0), 0.9)], [MASK], [0.9])
+
+
+def test_a_face_away_from_the_door_shows_no_label_of_its_own() -> None:
+    """A decided person who steps back out of the door zone keeps the decision but shows no per-frame label
+    (score 0); a new face far away likewise."""
+    tracker = Tracker(TrackerConfig(vote_window=1, vote_min=1))
+    tracker.update("1", 1.0, [Face(SPOT, 0.9)], [MASK], [0.9])
+    tracked, _ = tracker.update("2", 2.0, [Face(SPOT, 0.9)], [None], [None], places=[Place.FAR])
+    assert [(t.track, t.label, t.score, t.decision) for t in tracked] == [(1, "", 0.0, MASK)]
+    far: Box = (400.0, 100.0, 420.0, 120.0)
+    tracked, _ = tracker.update("3", 3.0, [Face(far, 0.9)], [None], [None], places=[Place.FAR])
+    assert [(t.track, t.label, t.score, t.decision) for t in tracked] == [(2, "", 0.0, None)]

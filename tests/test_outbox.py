@@ -181,3 +181,15 @@ def test_deletes_are_on_disk_for_the_next_process_and_puts_work_from_any_thread(
     assert [(m.topic, m.payload) for m in other.after(0, 10)] == [("t/event", b"e2"), ("t/status", b"online")]
     other.close()
     outbox.close()
+
+
+def test_an_outbox_that_fails_under_a_put_or_a_delete_says_which_file(tmp_path: Path) -> None:
+    """A failure before the transaction began (here: the connection is gone) is an OutboxError naming the file
+    for put and delete alike, not an error from the rollback."""
+    outbox = Outbox(tmp_path / "outbox.db", 10)
+    outbox.put("t", b"1")
+    outbox.close()
+    with pytest.raises(OutboxError, match=r"cannot write to the MQTT outbox .*outbox\.db: "):
+        outbox.put("t", b"2")
+    with pytest.raises(OutboxError, match=r"cannot update the MQTT outbox .*outbox\.db: "):
+        outbox.delete([1])

@@ -197,3 +197,12 @@ def test_without_any_pin_factory_the_error_says_how_to_run_without_gpio(monkeypa
     assert str(error.value).endswith(
         'elsewhere set alerts.pin_factory = "mock" or GPIOZERO_PIN_FACTORY=mock to run without GPIO'
     )
+
+
+def test_the_buzzer_beeps_exactly_buzzer_beeps_times_and_stops(factory: MockFactory, make_door) -> None:
+    door = make_door(buzzer_beeps=3)
+    confirm(door, (LEFT, NO_MASK))
+    pattern = door.alerts.devices["buzzer"]._blink_thread  # gpiozero's pattern thread: ends after n beeps
+    pattern.join(timeout=10)
+    assert not pattern.is_alive(), "the buzzer never stops"
+    assert levels(factory, BUZZER) == [False, True, False, True, False, True, False]

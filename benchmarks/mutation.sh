@@ -4,7 +4,7 @@
 # the tracker and the door zone runs the fast tests that execute its function; prints per module the killed, the
 # survivors, those of them listed as equivalent in docs/mutation-report.md, and the score killed / (killed +
 # survived - equivalent). Arguments: mutant name globs (default: every module, and of edge/web/server.py only the
-# login), e.g. benchmarks/mutation.sh "edge.vision.gate*". One worker, niced: about 10 minutes of one core for all.
+# login), e.g. benchmarks/mutation.sh "edge.vision.gate*". One worker, niced: about 14 minutes wall for all here.
 # Survivors: $VENV/bin/mutmut results; one mutant's diff: $VENV/bin/mutmut show NAME. Work files go to mutants/.
 # VENV defaults to .venv of this checkout; a git worktree without one: VENV=/path/to/.venv benchmarks/mutation.sh
 set -euo pipefail
@@ -18,7 +18,7 @@ if [ $# -eq 0 ]; then
   login="edge.web.server.xǁDoorPageAppǁ"
   set -- "edge.vision.gate.*" "edge.outputs.alerts.*" "edge.vision.labels.*" "edge.outputs.outbox.*" \
     "edge.web.auth.*" "edge.pipeline.*" "edge.vision.tracker.*" "edge.vision.zone.*" \
-    "${login}login*" "${login}logout*" "${login}signed_in*" \
+    "${login}login*" "${login}logout*" "${login}signed_in*" "${login}host_allowed*" \
     "edge.web.server.x__same_origin*" "edge.web.server.x__form*" "edge.web.server.x__cookie*" "edge.web.server.x__https*"
 fi
 mkdir -p mutants

@@ -4,9 +4,18 @@ masked person who leaves while waiting for the relay stops waiting."""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
+import pytest
+from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
+from edge.config import AlertsConfig
+from edge.outputs.alerts import RELAY_MEMORY, AlertsError, GpioAlerts
 from edge.vision.labels import MASK, MASK_INCORRECT, NO_MASK, LabelPolicy
+from edge.vision.stats import LoopStats
+from edge.vision.types import Decision, Face, Frame, TrackedFace
 from tests.test_alerts import BUZZER, GREEN, LEFT, RED, RELAY, RIGHT, factory, levels, make_door, wait_for_levels
 
 __all__ = ["factory", "make_door"]  # fixtures from test_alerts, used by name
@@ -105,3 +114,95 @@ def test_a_masked_person_who_stepped_out_while_waiting_is_not_let_in_on_return(f
     assert levels(factory, GREEN) == [False, True], "the masked person is back in view, alone"
     door.alerts.close()
     assert levels(factory, RELAY) == [False], "their wait ended when they left; no new decision, no opening"
+
+
+def held(factory: MockFactory, pin: int) -> list[float]:
+    """Seconds each recorded level of the pin was held before the next change (a MockPin's state timestamp is
+    the time since the change before it)."""
+    return [state.timestamp for state in factory.pin(pin).states[1:]][1:]
+
+
+def test_the_buzzer_sounds_and_pauses_for_the_configured_times(factory: MockFactory, make_door) -> None:
+    """Longer than gpiozero's defaults (1 s each), so a dropped setting shows as a shorter beep or pause
+    (the mock pin's timestamps are taken a little apart from gpiozero's waits: 0.1 s of slack)."""
+    door = make_door(buzzer_on=1.5, buzzer_off=1.5, buzzer_beeps=2)
+    confirm(door, (LEFT, NO_MASK))
+    assert wait_for_levels(factory, BUZZER, 5) == [False, True, False, True, False]
+    on, off = held(factory, BUZZER)[:2]
+    assert on >= 1.4 and off >= 1.4, held(factory, BUZZER)
+
+
+def test_the_relay_holds_the_door_open_for_relay_seconds(factory: MockFactory, make_door) -> None:
+    door = make_door(relay_seconds=1.5)
+    confirm(door, (LEFT, MASK))
+    assert wait_for_levels(factory, RELAY, 3) == [False, True, False]
+    assert held(factory, RELAY)[0] >= 1.4, held(factory, RELAY)
+
+
+def test_states_reads_every_output_back_while_the_door_is_open(factory: MockFactory, make_door) -> None:
+    door = make_door(relay_seconds=30.0)
+    confirm(door, (LEFT, MASK))
+    assert wait_for_levels(factory, RELAY, 2) == [False, True]
+    assert door.alerts.states() == {"green_led": 1, "red_led": 0, "buzzer": 0, "relay": 1}
+    door.alerts.close()
+    assert door.alerts.states() == {}
+
+
+def test_the_relay_remembers_the_newest_relay_memory_people(factory: MockFactory) -> None:
+    """Each person is let in once; beyond RELAY_MEMORY openings the oldest is forgotten (and could be let in
+    again after a correction), the others are still remembered."""
+    alerts = GpioAlerts(AlertsConfig(relay=RELAY, relay_seconds=0.001), pin_factory=factory)
+    openings = 0
+
+    def decide(track: int, label: str) -> None:
+        nonlocal openings
+        alerts.on_decision(Decision(str(track), 0.0, track, LEFT, label, 0.9))
+        face = TrackedFace(Face(LEFT, 0.9), track, label, 0.9, label)
+        alerts.on_frame(Frame(str(track), 0.0, None), [face], LoopStats())
+        if len(levels(factory, RELAY)) > 2 * openings + 1:  # a pulse started: wait for it to end
+            openings += 1
+            assert wait_for_levels(factory, RELAY, 2 * openings + 1)[-1] is False
+
+    try:
+        for track in range(1, RELAY_MEMORY + 2):
+            decide(track, MASK)
+        assert openings == RELAY_MEMORY + 1
+        decide(2, NO_MASK)
+        decide(2, MASK)
+        assert openings == RELAY_MEMORY + 1, "the second-oldest person is still remembered"
+        decide(1, NO_MASK)
+        decide(1, MASK)
+        assert openings == RELAY_MEMORY + 2, "the oldest was forgotten"
+    finally:
+        alerts.close()
+
+
+def test_an_unknown_or_unusable_pin_factory_is_a_setup_error_naming_it() -> None:
+    with pytest.raises(AlertsError, match=r"alerts\.pin_factory: gpiozero has no pin factory named 'nosuch'"):
+        GpioAlerts(AlertsConfig(green_led=GREEN, pin_factory="nosuch"))
+    with pytest.raises(AlertsError, match=r"alerts\.pin_factory: gpiozero pin factory 'pigpio' is unusable here: "):
+        GpioAlerts(AlertsConfig(green_led=GREEN, pin_factory="pigpio"))  # no pigpio module (or daemon) here
+
+
+def test_without_any_pin_factory_the_error_says_how_to_run_without_gpio(monkeypatch: pytest.MonkeyPatch) -> None:
+    if Path("/proc/device-tree/model").exists():
+        pytest.skip("on a Pi a default pin factory loads")
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(Device, "pin_factory", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # gpiozero's fallback warnings stay inside; the error says it all
+        with pytest.raises(AlertsError) as error:
+            GpioAlerts(AlertsConfig(green_led=GREEN))
+    assert str(error.value).startswith("alerts.green_led: no GPIO pin factory works here (")
+    assert str(error.value).endswith(
+        'elsewhere set alerts.pin_factory = "mock" or GPIOZERO_PIN_FACTORY=mock to run without GPIO'
+    )
+
+
+def test_the_buzzer_beeps_exactly_buzzer_beeps_times_and_stops(factory: MockFactory, make_door) -> None:
+    door = make_door(buzzer_beeps=3)
+    confirm(door, (LEFT, NO_MASK))
+    pattern = door.alerts.devices["buzzer"]._blink_thread  # gpiozero's pattern thread: ends after n beeps
+    pattern.join(timeout=10)
+    assert not pattern.is_alive(), "the buzzer never stops"
+    assert levels(factory, BUZZER) == [False, True, False, True, False, True, False]

@@ -8,7 +8,7 @@ from collections import deque
 import numpy as np
 
 from edge.config import GateConfig
-from edge.vision.gate import ChangeGate
+from edge.vision.gate import ChangeGate, thumbnail
 from edge.vision.labels import MASK, NO_MASK
 from edge.vision.tracker import Track
 
@@ -134,3 +134,43 @@ def test_a_new_frame_size_is_detected() -> None:
     gated = gate(decided_every=100)
     pattern(gated, 1, [decided()])
     assert pattern(gated, 1, [decided()], np.full((320, 160, 3), 100, np.uint8)) == "D"
+
+
+def test_a_cell_changed_by_exactly_cell_threshold_is_no_change() -> None:
+    """One cell up and one down by the same step: the mean stays, each cell differs by exactly the step."""
+    for by, expected in ((12, "c"), (13, "D")):
+        gated = gate(min_changed_cells=1, cell_threshold=12.0, decided_every=100)
+        pattern(gated, 1, [decided()])
+        image = still()
+        image[:CELL, :CELL] += by
+        image[:CELL, CELL : 2 * CELL] -= by
+        assert pattern(gated, 1, [decided()], image) == expected, f"two cells {by} grey levels apart"
+
+
+def test_sensor_noise_on_a_still_scene_is_no_change() -> None:
+    """The thumbnail averages each 16x16 block: per-pixel noise of a camera at the default settings is no
+    change (a thumbnail that sampled pixels instead would see 100+ changed cells in every frame)."""
+    rng = np.random.default_rng(0)
+
+    def noisy() -> np.ndarray:
+        return np.clip(120 + rng.normal(0, 16, (480, 640, 3)), 0, 255).astype(np.uint8)
+
+    gated = ChangeGate(GateConfig(decided_every=100), recheck_every=1000)
+    pattern(gated, 1, [decided()], noisy())
+    assert "".join(pattern(gated, 1, [decided()], noisy()) for _ in range(3)) == "ccc"
+
+
+def test_the_thumbnail_keeps_the_frame_aspect() -> None:
+    assert thumbnail(np.zeros((480, 640, 3), np.uint8), 40).shape == (30, 40)
+    assert thumbnail(np.zeros((640, 480, 3), np.uint8), 30).shape == (40, 30)
+
+
+def test_by_default_a_decided_face_is_labelled_every_frame() -> None:
+    """Without recheck_every the gate runs the detector whenever somebody is in view."""
+    gated = ChangeGate(GateConfig(thumb_width=10, decided_every=100))
+    assert pattern(gated, 4, [decided()]) == "DDDD"
+
+
+def test_a_gate_that_saw_no_frame_is_not_skipping() -> None:
+    """The door page and the metrics read `skipping` before the first frame."""
+    assert ChangeGate(GateConfig()).skipping is False

@@ -41,6 +41,20 @@ def test_the_worst_confirmed_label_decides_the_door(decided: list, worst: str | 
     assert DEFAULT_POLICY.worst_label(decided) == worst
 
 
+def test_by_default_a_wrong_mask_is_not_ok() -> None:
+    policy = LabelPolicy.from_config("not_ok")
+    assert policy.state(MASK_INCORRECT) is DoorState.NOT_OK
+    assert policy.door_state([MASK, MASK_INCORRECT]) is DoorState.NOT_OK
+
+
+def test_severity_not_the_name_picks_the_worst_label() -> None:
+    """A class a later model adds whose name sorts before "mask" still decides the door."""
+    assert DEFAULT_POLICY.worst_label([MASK, "face_shield"]) == "face_shield"
+    assert DEFAULT_POLICY.door_state(["face_shield", MASK]) is DoorState.NOT_OK
+    warn = LabelPolicy.from_config("warn")
+    assert warn.worst_label([MASK_INCORRECT, "bare"]) == "bare"
+
+
 def test_unsure_votes_never_become_a_decision() -> None:
     tracker = Tracker(TrackerConfig(vote_window=5, vote_min=3))
     face = Face((10, 10, 60, 60), 0.9)

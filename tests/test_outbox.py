@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,4 +183,83 @@ def test_deletes_are_on_disk_for_the_next_process_and_puts_work_from_any_thread(
     other = Outbox(path, max_messages=10)  # a second connection sees the same queue, as after a restart
     assert [(m.topic, m.payload) for m in other.after(0, 10)] == [("t/event", b"e2"), ("t/status", b"online")]
     other.close()
+    outbox.close()
+
+
+def test_an_outbox_that_fails_under_a_put_or_a_delete_says_which_file(tmp_path: Path) -> None:
+    """A failure before the transaction began (here: the connection is gone) is an OutboxError naming the file
+    for put and delete alike, not an error from the rollback."""
+    outbox = Outbox(tmp_path / "outbox.db", 10)
+    outbox.put("t", b"1")
+    outbox.close()
+    with pytest.raises(OutboxError, match=r"cannot write to the MQTT outbox .*outbox\.db: "):
+        outbox.put("t", b"2")
+    with pytest.raises(OutboxError, match=r"cannot update the MQTT outbox .*outbox\.db: "):
+        outbox.delete([1])
+
+
+def torn_outbox(path: Path) -> Path:
+    """A real outbox whose third page has two bytes of its header zeroed: SQLite opens it, quick_check finds it."""
+    outbox = Outbox(path, max_messages=10_000)
+    for i in range(300):
+        outbox.put("t", b"x" * 200 + str(i).encode())
+    outbox._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    outbox.close()
+    with path.open("r+b") as file:
+        file.seek(4096 * 2 + 3)
+        file.write(b"\0\0")
+    return path
+
+
+def test_an_outbox_with_a_torn_page_is_kept_aside_with_the_check_s_verdict(tmp_path: Path, caplog) -> None:
+    path = torn_outbox(tmp_path / "outbox.sqlite3")
+    with caplog.at_level("ERROR", logger="edge.outputs.outbox"):
+        outbox = Outbox(path, max_messages=10)
+    assert len(list(tmp_path.glob("outbox.sqlite3.corrupt-*"))) == 1
+    assert "quick_check: *** in database main ***" in caplog.text
+    assert outbox.depth == 0
+    outbox.close()
+
+
+def test_a_damaged_outbox_is_kept_under_its_time_with_its_wal_and_shm_and_the_new_one_keeps_fsync(
+    tmp_path: Path,
+) -> None:
+    """Another process still holds the damaged file open (its WAL and shared memory stay): all three are kept."""
+    path = torn_outbox(tmp_path / "outbox.sqlite3")
+    holder = sqlite3.connect(path)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE other (x)")
+    try:
+        outbox = Outbox(path, max_messages=10, fsync=True)
+        (kept,) = tmp_path.glob("outbox.sqlite3.corrupt-*[0-9]")
+        assert re.fullmatch(r"outbox\.sqlite3\.corrupt-\d{8}T\d{6}", kept.name), kept.name
+        assert kept.with_name(kept.name + "-wal").exists() and kept.with_name(kept.name + "-shm").exists()
+        assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2, "FULL, as asked, in the new file too"
+        outbox.close()
+    finally:
+        holder.close()
+
+
+@pytest.mark.parametrize(("taken", "expected"), [(0, "~1"), (1, "~2"), (2, "~3")])
+def test_a_second_damaged_outbox_in_the_same_second_gets_the_next_number(
+    tmp_path: Path, taken: int, expected: str
+) -> None:
+    """The names a damage in this second (or the next two, should the clock tick meanwhile) would take exist
+    already, with `taken` numbered ones after them."""
+    path = tmp_path / "outbox.sqlite3"
+    now = time.time()
+    for ahead in range(3):
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now + ahead))
+        base = tmp_path / f"outbox.sqlite3.corrupt-{stamp}"
+        for name in [base.name] + [f"{base.name}~{n}" for n in range(1, taken + 1)]:
+            (tmp_path / name).write_bytes(b"earlier damage")
+    path.write_bytes(b"this is not a database" * 100)
+    Outbox(path, max_messages=10).close()
+    (kept,) = [p for p in tmp_path.glob("outbox.sqlite3.corrupt-*") if p.read_bytes() != b"earlier damage"]
+    assert kept.name.endswith(expected) and kept.name.count("~") == 1, kept.name
+
+
+def test_by_default_every_put_is_on_the_medium(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3", max_messages=10)
+    assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     outbox.close()

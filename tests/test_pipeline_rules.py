@@ -5,18 +5,20 @@ error streak that ends the loop counts failures in a row only."""
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from edge.config import GateConfig, TrackerConfig
-from edge.pipeline import Pipeline, TooManyErrorsError
-from edge.vision.crop import DEFAULT_RULE
+from edge.pipeline import BadFrameError, Pipeline, TooManyErrorsError, as_bgr
+from edge.vision.crop import DEFAULT_RULE, CropRule
 from edge.vision.gate import ChangeGate
 from edge.vision.labels import MASK, NO_MASK
 from edge.vision.tracker import Tracker
-from edge.vision.types import Face, Frame
+from edge.vision.types import Face, Frame, Place
+from edge.vision.zone import DoorZone
 
 HEIGHT, WIDTH = 240, 320
 LEFT, RIGHT = (20.0, 60.0, 100.0, 160.0), (200.0, 60.0, 280.0, 160.0)
@@ -203,3 +205,120 @@ def test_the_loop_stops_after_max_frames_or_when_told_and_reports_its_source_cou
     stop = threading.Event()
     stop.set()
     assert Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker()).run(frames(5), stop).frames == 0
+
+
+class ReturningOutput:
+    """on_frame raises on frame 2, then returns what `answers` holds for frames 3 and on (a snapshot output
+    answers False when no snapshot was due: nothing was tried, so nothing is known to work again)."""
+
+    name, wants_frames = "snapshots", True
+
+    def __init__(self, answers: list[object]) -> None:
+        self.answers, self.frames = answers, 0
+
+    def on_decision(self, decision) -> None:
+        pass
+
+    def on_frame(self, frame, tracked, stats) -> object:
+        self.frames += 1
+        if self.frames == 2:
+            raise OSError("simulated disk full")
+        return self.answers[self.frames - 3] if self.frames >= 3 else None
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("answers", "works_again"), [([False, False], False), ([False, True], True), ([None], True)])
+def test_an_output_that_tried_nothing_is_not_said_to_work_again(caplog, answers: list, works_again: bool) -> None:
+    output = ReturningOutput(answers)
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker(), [output])
+    with caplog.at_level("WARNING", logger="edge.health.fault_log"):
+        pipeline.run(frames(2 + len(answers)))
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("output snapshots on_frame failed: simulated disk full")
+    assert any("works again" in message for message in messages) is works_again, messages
+
+
+def test_each_frame_s_time_is_measured_from_its_start() -> None:
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker())
+    before = time.perf_counter()
+    stats = pipeline.run(frames(3))
+    elapsed = time.perf_counter() - before
+    assert len(stats.frame_seconds) == 3
+    assert all(0.0 < seconds <= elapsed for seconds in stats.frame_seconds), (list(stats.frame_seconds), elapsed)
+    assert sum(stats.frame_seconds) <= elapsed
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        ([[0, 0], [0, 0]], "frame is a list, not an image array"),
+        (np.zeros((4, 4, 3), np.float32), "frame dtype float32 is not uint8"),
+        (np.zeros((4, 4, 5), np.uint8), r"frame shape \(4, 4, 5\) is not HxWx3"),
+    ],
+)
+def test_a_frame_that_is_no_image_is_refused_with_what_it_is(image: object, message: str) -> None:
+    with pytest.raises(BadFrameError, match=message):
+        as_bgr(image)
+
+
+def test_the_gate_sees_the_tracks_and_the_loop_reports_when_it_skips() -> None:
+    """Decided faces in view: the gate's decided_every rule applies (not the empty-door one)."""
+    detector = ScriptedDetector([LEFT, RIGHT])
+    gate = ChangeGate(GateConfig(decided_every=2, empty_check_every=1000), recheck_every=50)
+    pipeline = Pipeline(detector, BrightnessClassifier(), quick_tracker(), gate=gate)
+    skipping = []
+    for frame in frames(5):
+        pipeline.process(frame)
+        skipping.append(pipeline.stats.gate_skipping)
+    assert detector.calls == 3
+    assert skipping == [False, True, False, True, False]
+
+
+def test_faces_outside_the_door_zone_are_tracked_but_never_classified() -> None:
+    classifier = BrightnessClassifier()
+    zone = DoorZone(left=0.0, top=0.0, right=0.5, bottom=1.0)  # the left half of the frame: LEFT is in, RIGHT out
+    pipeline = Pipeline(ScriptedDetector([LEFT, RIGHT]), classifier, quick_tracker(), zone=zone)
+    tracked, decisions = pipeline.process(frames(1)[0])
+    assert classifier.seen == 1
+    assert [(face.track, face.label, face.place) for face in tracked] == [(1, MASK, Place.DOOR), (2, "", Place.OUTSIDE)]
+    assert [d.track for d in decisions] == [1]
+
+
+def test_another_face_on_the_same_spot_starts_a_new_track() -> None:
+    """The tracker compares looks with the frame's image: another face where the first one was is a new person."""
+    pipeline = Pipeline(ScriptedDetector([LEFT]), BrightnessClassifier(), quick_tracker())
+    bright = np.full((HEIGHT, WIDTH, 3), (60, 230, 230), np.uint8)  # a light yellow face and scene
+    dark = np.full((HEIGHT, WIDTH, 3), (120, 20, 20), np.uint8)  # a dark blue one
+    first, _ = pipeline.process(Frame("1", 1.0, bright))
+    second, decisions = pipeline.process(Frame("2", 2.0, dark))
+    assert [(face.track, face.label) for face in first] == [(1, MASK)]
+    assert [(face.track, face.label) for face in second] == [(2, NO_MASK)]
+    assert [(d.track, d.label) for d in decisions] == [(2, NO_MASK)]
+
+
+def test_the_classifier_gets_crops_by_its_own_crop_rule() -> None:
+    class SmallCrops(BrightnessClassifier):
+        card = SimpleNamespace(crop=CropRule(size=32, margin=0.0))
+
+        def classify(self, crops: list[np.ndarray]) -> np.ndarray:
+            self.shapes = [crop.shape for crop in crops]
+            return super().classify(crops)
+
+    classifier = SmallCrops()
+    Pipeline(ScriptedDetector([LEFT]), classifier, quick_tracker()).process(frames(1)[0])
+    assert classifier.shapes == [(32, 32, 3)]
+
+
+def test_by_default_the_loop_ends_after_100_failed_frames_in_a_row() -> None:
+    detector = ScriptedDetector([LEFT], failing=set(range(1, 1000)))
+    with pytest.raises(TooManyErrorsError, match="100 frames in a row failed"):
+        Pipeline(detector, BrightnessClassifier(), quick_tracker()).run(frames(200))
+    assert detector.calls == 100
+
+
+def test_a_frame_of_two_rows_is_an_image_and_one_row_is_not() -> None:
+    assert as_bgr(np.zeros((2, 2, 3), np.uint8)).shape == (2, 2, 3)
+    with pytest.raises(BadFrameError, match="not HxWx3"):
+        as_bgr(np.zeros((1, 5, 3), np.uint8))

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from edge.config import TrackerConfig
 from edge.vision.labels import MASK, NO_MASK
 from edge.vision.tracker import Tracker
-from edge.vision.types import Box, Face
+from edge.vision.types import Box, Face, Place
 
 HEIGHT, WIDTH = 480, 640
 SPOT: Box = (200.0, 100.0, 300.0, 220.0)
@@ -187,3 +188,172 @@ def test_a_face_with_no_picture_left_to_see_has_a_neutral_signature() -> None:
     # a 2x2 box widens to a region of 2 px at least: a real signature, not the neutral one
     assert not np.allclose(appearance(image, (300.0, 100.0, 302.0, 102.0))[0], 1 / bins)
     assert likeness(appearance(image, SPOT), appearance(image, SPOT)) > 0.999
+
+
+def hsv_share(signature: np.ndarray, bgr: tuple[int, int, int]) -> float:
+    from edge.vision.tracker import SIGNATURE_BINS
+
+    hue, saturation, _ = (int(v) for v in cv2.cvtColor(np.uint8([[bgr]]), cv2.COLOR_BGR2HSV)[0, 0])
+    return float(
+        signature.reshape(SIGNATURE_BINS)[hue * SIGNATURE_BINS[0] // 180, saturation * SIGNATURE_BINS[1] // 256]
+    )
+
+
+def test_the_inner_face_ends_exactly_a_tenth_and_a_twentieth_inside_the_box() -> None:
+    """A 100x100 face at (100, 100): the inner region is x 110..189, y 105..194. The one pixel line around it
+    is red; the inner face must be grey alone."""
+    from edge.vision.tracker import appearance
+
+    grey = (128, 128, 128)
+    image = np.full((400, 400, 3), (30, 30, 200), np.uint8)
+    image[105:195, 110:190] = grey
+    inner = appearance(image, (100.0, 100.0, 200.0, 200.0))[1]
+    assert hsv_share(inner, grey) == 1.0
+
+
+def test_the_frame_s_first_column_and_row_are_part_of_the_signature() -> None:
+    """A face in the top left corner: its surroundings start at pixel 0; a red first column or row counts."""
+    from edge.vision.tracker import appearance
+
+    red = (30, 30, 200)
+    for line in (np.s_[:, :1], np.s_[:1, :]):
+        image = np.full((200, 200, 3), 128, np.uint8)
+        image[line] = red
+        context = appearance(image, (0.0, 0.0, 64.0, 64.0))[0]
+        assert hsv_share(context, (128, 128, 128)) < 1.0, line  # the red line, averaged with grey, shows
+
+
+def test_an_inner_face_of_two_rows_has_a_real_signature() -> None:
+    """A face at the bottom edge with two rows of it in the frame: its colours, not the neutral signature."""
+    from edge.vision.tracker import appearance
+
+    red = (30, 30, 200)
+    image = np.full((100, 100, 3), red, np.uint8)
+    inner = appearance(image, (10.0, 98.0, 30.0, 117.0))[1]  # inner face: x 12..27, y 98..99
+    assert hsv_share(inner, red) == 1.0
+
+
+def test_a_fine_pattern_has_the_signature_of_its_mean_colour() -> None:
+    """Each region is averaged down to 32x32 (not sampled): stripes of one red and two blue pixel columns over
+    a 96 px inner face read as their mixed colour, as a camera's fine texture would."""
+    from edge.vision.tracker import appearance
+
+    box = (0.0, 0.0, 120.0, 106.0)  # inner face: x 12..107 (96 px), y 5..100 (96 px)
+    red, blue = np.array([30, 30, 200]), np.array([200, 60, 20])
+    image = np.zeros((120, 140, 3), np.uint8)
+    for x in range(140):
+        image[:, x] = red if (x - 12) % 3 == 0 else blue
+    mixed = np.full_like(image, ((red + 2 * blue) / 3).round().astype(np.uint8))
+    assert np.allclose(appearance(image, box)[1], appearance(mixed, box)[1], atol=0.05)
+
+
+def test_overlap_of_boxes() -> None:
+    from edge.vision.tracker import iou_matrix
+
+    square = (0.0, 0.0, 10.0, 10.0)
+    apart = [(20.0, 20.0, 30.0, 30.0), (20.0, 0.0, 30.0, 10.0), (0.0, 20.0, 10.0, 30.0)]
+    touching = [(10.0, 0.0, 20.0, 10.0), (0.0, 10.0, 10.0, 20.0), (10.0, 10.0, 20.0, 20.0)]
+    assert iou_matrix([square], apart + touching).tolist() == [[0.0] * 6]
+    assert iou_matrix([square], [(5.0, 0.0, 15.0, 10.0)]).tolist() == [[50 / 150]]
+    tiny = (0.0, 0.0, 0.5, 0.5)
+    assert iou_matrix([tiny], [tiny]).tolist() == [[1.0]], "the same box overlaps itself fully, whatever its size"
+
+
+def test_likeness_is_the_lower_of_the_surroundings_and_the_face() -> None:
+    from edge.vision.tracker import likeness
+
+    same_place = np.array([[0.5, 0.5], [1.0, 0.0]])
+    other_face = np.array([[0.5, 0.5], [0.0, 1.0]])
+    assert likeness(same_place, other_face) == 0.0
+    assert likeness(same_place, same_place) == 1.0
+
+
+def test_a_decision_s_score_is_the_mean_score_of_its_label_s_votes() -> None:
+    tracker = Tracker(TrackerConfig(vote_window=5, vote_min=2))
+    scores = [0.9, 0.2, 0.7]
+    for frame, (label, score) in enumerate(zip([MASK, NO_MASK, MASK], scores, strict=True)):
+        _, decisions = tracker.update(str(frame), float(frame), [Face(SPOT, 0.9)], [label], [score])
+    assert [(d.label, round(d.score, 6)) for d in decisions] == [(MASK, 0.8)]
+
+
+def split_person(red_share: float) -> np.ndarray:
+    """A person at SPOT whose surroundings and face are red on the left `red_share` and blue on the right."""
+    image = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+    x1, y1, x2, y2 = (round(v) for v in SPOT)
+    left, right = x1 - 40, x2 + 40
+    image[y1 - 40 : y2 + 80, left:right] = RED_PERSON
+    image[y1 - 40 : y2 + 80, round(left + (right - left) * red_share) : right] = BLUE_PERSON
+    return image
+
+
+def test_someone_who_only_partly_looks_like_the_person_who_left_is_a_new_person() -> None:
+    """The track's running signature stays a histogram (it sums to 1): half red, then a third red in the
+    empty spot (likeness 0.53, under return_face_min 0.7) is somebody else."""
+    door = Door(return_face_min=0.7, same_face_min=0.5, max_missed=5)
+    assert door.step([SPOT], split_person(0.5)) == [1]
+    assert door.step([SPOT], split_person(0.5)) == [1]
+    assert door.step([], split_person(0.5)) == []
+    assert door.step([SPOT], split_person(0.3)) == [2]
+
+
+def test_one_odd_frame_does_not_replace_what_the_person_looks_like() -> None:
+    """Half red for three frames, one frame a third red (still the same face by same_face_min), one empty frame,
+    then half red again: the running signature is still mostly the person's, so the track continues."""
+    door = Door(return_face_min=0.7, same_face_min=0.4, max_missed=5)
+    for _ in range(3):
+        assert door.step([SPOT], split_person(0.5)) == [1]
+    assert door.step([SPOT], split_person(0.3)) == [1]
+    assert door.step([], split_person(0.5)) == []
+    assert door.step([SPOT], split_person(0.5)) == [1]
+
+
+def test_frames_with_and_without_the_image_mix() -> None:
+    """A track started without the image is matched by overlap when the image comes, and the other way round."""
+    door = Door()
+    assert door.step([SPOT]) == [1]
+    assert door.step([SPOT], person(RED_PERSON)) == [1]
+    assert door.step([SPOT]) == [1]
+    assert door.step([SPOT], person(RED_PERSON)) == [1]
+
+
+def test_a_track_without_a_signature_does_not_stop_the_check_of_the_others() -> None:
+    """Track 1 was seen only without the image (no signature); track 2 with it. Someone else in track 2's
+    spot is still a new person."""
+    other: Box = (400.0, 100.0, 500.0, 220.0)
+    door = Door(max_missed=5)
+    assert door.step([SPOT]) == [1]
+    assert door.step([other], person(RED_PERSON, other)) == [2]
+    assert door.step([other], person(BLUE_PERSON, other)) == [3]
+
+
+def test_an_overlap_exactly_at_the_iou_threshold_continues_the_track() -> None:
+    door = Door(iou_threshold=0.5)
+    half: Box = (SPOT[0], SPOT[1], SPOT[2], (SPOT[1] + SPOT[3]) / 2)
+    assert door.step([SPOT]) == [1]
+    assert door.step([half]) == [1], "IoU 0.5: the threshold is the minimum overlap"
+
+
+def test_a_conflict_does_not_end_the_matching_of_the_other_pairs() -> None:
+    """Best pairs first: (track 1, a) 1.0, then (track 1, b) a conflict, then (track 2, c) must still pair."""
+    other: Box = (400.0, 100.0, 500.0, 220.0)
+    door = Door(iou_threshold=0.3)
+    assert door.step([SPOT, other]) == [1, 2]
+    assert door.step([SPOT, shifted(SPOT, 10), shifted(other, 40)]) == [1, 3, 2]
+
+
+def test_faces_labels_and_scores_must_be_as_many() -> None:
+    tracker = Tracker(TrackerConfig())
+    with pytest.raises(ValueError):
+        tracker.update("1", 1.0, [Face(SPOT, 0.9), Face((400.0, 100.0, 500.0, 220.0), 0.9)], [MASK], [0.9])
+
+
+def test_a_face_away_from_the_door_shows_no_label_of_its_own() -> None:
+    """A decided person who steps back out of the door zone keeps the decision but shows no per-frame label
+    (score 0); a new face far away likewise."""
+    tracker = Tracker(TrackerConfig(vote_window=1, vote_min=1))
+    tracker.update("1", 1.0, [Face(SPOT, 0.9)], [MASK], [0.9])
+    tracked, _ = tracker.update("2", 2.0, [Face(SPOT, 0.9)], [None], [None], places=[Place.FAR])
+    assert [(t.track, t.label, t.score, t.decision) for t in tracked] == [(1, "", 0.0, MASK)]
+    far: Box = (400.0, 100.0, 420.0, 120.0)
+    tracked, _ = tracker.update("3", 3.0, [Face(far, 0.9)], [None], [None], places=[Place.FAR])
+    assert [(t.track, t.label, t.score, t.decision) for t in tracked] == [(2, "", 0.0, None)]

@@ -202,3 +202,39 @@ def test_session_tokens_are_long_and_distinct() -> None:
     tokens = {sessions.create() for _ in range(20)}
     assert len(tokens) == 20 and all(len(token) >= 43 for token in tokens)
     sessions.end("never-issued")  # ending an unknown token is harmless
+
+
+def test_a_limited_client_stays_limited_while_quiet_clients_are_forgotten() -> None:
+    """Beyond MAX_CLIENTS the clients without an attempt in the window go first: a client that has just used up
+    its attempts is still refused although it is the oldest of the active ones."""
+    clock = FakeClock()
+    limit = LoginRateLimit(attempts=2, window_s=60, clock=clock)
+    assert limit.allow("quiet")
+    clock.now += 100
+    assert limit.allow("attacker") and limit.allow("attacker") and not limit.allow("attacker")
+    clock.now += 1
+    for index in range(MAX_CLIENTS - 1):  # with "quiet" and "attacker": one more than MAX_CLIENTS
+        assert limit.allow(f"10.2.{index // 256}.{index % 256}")
+    assert not limit.allow("attacker")
+
+
+def test_beyond_max_clients_the_client_with_the_oldest_attempt_is_forgotten_not_the_first_by_name() -> None:
+    clock = FakeClock()
+    limit = LoginRateLimit(attempts=2, window_s=60, clock=clock)
+    for index in range(MAX_CLIENTS):
+        assert limit.allow(f"10.3.{index // 256}.{index % 256}")
+    clock.now += 1
+    assert limit.allow("0-attacker") and limit.allow("0-attacker")  # sorts before every address
+    assert not limit.allow("0-attacker")
+
+
+def test_the_session_that_goes_at_the_cap_is_always_the_oldest() -> None:
+    """Tokens are random: over 30 logins, a cap that picked by token instead of by age would keep a wrong set
+    at some step (each step 2 in 3 times)."""
+    clock = FakeClock()
+    sessions = SessionStore(lifetime_s=600, max_sessions=3, clock=clock)
+    tokens = []
+    for _ in range(30):
+        tokens.append(sessions.create())
+        clock.now += 1
+        assert [sessions.valid(token) for token in tokens[-4:]] == [False, True, True, True][-len(tokens) :]

@@ -138,3 +138,53 @@ def test_logout_ends_the_session_expires_the_cookie_and_sends_the_browser_to_the
     assert headers["Set-Cookie"] == f"{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
     assert call(application, "GET", "/", HTTP_COOKIE=token)[1]["Location"] == "/login"
     assert call(application, "POST", "/logout")[0] == "303 See Other", "logging out without a session is harmless"
+
+
+def test_the_login_form_shows_exactly_its_page_at_first(password_hash: str) -> None:
+    from edge.web.server import _asset
+
+    _, _, body = call(app(password_hash), "GET", "/login")
+    assert body == _asset("login.html").replace(b"<!--message-->", b"")
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        (None, True),  # HTTP/1.0 without a Host: no browser, no rebinding
+        ("[::1]", True),
+        ("[::1]:8080", True),
+        ("DOOR.local:8080", True),
+        ("door.local", True),
+        ("[::2]:8080", False),
+        ("attacker.example:8080", False),
+    ],
+)
+def test_without_a_password_only_the_allowed_host_names_get_an_answer(host: str | None, allowed: bool) -> None:
+    request = app(None)
+    environ = {"HTTP_HOST": host} if host is not None else {}
+    answer = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        answer["status"] = status
+
+    base = {"REQUEST_METHOD": "GET", "PATH_INFO": "/login", "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http"}
+    request(base | environ, start_response)
+    assert answer["status"] == ("303 See Other" if allowed else "421 Misdirected Request"), host
+
+
+def test_only_content_length_bytes_of_the_form_are_read(password_hash: str) -> None:
+    body = urlencode({"password": PASSWORD}).encode()
+    for length in ("5", "bogus"):  # "passw" holds no password; a bogus length reads nothing
+        status, headers, _ = call(
+            app(password_hash), "POST", "/login", CONTENT_LENGTH=length, **{"wsgi.input": io.BytesIO(body)}
+        )
+        assert status == "401 Unauthorized", length
+        assert "Set-Cookie" not in headers
+
+
+def test_a_form_that_is_not_utf8_is_a_wrong_password_not_an_error(password_hash: str) -> None:
+    body = b"password=" + PASSWORD.encode() + b"\xff\xfe"
+    status, _, _ = call(
+        app(password_hash), "POST", "/login", CONTENT_LENGTH=str(len(body)), **{"wsgi.input": io.BytesIO(body)}
+    )
+    assert status == "401 Unauthorized"

@@ -5,7 +5,8 @@ temporary tree. The real build (marked `image`, left out of the plain `pytest` r
 `.ci/emulated-pi`, which makes the arm64 root file system it needs) builds a stand-in for Raspberry Pi OS
 Lite (an MBR with a FAT boot partition and an ext4 root made from that file system), runs the builder on it,
 then mounts the result and checks it, and runs the first-boot script, `maskgate doctor` and a short
-`maskgate run` inside it under qemu.
+`maskgate run` inside it under qemu; then boots a second boot-partition file with MQTT (a real mosquitto on
+this machine's loopback), the metrics endpoint and the door page on, and runs the door with it as the service.
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ from __future__ import annotations
 import grp
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import machine_cannot, missing, need_root, need_shared, need_tool
+from mqtt_broker import Mosquitto, Subscriber, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BUILDER = REPO / "systemd" / "maskgate-image"
@@ -46,6 +51,30 @@ def test_the_boot_partition_config_passes_the_config_check() -> None:
     text = BOOT_TOML.read_text()
     for wanted in ("device_id", "green_led", "broker", "password_file", 'display = "none"', "port = 0"):
         assert wanted in text, f"the boot config should show {wanted}"
+
+
+def boot_config_with_every_output(broker: str, metrics_port: int, web_port: int) -> str:
+    """The shipped boot file with MQTT, the metrics endpoint and the door page on, as someone would edit it:
+    the lines of its [mqtt] and [metrics] tables changed in place (TOML allows each table once), [web] added."""
+    text = BOOT_TOML.read_text()
+    for pattern, line in ((r'^broker = ""', f'broker = "{broker}"'), (r"^port = 0\b", f"port = {metrics_port}")):
+        text, count = re.subn(pattern, line, text, count=1, flags=re.MULTILINE)
+        assert count == 1, f"the boot file no longer has a line {pattern!r}: update this test"
+    assert "[web]" not in text, "the boot file has a [web] table now: edit its lines instead"
+    text += f"\n[web]\nenabled = true  # the door page\nport = {web_port}\n"
+    settings = tomllib.loads(text)
+    assert (settings["mqtt"]["broker"], settings["metrics"]["port"]) == (broker, metrics_port)
+    assert (settings["web"]["enabled"], settings["web"]["port"]) == (True, web_port)
+    return text
+
+
+def test_the_boot_partition_config_with_mqtt_metrics_and_the_door_page_passes_the_config_check(tmp_path: Path) -> None:
+    config = tmp_path / "maskgate.toml"
+    config.write_text(boot_config_with_every_output("mqtt://127.0.0.1:1883", 9108, 8080))
+    result = subprocess.run(
+        [sys.executable, "-m", "edge", "config", "--check", str(config)], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -326,6 +355,7 @@ def test_a_built_image_has_maskgate_installed_enabled_and_configured_from_the_bo
             # What the Pi mounts at /boot/firmware, copied there for the first-boot script.
             (root / "boot/firmware/maskgate.toml").write_text(boot_file(image, "maskgate.toml"))
             check_inside_under_qemu(root, photos)
+            check_every_output_under_qemu(root, work / "broker")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -403,3 +433,69 @@ def check_inside_under_qemu(root: Path, photos: list[Path]) -> None:
         assert run_door.returncode == 0, run_door.stdout[-2000:] + run_door.stderr[-2000:]
     events = [json.loads(line) for line in (root / "home/pi/events.jsonl").read_text().splitlines()]
     assert events and all(e["label"] for e in events), events
+
+
+def check_every_output_under_qemu(root: Path, broker_dir: Path) -> None:
+    """A second boot with every output of the boot file on: MQTT to a real mosquitto on this machine's loopback
+    (a qemu-user chroot shares this machine's network), the metrics endpoint and the door page. The image has
+    their extras installed, so the file is accepted and the door runs with them, with no network at boot."""
+    broker_dir.mkdir()
+    broker = Mosquitto(broker_dir).start()
+    try:
+        metrics_port, web_port = free_port(), free_port()
+        while web_port == metrics_port:
+            web_port = free_port()
+        settings = boot_config_with_every_output(broker.url, metrics_port, web_port)
+        (root / "boot/firmware/maskgate.toml").write_text(settings)
+        events = Subscriber(broker, ["maskgate/+/event"])
+        try:
+            with chroot_mounts(root):
+                started = time.monotonic()
+                first = inside(root, "/usr/local/sbin/maskgate-firstboot")
+                assert first.returncode == 0, first.stdout + first.stderr
+                assert not (root / "boot/firmware/maskgate.toml").exists()
+                assert (root / "etc/maskgate/maskgate.toml").read_text() == settings
+                assert (root / "etc/maskgate/maskgate.toml.previous").read_text() == BOOT_TOML.read_text()
+                firstboot_seconds = time.monotonic() - started
+
+                check = inside(
+                    root,
+                    "runuser -u maskgate -- /opt/maskgate/venv/bin/maskgate config --check /etc/maskgate/maskgate.toml",
+                )
+                assert check.returncode == 0, check.stdout + check.stderr
+                assert check.stdout.strip() == "/etc/maskgate/maskgate.toml: OK", check.stdout
+
+                # As maskgate.service runs it (its user, working and state directory), the photos for a camera.
+                for folder in (root / "home/pi", root / "home/pi/photos"):
+                    folder.chmod(0o755)
+                for photo in (root / "home/pi/photos").iterdir():
+                    photo.chmod(0o644)
+                started = time.monotonic()
+                door = inside(
+                    root,
+                    "cd /var/lib/maskgate && runuser -u maskgate -- env STATE_DIRECTORY=/var/lib/maskgate "
+                    "GPIOZERO_PIN_FACTORY=mock /opt/maskgate/venv/bin/maskgate run "
+                    "--config /etc/maskgate/maskgate.toml --source /home/pi/photos",
+                )
+                run_seconds = time.monotonic() - started
+            assert door.returncode == 0, door.stdout[-2000:] + door.stderr[-3000:]
+            log = door.stderr
+            print(
+                f"\nsecond boot with MQTT, metrics and the door page: first-boot script {firstboot_seconds:.0f} s, "
+                f"maskgate run {run_seconds:.0f} s under qemu\n" + "\n".join(log.splitlines()[-25:])
+            )
+            assert f"MQTT: connected to {broker.url}" in log, log[-3000:]
+            assert f"metrics: serving Prometheus metrics on http://127.0.0.1:{metrics_port}/metrics" in log, log[-3000:]
+            assert f"web: door page on http://127.0.0.1:{web_port}/" in log, log[-3000:]
+            assert "not yet delivered" not in log, log[-3000:]
+
+            logged = [json.loads(line) for line in (root / "var/lib/maskgate/events.jsonl").read_text().splitlines()]
+            assert logged and all(e["label"] for e in logged), logged
+            published = [json.loads(m.payload) for m in events.take(len(logged), timeout=30)]
+            assert all(e["label"] for e in published), published
+            decisions = [sorted((e["frame"], e["track"], e["label"]) for e in got) for got in (published, logged)]
+            assert decisions[0] == decisions[1], "the broker got the decisions of the event log"
+        finally:
+            events.close()
+    finally:
+        broker.stop()

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,30 +83,21 @@ def time_frames(encoded: list[bytes], process: Callable[[int, np.ndarray], list[
 
 def maskgate_loop(config: Config, gated: bool) -> Callable[[list[bytes]], dict[str, Any]]:
     """A runner of MaskGate's loop (as `maskgate run` builds it, without outputs) over encoded frames."""
-    from edge.app import build_classifier, build_detector, build_policy, build_zone
-    from edge.pipeline import Pipeline
-    from edge.vision.gate import ChangeGate
-    from edge.vision.tracker import Tracker
+    from edge.app import build_classifier, build_detector, build_pipeline
     from edge.vision.types import Frame
 
     detector, classifier = build_detector(config), build_classifier(config)
+    loop_config = replace(config, gate=replace(config.gate, enabled=gated))
 
     def run(encoded: list[bytes]) -> dict[str, Any]:
-        gate = ChangeGate(config.gate, config.tracker.recheck_every) if gated else None
-        pipeline = Pipeline(
-            detector,
-            classifier,
-            Tracker(config.tracker, policy=build_policy(config)),
-            gate=gate,
-            zone=build_zone(config),
-        )
+        pipeline = build_pipeline(loop_config, detector, classifier, [])
 
         def process(number: int, image: np.ndarray) -> list[Decided]:
             _, decisions = pipeline.process(Frame(str(number), number / 30, image))
             return [(number, tuple(float(v) for v in d.box), d.label) for d in decisions]  # type: ignore[misc]
 
         result = time_frames(encoded, process)
-        result["detector_runs"] = len(encoded) - (gate.skipped if gate else 0)
+        result["detector_runs"] = len(encoded) - (pipeline.gate.skipped if pipeline.gate else 0)
         return result
 
     return run

@@ -317,8 +317,7 @@ def run(
     config: Config, frame_set: FrameSet, frames: int = 120, warmup: int | None = None, delivery: str = "thread"
 ) -> dict[str, object]:
     """Benchmark the door loop built from config on frame_set (see `measure`)."""
-    from edge.app import build_classifier, build_detector, build_gate, build_tracker, build_zone
-    from edge.pipeline import Pipeline
+    from edge.app import build_classifier, build_detector, build_pipeline
     from edge.vision.stats import LoopStats
 
     check_counts(frame_set, frames, warmup)
@@ -327,13 +326,10 @@ def run(
     instrument(detector, "detect", timer)
     for part, model in classifier.parts():
         instrument(model, "classify_fast" if part == "fast classifier" else "classify", timer)
-    gate = build_gate(config)
-    pipeline = Pipeline(
-        detector, classifier, build_tracker(config), [_draw_output()], gate=gate, zone=build_zone(config)
-    )
+    pipeline = build_pipeline(config, detector, classifier, [_draw_output()])
 
     def run_loop(feed: Iterable[Frame]) -> LoopStats:
-        pipeline.stats = LoopStats(gate=gate)
+        pipeline.stats = LoopStats(gate=pipeline.gate)
         return pipeline.run(feed)
 
     try:

@@ -101,8 +101,8 @@ class Track:
 
 class Tracker:
     """Greedy IoU matching (best pairs first); a track is decided by vote_min of its last vote_window labels, once.
-    A decided track's label changes only when another label holds change_min of the window: a `corrected`
-    decision naming the label it replaces.
+    A decided track's label changes only when a label of another door state (the label policy's) holds
+    change_min of the window: a `corrected` decision naming the label it replaces.
 
     With `per_frame=True` (image folders) every face is a new track decided at once.
     The pipeline asks `match`, then `needs_label` per face, classifies only those faces and passes
